@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: `make test` runs this, and so does CI (.ci/run).
+# It obtains what the tests need itself: a consul binary (built from the Go module proxy
+# and cached outside the repo when none is on PATH) and locally built Docker images.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { echo; echo "== $* ($(( $(date +%s) - start ))s)"; }
+
+step "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
+
+step "consul binary"
+CONSUL_BIN=$(bash scripts/consul.sh)
+export CONSUL_BIN
+echo "using $CONSUL_BIN"
+
+step "library: vet and test (race detector on)"
+go vet ./...
+go test -race -count=1 -timeout 15m ./...
+
+step "bench module: vet, and every benchmark once (they must compile and run)"
+(cd bench && go vet ./... && go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 10m ./...)
+
+step "examples module: vet and test"
+(cd examples && go vet ./... && go test -count=1 -timeout 15m ./...)
+
+step "docker compose end to end"
+bash scripts/e2e-compose.sh
+
+step "all tests passed"
