@@ -1,0 +1,157 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ClientSettings configures NewClient and NewTransport. The zero value is safe: every
+// zero field takes the default in its comment, and a negative duration disables that
+// timeout. The env tags follow caarlos0/env/v11.
+type ClientSettings struct {
+	// Timeout bounds a whole exchange, reading the response body included; it becomes
+	// the request context's deadline, so PropagateDeadline sends it on. Prefer a
+	// context deadline per call; this is the backstop. Default 30s.
+	Timeout time.Duration `env:"HTTP_CLIENT_TIMEOUT" envDefault:"30s"`
+	// DialTimeout bounds establishing a TCP connection. Default 5s.
+	DialTimeout time.Duration `env:"HTTP_CLIENT_DIAL_TIMEOUT" envDefault:"5s"`
+	// KeepAlive is the TCP keep-alive period of client connections. Default 30s.
+	KeepAlive time.Duration `env:"HTTP_CLIENT_KEEP_ALIVE" envDefault:"30s"`
+	// TLSHandshakeTimeout bounds a TLS handshake. Default 5s.
+	TLSHandshakeTimeout time.Duration `env:"HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT" envDefault:"5s"`
+	// ResponseHeaderTimeout bounds the wait for response headers after the request is
+	// written. Default 0 (none: the context deadline and Timeout bound it).
+	ResponseHeaderTimeout time.Duration `env:"HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT"`
+	// IdleConnTimeout closes keep-alive connections idle this long. Default 90s.
+	IdleConnTimeout time.Duration `env:"HTTP_CLIENT_IDLE_CONN_TIMEOUT" envDefault:"90s"`
+	// MaxIdleConns bounds idle connections across all hosts. Default 256.
+	MaxIdleConns int `env:"HTTP_CLIENT_MAX_IDLE_CONNS" envDefault:"256"`
+	// MaxIdleConnsPerHost bounds idle connections per host. net/http's default of 2
+	// makes a busy service open and close connections all the time. Default 64.
+	MaxIdleConnsPerHost int `env:"HTTP_CLIENT_MAX_IDLE_CONNS_PER_HOST" envDefault:"64"`
+	// MaxConnsPerHost bounds all connections per host, 0 meaning no limit. Default 0.
+	MaxConnsPerHost int `env:"HTTP_CLIENT_MAX_CONNS_PER_HOST"`
+}
+
+// Default values of ClientSettings, used for zero fields.
+const (
+	DefaultClientTimeout       = 30 * time.Second
+	DefaultDialTimeout         = 5 * time.Second
+	DefaultKeepAlive           = 30 * time.Second
+	DefaultTLSHandshakeTimeout = 5 * time.Second
+	DefaultIdleConnTimeout     = 90 * time.Second
+	DefaultMaxIdleConns        = 256
+	DefaultMaxIdleConnsPerHost = 64
+)
+
+// Validate reports every invalid field at once, each naming its environment variable.
+func (s ClientSettings) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"HTTP_CLIENT_MAX_IDLE_CONNS", s.MaxIdleConns},
+		{"HTTP_CLIENT_MAX_IDLE_CONNS_PER_HOST", s.MaxIdleConnsPerHost},
+		{"HTTP_CLIENT_MAX_CONNS_PER_HOST", s.MaxConnsPerHost},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %d is negative", f.name, f.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewTransport returns a tuned *http.Transport for service-to-service calls: dial,
+// TLS and idle timeouts, a larger idle pool per host, HTTP/2 attempted over TLS, and
+// the proxy taken from the environment (HTTP_PROXY, NO_PROXY) as net/http does.
+//
+// Note that *http.Transport retries some requests by itself: when a request fails on
+// a reused keep-alive connection before any response byte arrives, it is sent again
+// once on a new connection if it is idempotent, meaning its method is GET, HEAD,
+// OPTIONS or TRACE or it carries an Idempotency-Key or X-Idempotency-Key header, and
+// it has no body or has GetBody. So a POST with an Idempotency-Key may reach the
+// server twice even with no retry middleware, and the server sees more attempts than
+// a client-side retry counter. Servers must deduplicate such keys.
+func NewTransport(s ClientSettings) *http.Transport {
+	d := &net.Dialer{
+		Timeout:   timeout(s.DialTimeout, DefaultDialTimeout),
+		KeepAlive: timeout(s.KeepAlive, DefaultKeepAlive),
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   timeout(s.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
+		ResponseHeaderTimeout: timeout(s.ResponseHeaderTimeout, 0),
+		IdleConnTimeout:       timeout(s.IdleConnTimeout, DefaultIdleConnTimeout),
+		MaxIdleConns:          orDefault(s.MaxIdleConns, DefaultMaxIdleConns),
+		MaxIdleConnsPerHost:   orDefault(s.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost),
+		MaxConnsPerHost:       max(s.MaxConnsPerHost, 0),
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// NewClient returns an *http.Client over NewTransport(s), wrapped in mw (the first
+// outermost, as in ClientChain). A typical chain is
+//
+//	NewClient(s, observability-client-middleware, PropagateDeadline(), PropagateRequestID())
+//
+// The client is safe for concurrent use; share one per process (or per upstream).
+// Close idle connections with CloseIdleConnections when you are done with it.
+func NewClient(s ClientSettings, mw ...func(http.RoundTripper) http.RoundTripper) *http.Client {
+	var rt http.RoundTripper = NewTransport(s)
+	rt = ClientChain(mw...)(rt)
+	return &http.Client{Transport: rt, Timeout: timeout(s.Timeout, DefaultClientTimeout)}
+}
+
+// PropagateDeadline returns client middleware that writes the request context's
+// remaining deadline as the Gantry-Timeout header (milliseconds, rounded up), which
+// the callee's Deadline middleware turns back into a deadline. Without a context
+// deadline the request is sent unchanged. The request is copied, never modified. It
+// is safe for concurrent use.
+func PropagateDeadline() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			dl, ok := r.Context().Deadline()
+			if !ok {
+				return next.RoundTrip(r)
+			}
+			r2 := withHeaders(r)
+			SetTimeoutHeader(r2.Header, time.Until(dl))
+			return next.RoundTrip(r2)
+		})
+	}
+}
+
+// PropagateRequestID returns client middleware that sends the request id found in
+// the request context (see RequestIDFrom) as X-Request-Id, unless the request already
+// has one. The request is copied, never modified. It is safe for concurrent use.
+func PropagateRequestID() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			id := RequestIDFrom(r.Context())
+			if id == "" || r.Header.Get(HeaderRequestID) != "" {
+				return next.RoundTrip(r)
+			}
+			r2 := withHeaders(r)
+			r2.Header.Set(HeaderRequestID, id)
+			return next.RoundTrip(r2)
+		})
+	}
+}
+
+// withHeaders returns a shallow copy of r with its own header map, so a RoundTripper
+// can add headers without modifying the caller's request.
+func withHeaders(r *http.Request) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.Header = r.Header.Clone()
+	if r2.Header == nil {
+		r2.Header = make(http.Header, 1)
+	}
+	return r2
+}
