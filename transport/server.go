@@ -74,7 +74,9 @@ func (s ServerSettings) BodyLimit() int64 { return orDefault(s.MaxBodyBytes, Def
 func (s ServerSettings) readHeaderTimeout() time.Duration {
 	return timeout(s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 }
-func (s ServerSettings) readTimeout() time.Duration { return timeout(s.ReadTimeout, DefaultReadTimeout) }
+func (s ServerSettings) readTimeout() time.Duration {
+	return timeout(s.ReadTimeout, DefaultReadTimeout)
+}
 
 // NewServer returns an *http.Server for h with the timeouts and header limit of s.
 // It does not listen: pass it to gantry.Run, or call ListenAndServe yourself.
