@@ -1,0 +1,226 @@
+package cart
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// CatalogClient calls the catalog service's HTTP API. It is safe for concurrent use.
+type CatalogClient struct {
+	hc   *http.Client
+	base string
+}
+
+var _ Catalog = (*CatalogClient)(nil)
+
+// NewCatalogClient returns a client for the catalog at baseURL (for example
+// "http://catalog", resolved by discovery inside hc's transport). hc carries the
+// client middleware chain: tracing, retries, breaker, timeouts, balancing.
+func NewCatalogClient(hc *http.Client, baseURL string) *CatalogClient {
+	return &CatalogClient{hc: hc, base: strings.TrimRight(baseURL, "/")}
+}
+
+// Product implements Catalog.
+func (c *CatalogClient) Product(ctx context.Context, id string) (Product, error) {
+	var p Product
+	status, err := call(ctx, c.hc, "catalog", http.MethodGet, c.base+"/products/"+url.PathEscape(id), "", nil, &p)
+	if status == http.StatusNotFound {
+		return Product{}, fmt.Errorf("%w: %s", ErrProductNotFound, id)
+	}
+	return p, err
+}
+
+type reservationRequest struct {
+	OrderID string            `json:"order_id"`
+	Items   []reservationItem `json:"items"`
+}
+
+type reservationItem struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+type reservation struct {
+	ID      string `json:"id"`
+	OrderID string `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+// Reserve implements Catalog: POST /reservations, idempotent per order id.
+func (c *CatalogClient) Reserve(ctx context.Context, orderID string, items []Item) (string, error) {
+	req := reservationRequest{OrderID: orderID, Items: make([]reservationItem, len(items))}
+	for i, it := range items {
+		req.Items[i] = reservationItem{ProductID: it.ProductID, Quantity: it.Quantity}
+	}
+	var res reservation
+	status, err := call(ctx, c.hc, "catalog", http.MethodPost, c.base+"/reservations", "", req, &res)
+	if status == http.StatusConflict {
+		return "", fmt.Errorf("%w: order %s", ErrOutOfStock, orderID)
+	}
+	if err != nil {
+		return "", err
+	}
+	if res.ID == "" {
+		return "", &UnavailableError{Dependency: "catalog", Err: errors.New("reservation without id")}
+	}
+	return res.ID, nil
+}
+
+// ConfirmReservation implements Catalog: POST /reservations/{id}/confirm.
+func (c *CatalogClient) ConfirmReservation(ctx context.Context, id string) error {
+	_, err := call(ctx, c.hc, "catalog", http.MethodPost, c.base+"/reservations/"+url.PathEscape(id)+"/confirm", "", nil, nil)
+	return err
+}
+
+// ReleaseReservation implements Catalog: DELETE /reservations/{id}. An unknown
+// reservation counts as released.
+func (c *CatalogClient) ReleaseReservation(ctx context.Context, id string) error {
+	status, err := call(ctx, c.hc, "catalog", http.MethodDelete, c.base+"/reservations/"+url.PathEscape(id), "", nil, nil)
+	if status == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+// PaymentClient calls the payment service's HTTP API. It is safe for concurrent use.
+type PaymentClient struct {
+	hc   *http.Client
+	base string
+}
+
+var _ Payments = (*PaymentClient)(nil)
+
+// NewPaymentClient returns a client for the payment service at baseURL (for example
+// "http://payment").
+func NewPaymentClient(hc *http.Client, baseURL string) *PaymentClient {
+	return &PaymentClient{hc: hc, base: strings.TrimRight(baseURL, "/")}
+}
+
+type chargeRequest struct {
+	OrderID     string `json:"order_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Currency    string `json:"currency"`
+}
+
+// Charge implements Payments: POST /payments with Idempotency-Key key. A 402, or a
+// 201 whose status is "declined" or "failed", is ErrPaymentDeclined; a 409 (the same
+// key still in flight) is transient.
+func (c *PaymentClient) Charge(ctx context.Context, key, orderID string, amountCents int64, currency string) (Payment, error) {
+	var p Payment
+	status, err := call(ctx, c.hc, "payment", http.MethodPost, c.base+"/payments", key,
+		chargeRequest{OrderID: orderID, AmountCents: amountCents, Currency: currency}, &p)
+	switch {
+	case status == http.StatusPaymentRequired:
+		return Payment{}, fmt.Errorf("%w: order %s", ErrPaymentDeclined, orderID)
+	case status == http.StatusConflict:
+		return Payment{}, &UnavailableError{Dependency: "payment", Retry: time.Second, Err: errors.New("charge still in flight")}
+	case err != nil:
+		return Payment{}, err
+	case p.Status == "declined" || p.Status == "failed":
+		return Payment{}, fmt.Errorf("%w: order %s", ErrPaymentDeclined, orderID)
+	case p.ID == "":
+		return Payment{}, &UnavailableError{Dependency: "payment", Err: errors.New("payment without id")}
+	}
+	return p, nil
+}
+
+// Refund implements Payments: POST /payments/{id}/refund (idempotent).
+func (c *PaymentClient) Refund(ctx context.Context, paymentID string) error {
+	_, err := call(ctx, c.hc, "payment", http.MethodPost, c.base+"/payments/"+url.PathEscape(paymentID)+"/refund",
+		"refund-"+paymentID, nil, nil)
+	return err
+}
+
+// PaymentsForOrder implements Payments: GET /payments?order_id=...
+func (c *PaymentClient) PaymentsForOrder(ctx context.Context, orderID string) ([]Payment, error) {
+	var raw json.RawMessage
+	_, err := call(ctx, c.hc, "payment", http.MethodGet, c.base+"/payments?order_id="+url.QueryEscape(orderID), "", nil, &raw)
+	if err != nil {
+		return nil, err
+	}
+	var ps []Payment
+	if err := json.Unmarshal(raw, &ps); err == nil {
+		return ps, nil
+	}
+	var wrapped struct {
+		Payments []Payment `json:"payments"`
+	}
+	if err := json.Unmarshal(raw, &wrapped); err != nil {
+		return nil, &UnavailableError{Dependency: "payment", Err: fmt.Errorf("decode payments: %w", err)}
+	}
+	return wrapped.Payments, nil
+}
+
+// maxResponse bounds a dependency's response body.
+const maxResponse = 1 << 20
+
+// call sends one JSON request and decodes a 2xx JSON response into out (when not
+// nil). It returns the status (0 when there was no response) and an error: an
+// *UnavailableError for transport errors, 5xx, 408 and 429; an error matching
+// ErrUpstream for other 4xx. Callers give 404/409/402 their domain meaning.
+func call(ctx context.Context, hc *http.Client, dep, method, u, key string, in, out any) (int, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("cart: encode %s request: %w", dep, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return 0, fmt.Errorf("cart: build %s request: %w", dep, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if key != "" {
+		req.Header.Set(transport.HeaderIdempotencyKey, key)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, &UnavailableError{Dependency: dep, Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return resp.StatusCode, &UnavailableError{Dependency: dep, Err: fmt.Errorf("read response: %w", err)}
+	}
+	switch transport.ClassifyStatus(resp.StatusCode) {
+	case transport.Success:
+		if out != nil && resp.StatusCode != http.StatusNoContent {
+			if err := json.Unmarshal(data, out); err != nil {
+				return resp.StatusCode, &UnavailableError{Dependency: dep, Err: fmt.Errorf("decode response: %w", err)}
+			}
+		}
+		return resp.StatusCode, nil
+	case transport.Rejected:
+		return resp.StatusCode, fmt.Errorf("%w: %s %s: %d %s", ErrUpstream, dep, method, resp.StatusCode, problemDetail(data))
+	default:
+		retry, _ := transport.ParseRetryAfter(resp.Header.Get(transport.HeaderRetryAfter), time.Now())
+		return resp.StatusCode, &UnavailableError{Dependency: dep, Retry: retry,
+			Err: fmt.Errorf("%s %s: status %d", dep, method, resp.StatusCode)}
+	}
+}
+
+func problemDetail(data []byte) string {
+	var p transport.Problem
+	if json.Unmarshal(data, &p) == nil && p.Detail != "" {
+		return p.Detail
+	}
+	return ""
+}

@@ -1,0 +1,120 @@
+package cart
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// RecoverySettings tunes the Recoverer. The zero value works.
+type RecoverySettings struct {
+	// Interval is the time between two sweeps. Default 30s.
+	Interval time.Duration `env:"CART_RECOVERY_INTERVAL" envDefault:"30s"`
+	// MinAge leaves alone orders updated more recently than this, so a sweep does not
+	// race a checkout request that is still running. Zero means 5s; a negative value
+	// means no minimum (tests).
+	MinAge time.Duration `env:"CART_RECOVERY_MIN_AGE" envDefault:"5s"`
+	// Batch is the most orders handled in one sweep. Default 100.
+	Batch int `env:"CART_RECOVERY_BATCH" envDefault:"100"`
+}
+
+func (s RecoverySettings) withDefaults() RecoverySettings {
+	if s.Interval <= 0 {
+		s.Interval = 30 * time.Second
+	}
+	if s.MinAge == 0 {
+		s.MinAge = 5 * time.Second
+	}
+	if s.MinAge < 0 {
+		s.MinAge = 0
+	}
+	if s.Batch <= 0 {
+		s.Batch = 100
+	}
+	return s
+}
+
+// Recoverer resumes or compensates orders left pending, for example by a crash, a
+// client that gave up, or a dependency that was down. It implements gantry.Runner.
+// It is safe for concurrent use; Sweep may run beside Run.
+type Recoverer struct {
+	shop     *Shop
+	settings RecoverySettings
+	log      *slog.Logger
+	tick     func(d time.Duration) (<-chan time.Time, func())
+}
+
+// NewRecoverer returns a Recoverer for shop. logger may be nil (no logs).
+func NewRecoverer(shop *Shop, s RecoverySettings, logger *slog.Logger) *Recoverer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Recoverer{shop: shop, settings: s.withDefaults(), log: logger,
+		tick: func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}}
+}
+
+// Run sweeps once at start and then every Interval, until ctx is cancelled. It
+// returns nil on cancellation.
+func (r *Recoverer) Run(ctx context.Context) error {
+	c, stop := r.tick(r.settings.Interval)
+	defer stop()
+	for {
+		if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "order recovery sweep failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c:
+		}
+	}
+}
+
+// SweepResult counts what one sweep did.
+type SweepResult struct {
+	// Examined is the number of pending orders looked at.
+	Examined int
+	// Finished is how many of them reached a final status.
+	Finished int
+	// StillPending is how many are still pending (a dependency is still down).
+	StillPending int
+}
+
+// Sweep handles every pending order older than MinAge once: orders pending longer
+// than the shop's CancelAfter that have not been charged are cancelled
+// (compensated); all others are resumed. Failures of single orders are counted, not
+// returned; the error is only for failing to list the orders.
+func (r *Recoverer) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	now := r.shop.settings.Now()
+	orders, err := r.shop.store.PendingOrders(ctx, now.Add(-r.settings.MinAge), r.settings.Batch)
+	if err != nil {
+		return res, err
+	}
+	for _, o := range orders {
+		if ctx.Err() != nil {
+			return res, nil
+		}
+		res.Examined++
+		var got Order
+		if now.Sub(o.CreatedAt) > r.shop.settings.CancelAfter {
+			got, err = r.shop.Cancel(ctx, o.ID)
+		} else {
+			got, err = r.shop.Resume(ctx, o.ID)
+		}
+		if err == nil && got.Status != StatusPending {
+			res.Finished++
+			r.log.InfoContext(ctx, "recovered order", "order_id", o.ID, "status", got.Status, "failure", got.Failure)
+			continue
+		}
+		res.StillPending++
+		if err != nil && !errors.Is(err, ErrUnavailable) {
+			r.log.WarnContext(ctx, "order recovery failed", "order_id", o.ID, "error", err)
+		}
+	}
+	return res, nil
+}

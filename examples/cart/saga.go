@@ -1,0 +1,264 @@
+package cart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// The checkout saga, one step per stored state:
+//
+//	created --reserve--> reserved --(mark)--> charging --charge--> charged --confirm--> done (paid)
+//	   |                                         |                    |
+//	   | out of stock                            | declined           | reservation lost
+//	   v                                         v                    v
+//	compensating --refund captured payments, release the reservation--> compensated (failed|cancelled)
+//
+// Every remote call is idempotent (the reservation per order id, the charge per
+// ChargeKey(order id), confirm, release and refund by id), so re-running a step after
+// a crash or a lost response is safe. A transient failure (ErrUnavailable) leaves the
+// order at its step; the next Checkout with the same key, or the recovery loop,
+// resumes it.
+
+// Resume drives the saga of order id forward until it is final or a dependency is
+// unavailable, and returns the stored order. It holds the order's lock meanwhile, so
+// a checkout retry and the recovery loop never run the same order at once.
+func (s *Shop) Resume(ctx context.Context, id string) (Order, error) {
+	unlock, err := s.locks.lock(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	defer unlock()
+	o, err := s.store.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	return s.advance(ctx, o)
+}
+
+// Cancel compensates order id if it is pending and no money has been captured for it
+// yet; an order already charged is resumed instead, because finishing it is cheaper
+// and kinder than refunding it. The recovery loop cancels orders pending longer than
+// Settings.CancelAfter.
+func (s *Shop) Cancel(ctx context.Context, id string) (Order, error) {
+	unlock, err := s.locks.lock(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	defer unlock()
+	o, err := s.store.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.Status != StatusPending || o.Step == StepCharged || o.Step == StepCompensating {
+		return s.advance(ctx, o)
+	}
+	next := o
+	if o.Step == StepCreated {
+		// The reserve call may have succeeded with its response lost. Reserving again is
+		// idempotent per order id and tells us what to release.
+		rid, err := s.catalog.Reserve(ctx, o.ID, o.Items)
+		switch {
+		case err == nil:
+			next.ReservationID = rid
+		case errors.Is(err, ErrUnavailable) || ctx.Err() != nil:
+			return o, s.unavailable("catalog", o, err)
+		}
+	}
+	next.Step, next.Failure = StepCompensating, FailureCancelled
+	if o, err = s.save(ctx, o, next); err != nil {
+		return o, err
+	}
+	return s.advance(ctx, o)
+}
+
+// advance runs saga steps until the order is final or a step fails.
+func (s *Shop) advance(ctx context.Context, o Order) (Order, error) {
+	for o.Status == StatusPending {
+		var err error
+		switch o.Step {
+		case StepCreated:
+			o, err = s.reserve(ctx, o)
+		case StepReserved:
+			next := o
+			next.Step, next.ChargeAttempted = StepCharging, true
+			o, err = s.save(ctx, o, next)
+		case StepCharging:
+			o, err = s.charge(ctx, o)
+		case StepCharged:
+			o, err = s.confirm(ctx, o)
+		case StepCompensating:
+			o, err = s.compensate(ctx, o)
+		default:
+			return o, fmt.Errorf("cart: order %s has unknown step %q", o.ID, o.Step)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// save stores next as o's successor. A concurrent change (impossible while the lock
+// is held, but cheap to handle) reloads the order and lets the loop continue.
+func (s *Shop) save(ctx context.Context, o, next Order) (Order, error) {
+	saved, err := s.store.Advance(ctx, o, next)
+	if errors.Is(err, ErrStaleOrder) {
+		return s.store.Order(ctx, o.ID)
+	}
+	if err != nil {
+		return o, err
+	}
+	return saved, nil
+}
+
+func (s *Shop) fail(ctx context.Context, o Order, reason string) (Order, error) {
+	next := o
+	next.Step, next.Failure = StepCompensating, reason
+	return s.save(ctx, o, next)
+}
+
+func (s *Shop) unavailable(dep string, o Order, err error) error {
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		cp := *ue
+		cp.OrderID = o.ID
+		return &cp
+	}
+	if ctx := err; errors.Is(ctx, context.Canceled) || errors.Is(ctx, context.DeadlineExceeded) {
+		return err
+	}
+	return &UnavailableError{Dependency: dep, OrderID: o.ID, Err: err}
+}
+
+func (s *Shop) reserve(ctx context.Context, o Order) (Order, error) {
+	rid, err := s.catalog.Reserve(ctx, o.ID, o.Items)
+	switch {
+	case err == nil:
+		next := o
+		next.Step, next.ReservationID = StepReserved, rid
+		return s.save(ctx, o, next)
+	case errors.Is(err, ErrOutOfStock):
+		return s.fail(ctx, o, FailureOutOfStock)
+	case errors.Is(err, ErrUpstream) || errors.Is(err, ErrProductNotFound):
+		return s.fail(ctx, o, FailureRejected)
+	default:
+		return o, s.unavailable("catalog", o, err)
+	}
+}
+
+func (s *Shop) charge(ctx context.Context, o Order) (Order, error) {
+	p, err := s.payments.Charge(ctx, ChargeKey(o.ID), o.ID, o.TotalCents, o.Currency)
+	switch {
+	case err == nil:
+		next := o
+		next.Step, next.PaymentID = StepCharged, p.ID
+		return s.save(ctx, o, next)
+	case errors.Is(err, ErrPaymentDeclined):
+		return s.fail(ctx, o, FailureDeclined)
+	case errors.Is(err, ErrUpstream):
+		return s.fail(ctx, o, FailureRejected)
+	default:
+		return o, s.unavailable("payment", o, err)
+	}
+}
+
+func (s *Shop) confirm(ctx context.Context, o Order) (Order, error) {
+	err := s.catalog.ConfirmReservation(ctx, o.ReservationID)
+	switch {
+	case err == nil:
+		next := o
+		next.Step, next.Status = StepDone, StatusPaid
+		return s.save(ctx, o, next)
+	case errors.Is(err, ErrUpstream):
+		return s.fail(ctx, o, FailureRejected) // the hold is gone: refund
+	default:
+		return o, s.unavailable("catalog", o, err)
+	}
+}
+
+// compensate refunds whatever may have been captured and releases the reservation,
+// then marks the order failed (or cancelled). Each call is idempotent, so a
+// compensation interrupted half way is simply run again.
+func (s *Shop) compensate(ctx context.Context, o Order) (Order, error) {
+	if o.ChargeAttempted {
+		ids := []string{}
+		if o.PaymentID != "" {
+			ids = append(ids, o.PaymentID)
+		} else {
+			// The charge's response may have been lost: ask the ledger.
+			ps, err := s.payments.PaymentsForOrder(ctx, o.ID)
+			if err != nil {
+				return o, s.unavailable("payment", o, err)
+			}
+			for _, p := range ps {
+				if Captured(p.Status) {
+					ids = append(ids, p.ID)
+				}
+			}
+		}
+		for _, id := range ids {
+			if err := s.payments.Refund(ctx, id); err != nil && !errors.Is(err, ErrUpstream) {
+				return o, s.unavailable("payment", o, err)
+			}
+		}
+	}
+	if o.ReservationID != "" {
+		if err := s.catalog.ReleaseReservation(ctx, o.ReservationID); err != nil && !errors.Is(err, ErrUpstream) {
+			return o, s.unavailable("catalog", o, err)
+		}
+	}
+	next := o
+	next.Step, next.Status = StepCompensated, StatusFailed
+	if o.Failure == FailureCancelled {
+		next.Status = StatusCancelled
+	}
+	return s.save(ctx, o, next)
+}
+
+// Captured reports whether a payment status means money was taken and not returned.
+func Captured(status string) bool {
+	switch status {
+	case "captured", "succeeded", "paid", "charged", "authorized":
+		return true
+	}
+	return false
+}
+
+// keyedMutex is a set of per-key locks that honour context cancellation.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	ch   chan struct{}
+	refs int
+}
+
+func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
+	k.mu.Lock()
+	e, ok := k.m[key]
+	if !ok {
+		e = &keyedEntry{ch: make(chan struct{}, 1)}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	release := func() {
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+	select {
+	case e.ch <- struct{}{}:
+		return func() { <-e.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,387 @@
+package cart
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Service is the cart domain: carts of products, and the checkout that turns a cart
+// into a paid order.
+type Service interface {
+	// PutItem sets the quantity of a product in a cart (creating the cart) and returns
+	// the priced cart. An unknown product is ErrProductNotFound.
+	PutItem(ctx context.Context, cartID, productID string, quantity int) (Cart, error)
+	// RemoveItem removes a product from a cart and returns the priced cart.
+	RemoveItem(ctx context.Context, cartID, productID string) (Cart, error)
+	// GetCart returns a cart with current catalog prices. An unknown cart is empty.
+	GetCart(ctx context.Context, cartID string) (Cart, error)
+	// Checkout runs (or resumes) the checkout saga for the cart under idempotencyKey.
+	// The same key always means the same order.
+	Checkout(ctx context.Context, cartID, idempotencyKey string) (Order, error)
+	// GetOrder returns an order, or ErrOrderNotFound.
+	GetOrder(ctx context.Context, orderID string) (Order, error)
+}
+
+// Domain errors. Callers branch on them with errors.Is; the HTTP transport maps each
+// to its status.
+var (
+	ErrInvalid         = errors.New("cart: invalid request")                            // 400
+	ErrProductNotFound = errors.New("cart: product not found")                          // 404
+	ErrOrderNotFound   = errors.New("cart: order not found")                            // 404
+	ErrEmptyCart       = errors.New("cart: cart is empty")                              // 409
+	ErrOutOfStock      = errors.New("cart: not enough stock")                           // 409
+	ErrPaymentDeclined = errors.New("cart: payment declined")                           // 402
+	ErrOrderCancelled  = errors.New("cart: order cancelled")                            // 409
+	ErrCheckoutFailed  = errors.New("cart: checkout failed")                            // 409
+	ErrKeyReused       = errors.New("cart: idempotency key already used for another cart") // 422
+	ErrUnavailable     = errors.New("cart: a dependency is unavailable")                // 503
+	ErrUpstream        = errors.New("cart: a dependency rejected the request")          // saga: permanent
+)
+
+// InvalidError names the invalid field of a request. It matches ErrInvalid.
+type InvalidError struct {
+	Field  string
+	Detail string
+}
+
+func (e *InvalidError) Error() string        { return "cart: invalid " + e.Field + ": " + e.Detail }
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// UnavailableError says which dependency could not be reached and when to retry. It
+// matches ErrUnavailable.
+type UnavailableError struct {
+	// Dependency is "catalog" or "payment".
+	Dependency string
+	// OrderID is the pending order, when there is one.
+	OrderID string
+	// Retry is the upstream's Retry-After, or zero.
+	Retry time.Duration
+	// Err is the cause.
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	return "cart: " + e.Dependency + " unavailable: " + fmt.Sprint(e.Err)
+}
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// Status is an order's lifecycle state.
+type Status string
+
+// Order statuses. Pending is the only non-final one.
+const (
+	StatusPending   Status = "pending"
+	StatusPaid      Status = "paid"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Step is the checkout saga's progress for an order. Each step is stored before the
+// call it guards returns, so a crash resumes from the last stored step.
+type Step string
+
+// Saga steps, in order. Compensating and compensated are the failure branch.
+const (
+	StepCreated      Step = "created"      // order stored; next: reserve stock
+	StepReserved     Step = "reserved"     // stock held; next: charge
+	StepCharging     Step = "charging"     // a charge may have been sent; next: charge (idempotent)
+	StepCharged      Step = "charged"      // money captured; next: confirm the reservation
+	StepDone         Step = "done"         // paid
+	StepCompensating Step = "compensating" // refund and release, then failed or cancelled
+	StepCompensated  Step = "compensated"  // failed or cancelled, nothing held, nothing charged
+)
+
+// Failure reasons stored on failed and cancelled orders.
+const (
+	FailureOutOfStock = "out_of_stock"
+	FailureDeclined   = "payment_declined"
+	FailureRejected   = "rejected_by_dependency"
+	FailureCancelled  = "abandoned"
+)
+
+// Item is one cart or order line.
+type Item struct {
+	ProductID  string `json:"product_id"`
+	Quantity   int    `json:"quantity"`
+	PriceCents int64  `json:"price_cents"`
+}
+
+// Cart is a priced cart.
+type Cart struct {
+	ID         string `json:"id"`
+	Items      []Item `json:"items"`
+	TotalCents int64  `json:"total_cents"`
+	Currency   string `json:"currency,omitempty"`
+}
+
+// Order is a checkout's durable record.
+type Order struct {
+	ID              string
+	CartID          string
+	IdempotencyKey  string
+	Status          Status
+	Step            Step
+	ReservationID   string
+	PaymentID       string
+	ChargeAttempted bool
+	TotalCents      int64
+	Currency        string
+	Failure         string
+	Items           []Item
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	// Replayed is true when Checkout found the order already created by an earlier
+	// request with the same Idempotency-Key.
+	Replayed bool
+}
+
+// Product is what the cart needs to know about a catalog product.
+type Product struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+	Currency   string `json:"currency"`
+	Stock      int    `json:"stock"`
+}
+
+// Payment is what the cart needs to know about a payment.
+type Payment struct {
+	ID          string `json:"id"`
+	OrderID     string `json:"order_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Currency    string `json:"currency"`
+	Status      string `json:"status"`
+}
+
+// Catalog is the cart's view of the catalog service. Implementations return
+// ErrProductNotFound, ErrOutOfStock, an error matching ErrUnavailable for transient
+// failures, and one matching ErrUpstream for other rejections.
+type Catalog interface {
+	Product(ctx context.Context, id string) (Product, error)
+	Reserve(ctx context.Context, orderID string, items []Item) (reservationID string, err error)
+	ConfirmReservation(ctx context.Context, reservationID string) error
+	ReleaseReservation(ctx context.Context, reservationID string) error
+}
+
+// Payments is the cart's view of the payment service. Charge must be idempotent per
+// key. Implementations return ErrPaymentDeclined, an error matching ErrUnavailable
+// for transient failures (including "in flight"), and one matching ErrUpstream for
+// other rejections.
+type Payments interface {
+	Charge(ctx context.Context, key, orderID string, amountCents int64, currency string) (Payment, error)
+	Refund(ctx context.Context, paymentID string) error
+	PaymentsForOrder(ctx context.Context, orderID string) ([]Payment, error)
+}
+
+// Settings tunes the service. The zero value works.
+type Settings struct {
+	// RetryAfter is the Retry-After sent with a 503 when the dependency gave none.
+	// Default 1s.
+	RetryAfter time.Duration `env:"CART_RETRY_AFTER" envDefault:"1s"`
+	// CancelAfter is how long an order may stay pending before the recovery loop
+	// cancels it instead of resuming it, if no money has been captured yet. Default 15m.
+	CancelAfter time.Duration `env:"CART_CANCEL_AFTER" envDefault:"15m"`
+	// Now is the clock. nil means time.Now.
+	Now func() time.Time `env:"-"`
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.RetryAfter <= 0 {
+		s.RetryAfter = time.Second
+	}
+	if s.CancelAfter <= 0 {
+		s.CancelAfter = 15 * time.Minute
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return s
+}
+
+// Shop implements Service over a Store, a Catalog and Payments, and runs the
+// checkout saga. It is safe for concurrent use: one saga runs per order at a time in
+// this process (cart runs as a single instance; see docs/examples-shop.md).
+type Shop struct {
+	store    *Store
+	catalog  Catalog
+	payments Payments
+	settings Settings
+	locks    keyedMutex
+}
+
+var _ Service = (*Shop)(nil)
+
+// NewShop returns a Shop. store, catalog and payments are required.
+func NewShop(store *Store, catalog Catalog, payments Payments, s Settings) *Shop {
+	return &Shop{store: store, catalog: catalog, payments: payments, settings: s.withDefaults(),
+		locks: keyedMutex{m: map[string]*keyedEntry{}}}
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+
+func validID(field, v string) error {
+	if !idPattern.MatchString(v) {
+		return &InvalidError{Field: field, Detail: "must be 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"}
+	}
+	return nil
+}
+
+// MaxQuantity is the largest quantity of one product in a cart.
+const MaxQuantity = 1000
+
+// PutItem implements Service.
+func (s *Shop) PutItem(ctx context.Context, cartID, productID string, quantity int) (Cart, error) {
+	if err := errors.Join(validID("cart_id", cartID), validID("product_id", productID)); err != nil {
+		return Cart{}, err
+	}
+	if quantity < 1 || quantity > MaxQuantity {
+		return Cart{}, &InvalidError{Field: "quantity", Detail: fmt.Sprintf("must be between 1 and %d", MaxQuantity)}
+	}
+	if _, err := s.catalog.Product(ctx, productID); err != nil {
+		return Cart{}, err
+	}
+	if err := s.store.PutItem(ctx, cartID, productID, quantity); err != nil {
+		return Cart{}, err
+	}
+	return s.GetCart(ctx, cartID)
+}
+
+// RemoveItem implements Service.
+func (s *Shop) RemoveItem(ctx context.Context, cartID, productID string) (Cart, error) {
+	if err := errors.Join(validID("cart_id", cartID), validID("product_id", productID)); err != nil {
+		return Cart{}, err
+	}
+	if err := s.store.RemoveItem(ctx, cartID, productID); err != nil {
+		return Cart{}, err
+	}
+	return s.GetCart(ctx, cartID)
+}
+
+// GetCart implements Service.
+func (s *Shop) GetCart(ctx context.Context, cartID string) (Cart, error) {
+	if err := validID("cart_id", cartID); err != nil {
+		return Cart{}, err
+	}
+	items, err := s.store.CartItems(ctx, cartID)
+	if err != nil {
+		return Cart{}, err
+	}
+	c := Cart{ID: cartID, Items: []Item{}}
+	for _, it := range items {
+		p, err := s.catalog.Product(ctx, it.ProductID)
+		if errors.Is(err, ErrProductNotFound) {
+			continue // removed from the catalog: not sellable, not shown
+		}
+		if err != nil {
+			return Cart{}, err
+		}
+		it.PriceCents = p.PriceCents
+		c.Items = append(c.Items, it)
+		c.TotalCents += p.PriceCents * int64(it.Quantity)
+		c.Currency = p.Currency
+	}
+	return c, nil
+}
+
+// GetOrder implements Service.
+func (s *Shop) GetOrder(ctx context.Context, orderID string) (Order, error) {
+	if err := validID("order_id", orderID); err != nil {
+		return Order{}, err
+	}
+	return s.store.Order(ctx, orderID)
+}
+
+// MaxKeyLength bounds the Idempotency-Key header.
+const MaxKeyLength = 255
+
+func validKey(key string) error {
+	if key == "" {
+		return &InvalidError{Field: "Idempotency-Key", Detail: "header is required"}
+	}
+	if len(key) > MaxKeyLength {
+		return &InvalidError{Field: "Idempotency-Key", Detail: fmt.Sprintf("longer than %d bytes", MaxKeyLength)}
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return &InvalidError{Field: "Idempotency-Key", Detail: "must be printable ASCII"}
+		}
+	}
+	return nil
+}
+
+// Checkout implements Service. The first call with a key snapshots the cart and its
+// prices into a new pending order; every call with that key then drives the same
+// order's saga forward. It returns the order with a nil error when it is paid,
+// ErrPaymentDeclined, ErrOutOfStock, ErrOrderCancelled or ErrCheckoutFailed when it
+// ended otherwise, and an *UnavailableError while it is pending on a dependency.
+func (s *Shop) Checkout(ctx context.Context, cartID, key string) (Order, error) {
+	if err := errors.Join(validID("cart_id", cartID), validKey(key)); err != nil {
+		return Order{}, err
+	}
+	o, err := s.store.OrderByKey(ctx, key)
+	replayed := err == nil
+	if errors.Is(err, ErrOrderNotFound) {
+		o, replayed, err = s.createOrder(ctx, cartID, key)
+	}
+	if err != nil {
+		return Order{}, err
+	}
+	if o.CartID != cartID {
+		return Order{}, ErrKeyReused
+	}
+	o, err = s.Resume(ctx, o.ID)
+	o.Replayed = replayed
+	if err != nil {
+		return o, err
+	}
+	return o, outcome(o)
+}
+
+func (s *Shop) createOrder(ctx context.Context, cartID, key string) (Order, bool, error) {
+	c, err := s.GetCart(ctx, cartID)
+	if err != nil {
+		return Order{}, false, err
+	}
+	if len(c.Items) == 0 {
+		return Order{}, false, ErrEmptyCart
+	}
+	o := Order{ID: newOrderID(), CartID: cartID, IdempotencyKey: key, TotalCents: c.TotalCents,
+		Currency: c.Currency, Items: c.Items}
+	stored, created, err := s.store.CreateOrder(ctx, o)
+	return stored, !created, err
+}
+
+// outcome maps a final order to the error Checkout reports for it.
+func outcome(o Order) error {
+	switch o.Status {
+	case StatusPaid:
+		return nil
+	case StatusCancelled:
+		return fmt.Errorf("%w: order %s", ErrOrderCancelled, o.ID)
+	case StatusFailed:
+		switch o.Failure {
+		case FailureDeclined:
+			return fmt.Errorf("%w: order %s", ErrPaymentDeclined, o.ID)
+		case FailureOutOfStock:
+			return fmt.Errorf("%w: order %s", ErrOutOfStock, o.ID)
+		}
+		return fmt.Errorf("%w: order %s: %s", ErrCheckoutFailed, o.ID, o.Failure)
+	}
+	return &UnavailableError{Dependency: "saga", OrderID: o.ID, Err: errors.New("order still pending")}
+}
+
+func newOrderID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "ord_" + hex.EncodeToString(b[:])
+}
+
+// ChargeKey is the payment Idempotency-Key the saga uses for an order. It is derived
+// from the order id alone, so every resumption of the saga sends the same key and the
+// payment service can never capture twice for one order.
+func ChargeKey(orderID string) string { return "charge-" + orderID }

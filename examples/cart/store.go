@@ -1,0 +1,372 @@
+package cart
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+)
+
+// Store keeps carts and orders in SQLite. Every state change runs in one
+// transaction, and the schema's constraints (a UNIQUE checkout Idempotency-Key, a
+// UNIQUE payment id, CHECKed statuses) keep a bug above it from creating a second
+// order for one key or attaching one payment to two orders.
+//
+// A Store is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// migrations are applied in order; PRAGMA user_version records how many ran.
+var migrations = [...]string{
+	`CREATE TABLE cart_items (
+		cart_id    TEXT NOT NULL,
+		product_id TEXT NOT NULL,
+		quantity   INTEGER NOT NULL CHECK (quantity > 0),
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (cart_id, product_id)
+	);
+	CREATE TABLE orders (
+		id               TEXT PRIMARY KEY,
+		cart_id          TEXT NOT NULL,
+		idempotency_key  TEXT NOT NULL UNIQUE,
+		status           TEXT NOT NULL CHECK (status IN ('pending','paid','failed','cancelled')),
+		step             TEXT NOT NULL,
+		reservation_id   TEXT NOT NULL DEFAULT '',
+		payment_id       TEXT NOT NULL DEFAULT '',
+		charge_attempted INTEGER NOT NULL DEFAULT 0,
+		total_cents      INTEGER NOT NULL CHECK (total_cents >= 0),
+		currency         TEXT NOT NULL,
+		failure          TEXT NOT NULL DEFAULT '',
+		created_at       INTEGER NOT NULL,
+		updated_at       INTEGER NOT NULL
+	);
+	CREATE UNIQUE INDEX orders_payment_id ON orders(payment_id) WHERE payment_id <> '';
+	CREATE INDEX orders_pending ON orders(updated_at) WHERE status = 'pending';
+	CREATE TABLE order_items (
+		order_id    TEXT NOT NULL REFERENCES orders(id),
+		product_id  TEXT NOT NULL,
+		quantity    INTEGER NOT NULL CHECK (quantity > 0),
+		price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+		PRIMARY KEY (order_id, product_id)
+	);`,
+}
+
+// NewStore returns a Store over db and applies the schema migrations that have not
+// run yet. db must be a modernc.org/sqlite database (see OpenDB). now may be nil
+// (time.Now).
+func NewStore(ctx context.Context, db *sql.DB, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{db: db, now: now}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return fmt.Errorf("cart: read schema version: %w", err)
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("cart: migration %d: %w", i+1, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
+			return fmt.Errorf("cart: write schema version: %w", err)
+		}
+		return nil
+	})
+}
+
+// tx runs fn in a transaction, committing when it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("cart: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cart: commit: %w", err)
+	}
+	return nil
+}
+
+// PutItem sets the quantity of productID in cartID, creating the cart line if needed.
+func (s *Store) PutItem(ctx context.Context, cartID, productID string, quantity int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO cart_items (cart_id, product_id, quantity, updated_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at`,
+			cartID, productID, quantity, s.now().UnixMilli())
+		if err != nil {
+			return fmt.Errorf("cart: put item: %w", err)
+		}
+		return nil
+	})
+}
+
+// RemoveItem deletes productID from cartID. Removing an absent line is not an error.
+func (s *Store) RemoveItem(ctx context.Context, cartID, productID string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?`, cartID, productID); err != nil {
+			return fmt.Errorf("cart: remove item: %w", err)
+		}
+		return nil
+	})
+}
+
+// CartItems returns the lines of cartID ordered by product id, without prices. An
+// unknown cart has no lines.
+func (s *Store) CartItems(ctx context.Context, cartID string) ([]Item, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT product_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY product_id`, cartID)
+	if err != nil {
+		return nil, fmt.Errorf("cart: list items: %w", err)
+	}
+	defer rows.Close()
+	var items []Item
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ProductID, &it.Quantity); err != nil {
+			return nil, fmt.Errorf("cart: list items: %w", err)
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cart: list items: %w", err)
+	}
+	return items, nil
+}
+
+// CreateOrder inserts o with its items unless an order with o.IdempotencyKey exists.
+// It returns the stored order and whether it was created now.
+func (s *Store) CreateOrder(ctx context.Context, o Order) (Order, bool, error) {
+	now := s.now().UnixMilli()
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO orders
+			(id, cart_id, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
+			VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+			ON CONFLICT (idempotency_key) DO NOTHING`,
+			o.ID, o.CartID, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now, now)
+		if err != nil {
+			return fmt.Errorf("cart: create order: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // the key exists: the caller gets the stored order
+		}
+		created = true
+		for _, it := range o.Items {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?)`,
+				o.ID, it.ProductID, it.Quantity, it.PriceCents); err != nil {
+				return fmt.Errorf("cart: create order item: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Order{}, false, err
+	}
+	stored, err := s.OrderByKey(ctx, o.IdempotencyKey)
+	return stored, created, err
+}
+
+const orderColumns = `id, cart_id, idempotency_key, status, step, reservation_id, payment_id,
+	charge_attempted, total_cents, currency, failure, created_at, updated_at`
+
+// Order returns the order with id, or ErrOrderNotFound.
+func (s *Store) Order(ctx context.Context, id string) (Order, error) {
+	return s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id)
+}
+
+// OrderByKey returns the order created by the checkout Idempotency-Key key, or
+// ErrOrderNotFound.
+func (s *Store) OrderByKey(ctx context.Context, key string) (Order, error) {
+	return s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE idempotency_key = ?`, key)
+}
+
+func (s *Store) oneOrder(ctx context.Context, query string, arg string) (Order, error) {
+	o, err := scanOrder(s.db.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Order{}, ErrOrderNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("cart: read order: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT product_id, quantity, price_cents FROM order_items WHERE order_id = ? ORDER BY product_id`, o.ID)
+	if err != nil {
+		return Order{}, fmt.Errorf("cart: read order items: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ProductID, &it.Quantity, &it.PriceCents); err != nil {
+			return Order{}, fmt.Errorf("cart: read order items: %w", err)
+		}
+		o.Items = append(o.Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return Order{}, fmt.Errorf("cart: read order items: %w", err)
+	}
+	return o, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanOrder(row scanner) (Order, error) {
+	var o Order
+	var created, updated int64
+	var attempted int
+	err := row.Scan(&o.ID, &o.CartID, &o.IdempotencyKey, &o.Status, &o.Step, &o.ReservationID, &o.PaymentID,
+		&attempted, &o.TotalCents, &o.Currency, &o.Failure, &created, &updated)
+	o.ChargeAttempted = attempted != 0
+	o.CreatedAt = time.UnixMilli(created).UTC()
+	o.UpdatedAt = time.UnixMilli(updated).UTC()
+	return o, err
+}
+
+// ErrStaleOrder means an order changed between reading and updating it: another
+// saga run advanced it first.
+var ErrStaleOrder = errors.New("cart: order changed concurrently")
+
+// Advance moves order o from o.Step to next.Step (and next's status, reservation id,
+// payment id, failure and charge_attempted), only if the stored step still equals
+// o.Step. When next.Status is StatusPaid, the ordered products are removed from the
+// cart in the same transaction. It returns the stored result, or ErrStaleOrder.
+func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, step = ?, reservation_id = ?, payment_id = ?,
+			charge_attempted = ?, failure = ?, updated_at = ?
+			WHERE id = ? AND step = ? AND status = 'pending'`,
+			next.Status, next.Step, next.ReservationID, next.PaymentID, boolInt(next.ChargeAttempted), next.Failure,
+			s.now().UnixMilli(), o.ID, o.Step)
+		if err != nil {
+			return fmt.Errorf("cart: advance order: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrStaleOrder
+		}
+		if next.Status == StatusPaid {
+			for _, it := range o.Items {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?`, o.CartID, it.ProductID); err != nil {
+					return fmt.Errorf("cart: clear cart: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return s.Order(ctx, o.ID)
+}
+
+// PendingOrders returns up to limit pending orders last updated before cutoff,
+// oldest first.
+func (s *Store) PendingOrders(ctx context.Context, cutoff time.Time, limit int) ([]Order, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+		cutoff.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("cart: list pending orders: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("cart: list pending orders: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cart: list pending orders: %w", err)
+	}
+	out := make([]Order, 0, len(ids))
+	for _, id := range ids {
+		o, err := s.Order(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// CountOrders returns how many orders have each status.
+func (s *Store) CountOrders(ctx context.Context) (map[Status]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM orders GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("cart: count orders: %w", err)
+	}
+	defer rows.Close()
+	out := map[Status]int{}
+	for rows.Next() {
+		var st Status
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("cart: count orders: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// Orders returns every order id with its status, for checks and tools.
+func (s *Store) Orders(ctx context.Context) ([]Order, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("cart: list orders: %w", err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("cart: list orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sqliteDSN returns a modernc.org/sqlite DSN for path with WAL, a busy timeout and
+// IMMEDIATE transactions (so concurrent writers queue instead of failing to upgrade).
+func sqliteDSN(path string) string {
+	var b strings.Builder
+	b.WriteString("file:")
+	b.WriteString(path)
+	b.WriteString("?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	return b.String()
+}
+
+// OpenDB opens (creating if needed) the SQLite database file at path with WAL mode
+// and a busy timeout.
+func OpenDB(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("cart: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	return db, nil
+}
