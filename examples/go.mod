@@ -4,10 +4,13 @@ go 1.26.7
 
 replace github.com/gantry-go/gantry => ../
 
+require github.com/gantry-go/gantry v0.0.0-00010101000000-000000000000
+
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
-	github.com/gantry-go/gantry v0.0.0-00010101000000-000000000000
 	github.com/go-kit/kit v0.13.0 // indirect
+	github.com/go-kit/log v0.2.0 // indirect
+	github.com/go-logfmt/logfmt v0.5.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
