@@ -1,0 +1,121 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/gantry-go/gantry/internal/httpx"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// serve runs next through b, recording the status. A rejection writes the prebuilt
+// 503 problem with Retry-After. It allocates nothing.
+func (b *Breaker) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	rec := b.sh.recs.Get().(*httpx.Recorder)
+	rec.Reset(w)
+	ok := b.run(func() transport.Outcome {
+		next.ServeHTTP(rec, r)
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			return transport.Canceled
+		}
+		return transport.ClassifyStatus(rec.StatusOr(http.StatusOK))
+	})
+	rec.Reset(nil)
+	b.sh.recs.Put(rec)
+	if !ok {
+		b.sh.rejects.add(r.Context())
+		b.sh.reply.write(w, b.retryAfter())
+	}
+}
+
+// roundTrip runs one round trip through b.
+func (b *Breaker) roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
+	var (
+		resp *http.Response
+		err  error
+	)
+	if !b.run(func() transport.Outcome {
+		resp, err = next.RoundTrip(req)
+		if err != nil {
+			return classifyErr(err)
+		}
+		return transport.ClassifyStatus(resp.StatusCode)
+	}) {
+		b.sh.rejects.add(req.Context())
+		return nil, reject(ErrOpen, b.retryAfter())
+	}
+	return resp, err
+}
+
+func (b *Breaker) endpoint(next endpoint.Endpoint, ctx context.Context, request any) (any, error) {
+	var (
+		resp any
+		err  error
+	)
+	if !b.run(func() transport.Outcome { resp, err = next(ctx, request); return classifyErr(err) }) {
+		b.sh.rejects.add(ctx)
+		return nil, reject(ErrOpen, b.retryAfter())
+	}
+	return resp, err
+}
+
+// Server returns server middleware: the handler's status is classified with
+// transport.ClassifyStatus (a canceled request is neutral); while the breaker is open
+// the middleware answers 503 problem+json with Retry-After without calling the handler.
+func (b *Breaker) Server() func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.serve(next, w, r) })
+	}
+}
+
+// Client returns client middleware: a rejected round trip returns a *RejectedError
+// wrapping ErrOpen, with no response.
+func (b *Breaker) Client() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) { return b.roundTrip(next, req) })
+	}
+}
+
+// Endpoint returns go-kit middleware. Errors are classified with
+// transport.ClassifyError, so errors carrying a 4xx status (transport.StatusCoder)
+// do not trip the breaker.
+func (b *Breaker) Endpoint() endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) { return b.endpoint(next, ctx, request) }
+	}
+}
+
+// Server returns server middleware using the breaker of each request's key.
+func (s *BreakerSet) Server() func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.Get(s.key(r)).serve(next, w, r) })
+	}
+}
+
+// Client returns client middleware using the breaker of each request's key (by
+// default its URL host).
+func (s *BreakerSet) Client() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			return s.Get(s.key(req)).roundTrip(next, req)
+		})
+	}
+}
+
+// Endpoint returns go-kit middleware using the breaker that key picks for each call.
+func (s *BreakerSet) Endpoint(key func(ctx context.Context, request any) string) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			return s.Get(key(ctx, request)).endpoint(next, ctx, request)
+		}
+	}
+}
+
+// roundTripperFunc adapts a function to http.RoundTripper.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f(req).
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
