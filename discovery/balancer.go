@@ -1,0 +1,274 @@
+package discovery
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// Balancer spreads calls to one service over its instances, as published by a Feed.
+//
+// Pick reads an immutable snapshot of the usable endpoints through an atomic
+// pointer: no lock, no allocation, no registry call. The snapshot is rebuilt only
+// when the feed changes, an endpoint is ejected or recovers, or a slow-start ramp
+// advances. Those events are evaluated when outcomes are reported (End), so a
+// Balancer needs no goroutine of its own.
+//
+// Outcomes follow the shared taxonomy (transport.Outcome): Success and Rejected
+// reset an endpoint's consecutive failure count; Failure and Overloaded raise it and
+// count at least FailurePenalty in the latency EWMA; Canceled is neutral. After
+// EjectAfter consecutive failures the endpoint is ejected (see BalancerSettings).
+//
+// A Balancer is safe for concurrent use. Close it to stop following the feed.
+type Balancer struct {
+	s      BalancerSettings
+	p2c    bool
+	snap   atomic.Pointer[pickSet]
+	rr     atomic.Uint64
+	cancel func()
+
+	lastFailed atomic.Pointer[Endpoint]
+
+	mu     sync.Mutex
+	byKey  map[string]*Endpoint
+	order  []*Endpoint // byKey's values in feed order
+	primed bool        // the first snapshot has been applied
+	feed   Snapshot
+}
+
+// pickSet is what Pick reads: the usable endpoints and when to re-evaluate them.
+type pickSet struct {
+	eps       []*Endpoint
+	ramping   bool  // some endpoint has weight < 1
+	refreshAt int64 // unix ns at which End must rebuild; math.MaxInt64 = never
+}
+
+// NewBalancer returns a Balancer that follows f. Settings are used as given; call
+// s.Validate first to reject bad configuration (out-of-range values are clamped).
+func NewBalancer(f *Feed, s BalancerSettings) *Balancer {
+	s = s.withDefaults()
+	b := &Balancer{s: s, p2c: s.Policy != PolicyRoundRobin, byKey: map[string]*Endpoint{}}
+	b.snap.Store(&pickSet{refreshAt: math.MaxInt64})
+	b.cancel = f.Subscribe(b.apply)
+	return b
+}
+
+// Close stops following the feed. Picks keep using the last snapshot.
+func (b *Balancer) Close() { b.cancel() }
+
+// Pick returns an endpoint for the next call, or ErrNoInstances.
+func (b *Balancer) Pick() (*Endpoint, error) {
+	ps := b.snap.Load()
+	n := uint64(len(ps.eps))
+	switch n {
+	case 0:
+		return nil, ErrNoInstances
+	case 1:
+		return ps.eps[0], nil
+	}
+	if !b.p2c {
+		i := b.rr.Add(1)
+		e := ps.eps[i%n]
+		if ps.ramping {
+			if w := e.w(); w < 1 && rand.Float64() >= w {
+				e = ps.eps[(i+1)%n]
+			}
+		}
+		return e, nil
+	}
+	r := rand.Uint64()
+	i := (r & math.MaxUint32) * n >> 32
+	j := (r >> 32) * (n - 1) >> 32
+	if j >= i {
+		j++
+	}
+	a, c := ps.eps[i], ps.eps[j]
+	if c.score() < a.score() {
+		return c, nil
+	}
+	return a, nil
+}
+
+// PickExcept is Pick, avoiding endpoints for which skip reports true when another
+// endpoint is usable. Retries use it to go to a different instance.
+func (b *Balancer) PickExcept(skip func(*Endpoint) bool) (*Endpoint, error) {
+	e, err := b.Pick()
+	if err != nil || !skip(e) {
+		return e, err
+	}
+	ps := b.snap.Load()
+	n := len(ps.eps)
+	start := rand.IntN(n)
+	for k := range n {
+		if c := ps.eps[(start+k)%n]; !skip(c) {
+			return c, nil
+		}
+	}
+	return e, nil
+}
+
+// Begin records the start of a call to e and returns its start time, to pass to End.
+func (b *Balancer) Begin(e *Endpoint) time.Time {
+	e.inflight.Add(1)
+	return b.s.Clock.Now()
+}
+
+// End records the outcome of a call to e that started at start.
+func (b *Balancer) End(e *Endpoint, start time.Time, o transport.Outcome) {
+	now := b.s.Clock.Now()
+	e.inflight.Add(-1)
+	lat := now.Sub(start)
+	switch o {
+	case transport.Canceled:
+	case transport.Success, transport.Rejected:
+		if e.failures.Load() != 0 {
+			e.failures.Store(0)
+		}
+		e.observe(now, lat, b.s.Decay)
+	default: // Failure, Overloaded
+		e.observe(now, max(lat, b.s.FailurePenalty), b.s.Decay)
+		b.lastFailed.Store(e)
+		if f := e.failures.Add(1); b.s.EjectAfter > 0 && int(f) >= b.s.EjectAfter {
+			b.eject(e, now)
+		}
+	}
+	if now.UnixNano() >= b.snap.Load().refreshAt {
+		b.mu.Lock()
+		b.rebuild(now)
+		b.mu.Unlock()
+	}
+}
+
+// eject takes e out of the pick set unless that would exceed MaxEjectedPercent.
+func (b *Balancer) eject(e *Endpoint, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e.ejected || b.byKey[e.inst.key()] != e {
+		return
+	}
+	total, ejected := len(b.order), 0
+	for _, x := range b.order {
+		if x.ejected {
+			ejected++
+		}
+	}
+	allowed := total * b.s.MaxEjectedPercent / 100
+	if allowed == 0 && total > 1 {
+		allowed = 1
+	}
+	if ejected >= allowed || ejected+1 >= total {
+		return // the failure count stays high; the next failure tries again
+	}
+	if !e.lastRecovered.IsZero() && now.Sub(e.lastRecovered) >= b.s.EjectMax {
+		e.ejections = 0
+	}
+	e.ejections++
+	d := min(time.Duration(e.ejections)*b.s.EjectBase, b.s.EjectMax)
+	e.ejected, e.ejectedUntil = true, now.Add(d)
+	e.failures.Store(0)
+	b.rebuild(now)
+}
+
+// apply follows a feed update. Endpoints that stay keep their statistics.
+func (b *Balancer) apply(s Snapshot) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.s.Clock.Now()
+	b.feed = s
+	next := make(map[string]*Endpoint, len(s.Instances))
+	order := make([]*Endpoint, 0, len(s.Instances))
+	for _, in := range s.Instances {
+		k := in.key()
+		if _, dup := next[k]; dup {
+			continue
+		}
+		e, ok := b.byKey[k]
+		if !ok || !SameInstances([]Instance{e.inst}, []Instance{in}) {
+			e = newEndpoint(in)
+			if b.primed && b.s.SlowStart > 0 {
+				e.rampStart = now
+			}
+		}
+		next[k] = e
+		order = append(order, e)
+	}
+	b.byKey, b.order = next, order
+	if len(s.Instances) > 0 {
+		b.primed = true
+	}
+	b.rebuild(now)
+}
+
+// rebuild recomputes the pick set at now. b.mu must be held.
+func (b *Balancer) rebuild(now time.Time) {
+	eps := make([]*Endpoint, 0, len(b.order))
+	refresh := int64(math.MaxInt64)
+	ramping := false
+	for _, e := range b.order {
+		if e.ejected {
+			if now.Before(e.ejectedUntil) {
+				refresh = min(refresh, e.ejectedUntil.UnixNano())
+				continue
+			}
+			e.ejected = false
+			e.failures.Store(0)
+			e.lastRecovered = now
+			if b.s.SlowStart > 0 {
+				e.rampStart = now
+			}
+		}
+		w := 1.0
+		if !e.rampStart.IsZero() {
+			if el := now.Sub(e.rampStart); el < b.s.SlowStart {
+				w = max(minWeight, float64(el)/float64(b.s.SlowStart))
+				ramping = true
+				refresh = min(refresh, now.Add(b.s.SlowStart/20).UnixNano())
+			} else {
+				e.rampStart = time.Time{}
+			}
+		}
+		e.weight.Store(math.Float64bits(w))
+		eps = append(eps, e)
+	}
+	b.snap.Store(&pickSet{eps: eps, ramping: ramping, refreshAt: refresh})
+}
+
+// EndpointState is one endpoint's state, as the debug handler shows it.
+type EndpointState struct {
+	Instance
+	Ejected             bool      `json:"ejected"`
+	EjectedUntil        time.Time `json:"ejected_until,omitzero"`
+	Ejections           int       `json:"ejections"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	InFlight            int64     `json:"in_flight"`
+	LatencyEWMAms       float64   `json:"latency_ewma_ms"`
+	Weight              float64   `json:"weight"`
+}
+
+// Endpoints returns the state of every endpoint the feed lists, ejected or not.
+func (b *Balancer) Endpoints() []EndpointState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]EndpointState, 0, len(b.order))
+	for _, e := range b.order {
+		var until time.Time
+		if e.ejected {
+			until = e.ejectedUntil
+		}
+		out = append(out, EndpointState{
+			Instance:            e.inst,
+			Ejected:             e.ejected,
+			EjectedUntil:        until,
+			Ejections:           e.ejections,
+			ConsecutiveFailures: int(e.failures.Load()),
+			InFlight:            e.inflight.Load(),
+			LatencyEWMAms:       math.Float64frombits(e.cost.Load()) / 1e6,
+			Weight:              e.w(),
+		})
+	}
+	return out
+}

@@ -1,0 +1,210 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// Transport is an http.RoundTripper that sends requests for http://<service>/path to
+// an instance of <service>, chosen by a Balancer over the Resolver's feed for it. A
+// URL host that contains a dot, a colon or brackets, or is "localhost", is not a
+// service name: such requests pass through unchanged.
+//
+// The outgoing request keeps its Host header (the service name, like a Kubernetes
+// Service name); only the URL's host, and its scheme if the instance has one,
+// change. Each call's outcome is reported to the balancer, classified by
+// transport.Classify.
+//
+// Place it innermost in a client chain, below retry and breaker, so that each
+// attempt is balanced again. A retried attempt goes to an instance not yet tried by
+// the same logical request when one exists: the request's context remembers the
+// tried instances if RememberAttempts (or ContextWithAttemptMemory) is above the
+// retry layer; otherwise an attempt whose Gantry-Attempt header is above 0 avoids the
+// service's most recently failed instance.
+//
+// A Transport is safe for concurrent use. Close releases its balancers.
+type Transport struct {
+	r    Resolver
+	next http.RoundTripper
+	s    BalancerSettings
+
+	mu   sync.Mutex
+	bals atomic.Pointer[map[string]*Balancer]
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns a Transport resolving through r and sending through next
+// (nil means http.DefaultTransport). Each service gets its own Balancer with
+// settings s, created on the first request to it.
+func NewTransport(r Resolver, next http.RoundTripper, s BalancerSettings) *Transport {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	t := &Transport{r: r, next: next, s: s}
+	t.bals.Store(&map[string]*Balancer{})
+	return t
+}
+
+// Balancer returns the balancer of service, creating it if needed. It fails with an
+// error wrapping ErrUnknownService if the resolver has no such service.
+func (t *Transport) Balancer(service string) (*Balancer, error) {
+	if b, ok := (*t.bals.Load())[service]; ok {
+		return b, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := *t.bals.Load()
+	if b, ok := m[service]; ok {
+		return b, nil
+	}
+	f, err := t.r.Lookup(service)
+	if err != nil {
+		return nil, err
+	}
+	b := NewBalancer(f, t.s)
+	next := make(map[string]*Balancer, len(m)+1)
+	for k, v := range m {
+		next[k] = v
+	}
+	next[service] = b
+	t.bals.Store(&next)
+	return b, nil
+}
+
+// Close stops every balancer following its feed.
+func (t *Transport) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range *t.bals.Load() {
+		b.Close()
+	}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	service := req.URL.Host
+	if !isServiceName(service) {
+		return t.next.RoundTrip(req)
+	}
+	b, err := t.Balancer(service)
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("discovery: resolving %q: %w", service, err)
+	}
+	mem, _ := req.Context().Value(memoryKey{}).(*attemptMemory)
+	var e *Endpoint
+	switch {
+	case mem != nil && mem.len() > 0:
+		e, err = b.PickExcept(mem.tried)
+	case mem == nil && retried(req):
+		last := b.lastFailed.Load()
+		e, err = b.PickExcept(func(x *Endpoint) bool { return x == last })
+	default:
+		e, err = b.Pick()
+	}
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("discovery: service %q: %w", service, err)
+	}
+	if mem != nil {
+		mem.add(e.inst.Address)
+	}
+	out := *req
+	u := *req.URL
+	u.Host = e.inst.Address
+	if e.inst.Scheme != "" {
+		u.Scheme = e.inst.Scheme
+	}
+	out.URL = &u
+	start := b.Begin(e)
+	resp, err := t.next.RoundTrip(&out)
+	b.End(e, start, transport.Classify(resp, err))
+	return resp, err
+}
+
+func isServiceName(host string) bool {
+	return host != "" && host != "localhost" && !strings.ContainsAny(host, ".:[]")
+}
+
+func retried(req *http.Request) bool {
+	v := req.Header.Get(transport.HeaderAttempt)
+	n, err := strconv.Atoi(v)
+	return err == nil && n > 0
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// attemptMemory remembers the instances one logical request has tried.
+type attemptMemory struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+type memoryKey struct{}
+
+func (m *attemptMemory) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.addrs)
+}
+
+func (m *attemptMemory) add(addr string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !slices.Contains(m.addrs, addr) {
+		m.addrs = append(m.addrs, addr)
+	}
+}
+
+func (m *attemptMemory) tried(e *Endpoint) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Contains(m.addrs, e.inst.Address)
+}
+
+// ContextWithAttemptMemory returns a context in which Transport remembers the
+// instances tried by one logical request, so that its retries go elsewhere. A ctx
+// that already has one is returned as is.
+func ContextWithAttemptMemory(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(memoryKey{}).(*attemptMemory); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, memoryKey{}, &attemptMemory{})
+}
+
+// RememberAttempts is client middleware that gives each request an attempt memory
+// (see ContextWithAttemptMemory). Put it outermost, above the retry layer:
+//
+//	discovery.RememberAttempts -> trace -> retry -> breaker -> timeout -> discovery.Transport
+func RememberAttempts(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if _, ok := req.Context().Value(memoryKey{}).(*attemptMemory); ok {
+			return next.RoundTrip(req)
+		}
+		return next.RoundTrip(req.WithContext(ContextWithAttemptMemory(req.Context())))
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// IsResolveError reports whether err came from resolving a service name rather
+// than from the call itself: an unknown service or no usable instance.
+func IsResolveError(err error) bool {
+	return errors.Is(err, ErrUnknownService) || errors.Is(err, ErrNoInstances)
+}
