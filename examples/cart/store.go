@@ -5,10 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
 )
 
 // Store keeps carts and orders in SQLite. Every state change runs in one
@@ -22,9 +21,9 @@ type Store struct {
 	now func() time.Time
 }
 
-// migrations are applied in order; PRAGMA user_version records how many ran.
-var migrations = [...]string{
-	`CREATE TABLE cart_items (
+// migrations is the cart schema, applied by sqlitedb.Migrate.
+var migrations = []sqlitedb.Migration{
+	{Version: 1, Name: "carts and orders", SQL: `CREATE TABLE cart_items (
 		cart_id    TEXT NOT NULL,
 		product_id TEXT NOT NULL,
 		quantity   INTEGER NOT NULL CHECK (quantity > 0),
@@ -54,7 +53,7 @@ var migrations = [...]string{
 		quantity    INTEGER NOT NULL CHECK (quantity > 0),
 		price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
 		PRIMARY KEY (order_id, product_id)
-	);`,
+	);`},
 }
 
 // NewStore returns a Store over db and applies the schema migrations that have not
@@ -72,37 +71,15 @@ func NewStore(ctx context.Context, db *sql.DB, now func() time.Time) (*Store, er
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var v int
-		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
-			return fmt.Errorf("cart: read schema version: %w", err)
-		}
-		for i := v; i < len(migrations); i++ {
-			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-				return fmt.Errorf("cart: migration %d: %w", i+1, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
-			return fmt.Errorf("cart: write schema version: %w", err)
-		}
-		return nil
-	})
+	if err := sqlitedb.Migrate(ctx, s.db, migrations); err != nil {
+		return fmt.Errorf("cart: migrate: %w", err)
+	}
+	return nil
 }
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("cart: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("cart: commit: %w", err)
-	}
-	return nil
+	return sqlitedb.InTx(ctx, s.db, fn)
 }
 
 // PutItem sets the quantity of productID in cartID, creating the cart line if needed.
@@ -348,25 +325,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// sqliteDSN returns a modernc.org/sqlite DSN for path with WAL, a busy timeout and
-// IMMEDIATE transactions (so concurrent writers queue instead of failing to upgrade).
-func sqliteDSN(path string) string {
-	var b strings.Builder
-	b.WriteString("file:")
-	b.WriteString(path)
-	b.WriteString("?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate")
-	return b.String()
-}
-
-// OpenDB opens (creating if needed) the SQLite database file at path with WAL mode
-// and a busy timeout.
-func OpenDB(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", sqliteDSN(path))
-	if err != nil {
-		return nil, fmt.Errorf("cart: open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(4)
-	return db, nil
 }
