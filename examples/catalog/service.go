@@ -1,0 +1,215 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Domain errors. The transport maps each to an HTTP status; callers branch on them
+// with errors.Is.
+var (
+	// ErrProductNotFound: no product has this id.
+	ErrProductNotFound = errors.New("catalog: product not found")
+	// ErrReservationNotFound: no reservation has this id.
+	ErrReservationNotFound = errors.New("catalog: reservation not found")
+	// ErrInsufficientStock: an item asks for more than is available. Nothing was held.
+	ErrInsufficientStock = errors.New("catalog: insufficient stock")
+	// ErrUnknownProduct: a reservation names a product that does not exist.
+	ErrUnknownProduct = errors.New("catalog: unknown product in reservation")
+	// ErrOrderMismatch: the order already has a reservation for different items.
+	ErrOrderMismatch = errors.New("catalog: order already has a reservation for other items")
+	// ErrReservationReleased: a released reservation cannot be confirmed.
+	ErrReservationReleased = errors.New("catalog: reservation already released")
+	// ErrInvalid: the request is malformed. The error is an *InvalidError naming the
+	// field.
+	ErrInvalid = errors.New("catalog: invalid request")
+)
+
+// InvalidError is a request field that fails validation. errors.Is(err, ErrInvalid)
+// matches it.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	return "catalog: invalid request: " + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Limits on a reservation request.
+const (
+	MaxItems    = 100
+	MaxQuantity = 1000
+	MaxIDLength = 128
+)
+
+// Reservation statuses.
+const (
+	StatusHeld      = "held"
+	StatusConfirmed = "confirmed"
+	StatusReleased  = "released"
+)
+
+// Product is one item for sale. Stock is the quantity available to reserve.
+type Product struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+	Currency   string `json:"currency"`
+	Stock      int64  `json:"stock"`
+}
+
+// Item is a quantity of one product in a reservation.
+type Item struct {
+	ProductID string `json:"product_id"`
+	Quantity  int64  `json:"quantity"`
+}
+
+// Reservation holds stock for one order. Status is held, confirmed or released.
+type Reservation struct {
+	ID      string `json:"id"`
+	OrderID string `json:"order_id"`
+	Status  string `json:"status"`
+	Items   []Item `json:"items"`
+}
+
+// StockLevel is a product's stock accounting: Initial = Available + Held + Sold holds
+// after every committed change (the database enforces it with a CHECK constraint).
+type StockLevel struct {
+	ProductID string `json:"product_id"`
+	Initial   int64  `json:"initial"`
+	Available int64  `json:"available"`
+	Held      int64  `json:"held"`
+	Sold      int64  `json:"sold"`
+}
+
+// Service is the catalog's domain API. Implementations are safe for concurrent use.
+type Service interface {
+	// ListProducts returns every product, ordered by id.
+	ListProducts(ctx context.Context) ([]Product, error)
+	// GetProduct returns one product or ErrProductNotFound.
+	GetProduct(ctx context.Context, id string) (Product, error)
+	// Reserve holds stock for every item of an order, all or nothing. It is
+	// idempotent per order id: when the order already has a reservation with the same
+	// items, that reservation is returned with created false (whatever its status);
+	// with other items, ErrOrderMismatch. Short stock is ErrInsufficientStock and an
+	// unknown product ErrUnknownProduct; nothing is held then.
+	Reserve(ctx context.Context, orderID string, items []Item) (r Reservation, created bool, err error)
+	// GetReservation returns one reservation or ErrReservationNotFound.
+	GetReservation(ctx context.Context, id string) (Reservation, error)
+	// Confirm turns held stock into sold stock. Confirming a confirmed reservation is a
+	// no-op; a released one is ErrReservationReleased.
+	Confirm(ctx context.Context, id string) (Reservation, error)
+	// Release returns the reservation's stock to available: held stock, or sold stock
+	// when the reservation was confirmed (the order was cancelled after all). Releasing
+	// a released reservation is a no-op.
+	Release(ctx context.Context, id string) (Reservation, error)
+	// Inventory returns every product's stock accounting, ordered by product id.
+	Inventory(ctx context.Context) ([]StockLevel, error)
+}
+
+// NewService returns the catalog service over store. It validates requests, merges
+// nothing implicitly and leaves every state change to one store transaction.
+func NewService(store *Store) Service {
+	return &service{store: store}
+}
+
+type service struct {
+	store *Store
+}
+
+var _ Service = (*service)(nil)
+
+func (s *service) ListProducts(ctx context.Context) ([]Product, error) {
+	return s.store.ListProducts(ctx)
+}
+
+func (s *service) GetProduct(ctx context.Context, id string) (Product, error) {
+	if err := checkID("id", id); err != nil {
+		return Product{}, ErrProductNotFound
+	}
+	return s.store.GetProduct(ctx, id)
+}
+
+func (s *service) Reserve(ctx context.Context, orderID string, items []Item) (Reservation, bool, error) {
+	if err := ValidateReservation(orderID, items); err != nil {
+		return Reservation{}, false, err
+	}
+	return s.store.Reserve(ctx, orderID, items)
+}
+
+func (s *service) GetReservation(ctx context.Context, id string) (Reservation, error) {
+	if err := checkID("id", id); err != nil {
+		return Reservation{}, ErrReservationNotFound
+	}
+	return s.store.GetReservation(ctx, id)
+}
+
+func (s *service) Confirm(ctx context.Context, id string) (Reservation, error) {
+	if err := checkID("id", id); err != nil {
+		return Reservation{}, ErrReservationNotFound
+	}
+	return s.store.Confirm(ctx, id)
+}
+
+func (s *service) Release(ctx context.Context, id string) (Reservation, error) {
+	if err := checkID("id", id); err != nil {
+		return Reservation{}, ErrReservationNotFound
+	}
+	return s.store.Release(ctx, id)
+}
+
+func (s *service) Inventory(ctx context.Context) ([]StockLevel, error) {
+	return s.store.Inventory(ctx)
+}
+
+// ValidateReservation checks a reservation request: an order id, 1 to MaxItems items,
+// each with a product id, a quantity from 1 to MaxQuantity, and no product twice.
+// The error wraps ErrInvalid and names the field.
+func ValidateReservation(orderID string, items []Item) error {
+	if err := checkID("order_id", orderID); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return invalid("items", "at least one item is required")
+	}
+	if len(items) > MaxItems {
+		return invalid("items", "at most %d items", MaxItems)
+	}
+	seen := make(map[string]bool, len(items))
+	for i, it := range items {
+		field := fmt.Sprintf("items[%d]", i)
+		if err := checkID(field+".product_id", it.ProductID); err != nil {
+			return err
+		}
+		if it.Quantity < 1 || it.Quantity > MaxQuantity {
+			return invalid(field+".quantity", "must be from 1 to %d", MaxQuantity)
+		}
+		if seen[it.ProductID] {
+			return invalid(field+".product_id", "%q appears twice", it.ProductID)
+		}
+		seen[it.ProductID] = true
+	}
+	return nil
+}
+
+func checkID(field, id string) error {
+	switch {
+	case id == "":
+		return invalid(field, "is required")
+	case len(id) > MaxIDLength:
+		return invalid(field, "longer than %d bytes", MaxIDLength)
+	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return invalid(field, "contains control characters")
+	}
+	return nil
+}

@@ -1,0 +1,315 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+)
+
+// Store keeps products and reservations in SQLite. Every state change is one
+// transaction; the schema's CHECK and UNIQUE constraints hold the invariants even if
+// the code above them were wrong. A Store is safe for concurrent use, and several
+// Stores (in one or several processes on one host) may share a database file.
+type Store struct {
+	db *sql.DB
+}
+
+// NewStore migrates db to the current schema (seeding the products on first start)
+// and returns a Store over it. The caller keeps ownership of db and closes it after
+// the Store's last use.
+func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
+	if err := sqlitedb.Migrate(ctx, db, migrations); err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+var migrations = []sqlitedb.Migration{
+	{Version: 1, Name: "products and reservations", SQL: `
+CREATE TABLE products (
+	id            TEXT PRIMARY KEY,
+	name          TEXT NOT NULL,
+	price_cents   INTEGER NOT NULL CHECK (price_cents >= 0),
+	currency      TEXT NOT NULL CHECK (length(currency) = 3),
+	initial_stock INTEGER NOT NULL CHECK (initial_stock >= 0),
+	available     INTEGER NOT NULL CHECK (available >= 0),
+	held          INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+	sold          INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0),
+	CHECK (available + held + sold = initial_stock)
+);
+CREATE TABLE reservations (
+	id         TEXT PRIMARY KEY,
+	order_id   TEXT NOT NULL UNIQUE,
+	status     TEXT NOT NULL CHECK (status IN ('held', 'confirmed', 'released')),
+	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+	updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE reservation_items (
+	reservation_id TEXT NOT NULL REFERENCES reservations (id),
+	product_id     TEXT NOT NULL REFERENCES products (id),
+	quantity       INTEGER NOT NULL CHECK (quantity > 0),
+	PRIMARY KEY (reservation_id, product_id)
+);`},
+	{Version: 2, Name: "seed products", SQL: seedProducts},
+}
+
+// seedProducts loads the demo catalog on first start. "Card Decline Tester" costs
+// 13.13: an order of one is declined by the simulated payment processor, whose rule
+// declines amounts whose cents end in 13. "Last-Chance Lamp" has little stock, to
+// show 409s.
+const seedProducts = `
+INSERT INTO products (id, name, price_cents, currency, initial_stock, available) VALUES
+	('p01', 'Espresso Beans 1kg',     2490, 'USD', 100, 100),
+	('p02', 'Pour-Over Kettle',       4500, 'USD',  50,  50),
+	('p03', 'Ceramic Dripper',        2200, 'USD',  80,  80),
+	('p04', 'Paper Filters x100',      650, 'USD', 500, 500),
+	('p05', 'Burr Grinder',          12900, 'USD',  25,  25),
+	('p06', 'Digital Scale',          3900, 'USD',  60,  60),
+	('p07', 'Milk Frother',           2900, 'USD',  40,  40),
+	('p08', 'Stoneware Mug',          1400, 'USD', 200, 200),
+	('p09', 'Travel Tumbler',         2400, 'USD', 120, 120),
+	('p10', 'Cold Brew Jar',          3100, 'USD',  70,  70),
+	('p11', 'Green Tea Sencha 250g',  1800, 'USD', 150, 150),
+	('p12', 'Chai Spice Mix',          950, 'USD', 150, 150),
+	('p13', 'Cocoa Powder 500g',      1250, 'USD', 100, 100),
+	('p14', 'Moka Pot',               3500, 'USD',  45,  45),
+	('p15', 'French Press',           2990, 'USD',  55,  55),
+	('p16', 'Barista Apron',          3300, 'USD',  30,  30),
+	('p17', 'Tamper',                 1900, 'USD',  35,  35),
+	('p18', 'Knock Box',              2700, 'USD',  20,  20),
+	('p19', 'Decaf Beans 1kg',        2390, 'USD',  90,  90),
+	('p20', 'Cleaning Tablets',        990, 'USD', 300, 300),
+	('p21', 'Gift Card 50',           5000, 'USD', 1000, 1000),
+	('p22', 'Last-Chance Lamp',       8800, 'USD',   3,   3),
+	('p23', 'Card Decline Tester',    1313, 'USD', 1000, 1000),
+	('p24', 'Sticker Pack',            300, 'USD', 1000, 1000);`
+
+const productCols = `id, name, price_cents, currency, available`
+
+func scanProduct(row interface{ Scan(...any) error }) (Product, error) {
+	var p Product
+	err := row.Scan(&p.ID, &p.Name, &p.PriceCents, &p.Currency, &p.Stock)
+	return p, err
+}
+
+// ListProducts returns every product ordered by id.
+func (s *Store) ListProducts(ctx context.Context) ([]Product, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+productCols+` FROM products ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list products: %w", err)
+	}
+	defer rows.Close()
+	out := []Product{}
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: list products: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: list products: %w", err)
+	}
+	return out, nil
+}
+
+// GetProduct returns one product or ErrProductNotFound.
+func (s *Store) GetProduct(ctx context.Context, id string) (Product, error) {
+	p, err := scanProduct(s.db.QueryRowContext(ctx, `SELECT `+productCols+` FROM products WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Product{}, ErrProductNotFound
+	}
+	if err != nil {
+		return Product{}, fmt.Errorf("catalog: get product: %w", err)
+	}
+	return p, nil
+}
+
+// Reserve holds the items' stock for orderID in one transaction (see Service.Reserve).
+// The UNIQUE constraint on reservations.order_id makes a second reservation for one
+// order impossible even under a race the code did not foresee.
+func (s *Store) Reserve(ctx context.Context, orderID string, items []Item) (Reservation, bool, error) {
+	var res Reservation
+	created := false
+	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		existing, err := reservationBy(ctx, tx, "order_id", orderID)
+		if err == nil {
+			if !sameItems(existing.Items, items) {
+				return ErrOrderMismatch
+			}
+			res = existing
+			return nil
+		}
+		if !errors.Is(err, ErrReservationNotFound) {
+			return err
+		}
+		res = Reservation{ID: "res_" + strings.ToLower(rand.Text()), OrderID: orderID, Status: StatusHeld}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status) VALUES (?, ?, 'held')`, res.ID, orderID); err != nil {
+			return fmt.Errorf("catalog: insert reservation: %w", err)
+		}
+		for _, it := range items {
+			r, err := tx.ExecContext(ctx, `UPDATE products SET available = available - ?1, held = held + ?1
+				WHERE id = ?2 AND available >= ?1`, it.Quantity, it.ProductID)
+			if err != nil {
+				return fmt.Errorf("catalog: hold stock: %w", err)
+			}
+			if n, err := r.RowsAffected(); err != nil || n != 1 {
+				var exists int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM products WHERE id = ?`, it.ProductID).Scan(&exists); err != nil {
+					return fmt.Errorf("catalog: hold stock: %w", err)
+				}
+				if exists == 0 {
+					return fmt.Errorf("%w: %q", ErrUnknownProduct, it.ProductID)
+				}
+				return fmt.Errorf("%w: product %q: %d requested", ErrInsufficientStock, it.ProductID, it.Quantity)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES (?, ?, ?)`,
+				res.ID, it.ProductID, it.Quantity); err != nil {
+				return fmt.Errorf("catalog: insert reservation item: %w", err)
+			}
+		}
+		res.Items = sortedItems(items)
+		created = true
+		return nil
+	})
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	return res, created, nil
+}
+
+// GetReservation returns one reservation or ErrReservationNotFound.
+func (s *Store) GetReservation(ctx context.Context, id string) (Reservation, error) {
+	var res Reservation
+	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		var err error
+		res, err = reservationBy(ctx, tx, "id", id)
+		return err
+	})
+	return res, err
+}
+
+// Confirm moves a held reservation's stock to sold (see Service.Confirm).
+func (s *Store) Confirm(ctx context.Context, id string) (Reservation, error) {
+	return s.transition(ctx, id, func(res Reservation) (string, string, error) {
+		switch res.Status {
+		case StatusConfirmed:
+			return "", "", nil
+		case StatusReleased:
+			return "", "", ErrReservationReleased
+		}
+		return StatusConfirmed, `held = held - ?1, sold = sold + ?1`, nil
+	})
+}
+
+// Release returns a reservation's stock to available (see Service.Release).
+func (s *Store) Release(ctx context.Context, id string) (Reservation, error) {
+	return s.transition(ctx, id, func(res Reservation) (string, string, error) {
+		switch res.Status {
+		case StatusReleased:
+			return "", "", nil
+		case StatusConfirmed:
+			return StatusReleased, `sold = sold - ?1, available = available + ?1`, nil
+		}
+		return StatusReleased, `held = held - ?1, available = available + ?1`, nil
+	})
+}
+
+// transition changes a reservation's status and moves its stock in one transaction.
+// decide returns the new status and the SET clause for each item's product (?1 is
+// the quantity), or "" for a no-op.
+func (s *Store) transition(ctx context.Context, id string, decide func(Reservation) (status, set string, err error)) (Reservation, error) {
+	var res Reservation
+	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		var err error
+		if res, err = reservationBy(ctx, tx, "id", id); err != nil {
+			return err
+		}
+		status, set, err := decide(res)
+		if err != nil || status == "" {
+			return err
+		}
+		for _, it := range res.Items {
+			if _, err := tx.ExecContext(ctx, `UPDATE products SET `+set+` WHERE id = ?2`, it.Quantity, it.ProductID); err != nil {
+				return fmt.Errorf("catalog: move stock: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`, status, id); err != nil {
+			return fmt.Errorf("catalog: update reservation: %w", err)
+		}
+		res.Status = status
+		return nil
+	})
+	if err != nil {
+		return Reservation{}, err
+	}
+	return res, nil
+}
+
+// Inventory returns every product's stock accounting ordered by product id.
+func (s *Store) Inventory(ctx context.Context) ([]StockLevel, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, initial_stock, available, held, sold FROM products ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: inventory: %w", err)
+	}
+	defer rows.Close()
+	out := []StockLevel{}
+	for rows.Next() {
+		var l StockLevel
+		if err := rows.Scan(&l.ProductID, &l.Initial, &l.Available, &l.Held, &l.Sold); err != nil {
+			return nil, fmt.Errorf("catalog: inventory: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: inventory: %w", err)
+	}
+	return out, nil
+}
+
+// reservationBy loads a reservation and its items by id or order_id (col is a
+// constant chosen by the caller, never input).
+func reservationBy(ctx context.Context, tx *sql.Tx, col, v string) (Reservation, error) {
+	var res Reservation
+	err := tx.QueryRowContext(ctx, `SELECT id, order_id, status FROM reservations WHERE `+col+` = ?`, v).
+		Scan(&res.ID, &res.OrderID, &res.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Reservation{}, ErrReservationNotFound
+	}
+	if err != nil {
+		return Reservation{}, fmt.Errorf("catalog: get reservation: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT product_id, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY product_id`, res.ID)
+	if err != nil {
+		return Reservation{}, fmt.Errorf("catalog: get reservation items: %w", err)
+	}
+	defer rows.Close()
+	res.Items = []Item{}
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ProductID, &it.Quantity); err != nil {
+			return Reservation{}, fmt.Errorf("catalog: get reservation items: %w", err)
+		}
+		res.Items = append(res.Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return Reservation{}, fmt.Errorf("catalog: get reservation items: %w", err)
+	}
+	return res, nil
+}
+
+func sortedItems(items []Item) []Item {
+	out := slices.Clone(items)
+	slices.SortFunc(out, func(a, b Item) int { return strings.Compare(a.ProductID, b.ProductID) })
+	return out
+}
+
+func sameItems(stored, requested []Item) bool {
+	return slices.Equal(stored, sortedItems(requested))
+}

@@ -1,0 +1,148 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	kittransport "github.com/go-kit/kit/transport"
+	httptransport "github.com/go-kit/kit/transport/http"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// MaxBodyBytes bounds a request body; a reservation of MaxItems items fits easily.
+const MaxBodyBytes = 64 << 10
+
+// HeaderIdempotentReplayed marks a response that repeats an earlier one instead of
+// doing the work again (POST /reservations for an order that already has one).
+const HeaderIdempotentReplayed = "Idempotent-Replayed"
+
+// Problem types, stable URIs that clients may branch on.
+const (
+	ProblemInsufficientStock = "urn:gantry:problem:insufficient-stock"
+	ProblemOrderMismatch     = "urn:gantry:problem:order-mismatch"
+	ProblemUnknownProduct    = "urn:gantry:problem:unknown-product"
+	ProblemReleased          = "urn:gantry:problem:reservation-released"
+)
+
+// NewHTTPHandler returns the catalog's HTTP API (see the package documentation) over
+// svc. Errors leave as problem+json; 5xx errors are logged on logger (nil discards
+// them). Unknown paths are 404 and wrong methods 405, both problem+json. Mount the
+// operational endpoints (/livez, /metrics, ...) next to it on an outer mux, and wrap it
+// in the server middleware chain. The handler is safe for concurrent use.
+func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := MakeEndpoints(svc)
+	opts := []httptransport.ServerOption{
+		httptransport.ServerErrorEncoder(encodeError),
+		httptransport.ServerErrorHandler(kittransport.ErrorHandlerFunc(func(ctx context.Context, err error) {
+			if p := transport.ProblemFor(problemOf(err)); p.Status >= 500 {
+				logger.ErrorContext(ctx, "catalog: request failed", "err", err, "request_id", transport.RequestIDFrom(ctx))
+			}
+		})),
+	}
+	mux := http.NewServeMux()
+	handle := func(pattern string, ep func(context.Context, any) (any, error), dec httptransport.DecodeRequestFunc, enc httptransport.EncodeResponseFunc) {
+		mux.Handle(pattern, httptransport.NewServer(ep, dec, enc, opts...))
+	}
+	handle("GET /products", e.ListProducts, noRequest, encodeJSON(http.StatusOK))
+	handle("GET /products/{id}", e.GetProduct, decodeID, encodeJSON(http.StatusOK))
+	handle("POST /reservations", e.Reserve, DecodeReserveRequest, encodeReserve)
+	handle("GET /reservations/{id}", e.GetReservation, decodeID, encodeJSON(http.StatusOK))
+	handle("POST /reservations/{id}/confirm", e.Confirm, decodeID, encodeJSON(http.StatusOK))
+	handle("DELETE /reservations/{id}", e.Release, decodeID, encodeNoContent)
+	handle("GET /inventory", e.Inventory, noRequest, encodeJSON(http.StatusOK))
+
+	for path, allow := range map[string]string{
+		"/products":                  "GET, HEAD",
+		"/products/{id}":             "GET, HEAD",
+		"/reservations":              "POST",
+		"/reservations/{id}":         "GET, HEAD, DELETE",
+		"/reservations/{id}/confirm": "POST",
+		"/inventory":                 "GET, HEAD",
+	} {
+		mux.Handle(path, methodNotAllowed(allow))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
+	})
+	return mux
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; use " + allow})
+	})
+}
+
+func noRequest(context.Context, *http.Request) (any, error) { return struct{}{}, nil }
+
+func decodeID(_ context.Context, r *http.Request) (any, error) {
+	return idRequest{ID: r.PathValue("id")}, nil
+}
+
+// DecodeReserveRequest strictly decodes the body of POST /reservations (see
+// transport.DecodeJSON) and validates it (see ValidateReservation). Errors carry a 4xx
+// status for the error encoder.
+func DecodeReserveRequest(_ context.Context, r *http.Request) (any, error) {
+	req, err := transport.DecodeJSON[ReserveRequest](r, MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateReservation(req.OrderID, req.Items); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func encodeJSON(status int) httptransport.EncodeResponseFunc {
+	return func(_ context.Context, w http.ResponseWriter, resp any) error {
+		return transport.WriteJSON(w, status, resp)
+	}
+}
+
+func encodeReserve(_ context.Context, w http.ResponseWriter, resp any) error {
+	r := resp.(ReserveResponse)
+	if !r.Created {
+		w.Header().Set(HeaderIdempotentReplayed, "true")
+		return transport.WriteJSON(w, http.StatusOK, r.Reservation)
+	}
+	w.Header().Set("Location", "/reservations/"+r.Reservation.ID)
+	return transport.WriteJSON(w, http.StatusCreated, r.Reservation)
+}
+
+func encodeNoContent(_ context.Context, w http.ResponseWriter, _ any) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func encodeError(_ context.Context, err error, w http.ResponseWriter) {
+	transport.WriteError(w, nil, problemOf(err))
+}
+
+// problemOf maps the domain errors to problems; other errors pass through to
+// transport.ProblemFor, which hides the details of anything that is not a 4xx.
+func problemOf(err error) error {
+	var inv *InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return &transport.Problem{Status: http.StatusBadRequest, Detail: inv.Field + ": " + inv.Reason,
+			Errors: []transport.FieldError{{Field: inv.Field, Detail: inv.Reason}}}
+	case errors.Is(err, ErrProductNotFound), errors.Is(err, ErrReservationNotFound):
+		return &transport.Problem{Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, ErrInsufficientStock):
+		return &transport.Problem{Type: ProblemInsufficientStock, Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, ErrReservationReleased):
+		return &transport.Problem{Type: ProblemReleased, Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, ErrOrderMismatch):
+		return &transport.Problem{Type: ProblemOrderMismatch, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+	case errors.Is(err, ErrUnknownProduct):
+		return &transport.Problem{Type: ProblemUnknownProduct, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+	}
+	return err
+}
