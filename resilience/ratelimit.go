@@ -1,0 +1,250 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"golang.org/x/time/rate"
+)
+
+// RateLimitSettings configures a RateLimiter: a global token bucket and a per-key
+// one, both golang.org/x/time/rate limiters. The zero value limits nothing. It is a
+// plain value, read once at construction.
+type RateLimitSettings struct {
+	// Rate is the global rate in requests per second. 0 means no global limit.
+	Rate float64 `env:"RATELIMIT_RATE" envDefault:"0"`
+	// Burst is the global bucket size. 0 means max(1, Rate) (one second of traffic).
+	Burst int `env:"RATELIMIT_BURST" envDefault:"0"`
+	// KeyRate is the rate per key (client IP, header, user) in requests per second.
+	// 0 means no per-key limit.
+	KeyRate float64 `env:"RATELIMIT_KEY_RATE" envDefault:"0"`
+	// KeyBurst is the per-key bucket size. 0 means max(1, KeyRate).
+	KeyBurst int `env:"RATELIMIT_KEY_BURST" envDefault:"0"`
+	// MaxKeys bounds the number of per-key limiters held. Default 10000.
+	MaxKeys int `env:"RATELIMIT_MAX_KEYS" envDefault:"10000"`
+	// IdleTimeout is how long an unused key's limiter is kept. Default 10m; a full
+	// bucket after that long, so evicting it changes nothing for rates above 1/600s.
+	IdleTimeout time.Duration `env:"RATELIMIT_IDLE_TIMEOUT" envDefault:"10m"`
+}
+
+// Validate reports settings that cannot work, naming their environment variables.
+func (s RateLimitSettings) Validate() error {
+	var errs []error
+	if s.Rate < 0 || math.IsNaN(s.Rate) {
+		errs = append(errs, fmt.Errorf("RATELIMIT_RATE must not be negative, got %v", s.Rate))
+	}
+	if s.KeyRate < 0 || math.IsNaN(s.KeyRate) {
+		errs = append(errs, fmt.Errorf("RATELIMIT_KEY_RATE must not be negative, got %v", s.KeyRate))
+	}
+	if s.Burst < 0 {
+		errs = append(errs, fmt.Errorf("RATELIMIT_BURST must not be negative, got %v", s.Burst))
+	}
+	if s.KeyBurst < 0 {
+		errs = append(errs, fmt.Errorf("RATELIMIT_KEY_BURST must not be negative, got %v", s.KeyBurst))
+	}
+	if s.MaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("RATELIMIT_MAX_KEYS must not be negative, got %v", s.MaxKeys))
+	}
+	return errors.Join(errs...)
+}
+
+func burstFor(r float64, b int) int {
+	if b > 0 {
+		return b
+	}
+	return max(1, int(math.Ceil(r)))
+}
+
+// LimiterState is a rate limiter's snapshot for the debug handler.
+type LimiterState struct {
+	Name     string  `json:"name"`
+	Rate     float64 `json:"rate,omitempty"`
+	Burst    int     `json:"burst,omitempty"`
+	Tokens   float64 `json:"tokens,omitempty"`
+	KeyRate  float64 `json:"key_rate,omitempty"`
+	KeyBurst int     `json:"key_burst,omitempty"`
+	Keys     int     `json:"keys"`
+	Evicted  uint64  `json:"evicted"`
+	Rejected uint64  `json:"rejected"`
+}
+
+// RateLimiter limits calls with a global token bucket and one bucket per key, over
+// golang.org/x/time/rate. Server and endpoint adapters reject at once with 429 and a
+// Retry-After computed from the limiter; the client adapter waits for a token within
+// the request's deadline and fails fast with ErrRateLimited when the wait would pass
+// it. Per-key limiters are evicted after IdleTimeout or, beyond MaxKeys, by sampled LRU,
+// so memory stays bounded.
+//
+// A RateLimiter is safe for concurrent use.
+type RateLimiter struct {
+	name     string
+	s        RateLimitSettings
+	global   *rate.Limiter
+	keys     *keyed[*rate.Limiter]
+	key      KeyFunc
+	reply    *reply
+	rejects  rejectCounter
+	rejected atomic.Uint64
+}
+
+// NewRateLimiter returns a limiter. key picks the per-key bucket; nil means
+// KeyByClientIP. It is only used when s.KeyRate > 0.
+func NewRateLimiter(name string, s RateLimitSettings, key KeyFunc, t Telemetry) *RateLimiter {
+	l := &RateLimiter{name: name, s: s, key: key, reply: newReply(ErrRateLimited), rejects: newRejectCounter(t, "ratelimit", name)}
+	if l.key == nil {
+		l.key = KeyByClientIP
+	}
+	if s.Rate > 0 {
+		l.global = rate.NewLimiter(rate.Limit(s.Rate), burstFor(s.Rate, s.Burst))
+	}
+	if s.KeyRate > 0 {
+		lim, b := rate.Limit(s.KeyRate), burstFor(s.KeyRate, s.KeyBurst)
+		l.keys = newKeyed(s.MaxKeys, s.IdleTimeout, func(string) *rate.Limiter { return rate.NewLimiter(lim, b) })
+	}
+	return l
+}
+
+// limiterFor returns the per-key limiter of r, or nil.
+func (l *RateLimiter) limiterFor(r *http.Request, now time.Time) *rate.Limiter {
+	if l.keys == nil {
+		return nil
+	}
+	return l.keys.get(l.key(r), now.UnixNano())
+}
+
+// wait is the time until lim has a token again, computed from the limiter. For rates
+// of at least one per second it is at most one second, which is also the smallest
+// Retry-After, so no second look at the limiter is needed.
+func wait(lim *rate.Limiter, now time.Time) time.Duration {
+	r := float64(lim.Limit())
+	if r >= 1 {
+		return time.Second
+	}
+	need := 1 - lim.TokensAt(now)
+	if need <= 0 || r <= 0 {
+		return time.Second
+	}
+	return time.Duration(need / r * float64(time.Second))
+}
+
+// allow takes a token from r's key bucket and from the global bucket. It returns 0
+// when allowed, else the wait before a token is available.
+func (l *RateLimiter) allow(r *http.Request) (time.Duration, bool) {
+	now := time.Now()
+	if lim := l.limiterFor(r, now); lim != nil && !lim.AllowN(now, 1) {
+		return wait(lim, now), false
+	}
+	if l.global != nil && !l.global.AllowN(now, 1) {
+		return wait(l.global, now), false
+	}
+	return 0, true
+}
+
+// Allow reports whether a call for r may proceed now, consuming a token. r is only
+// used for its key and may be nil when there is no per-key limit.
+func (l *RateLimiter) Allow(r *http.Request) bool {
+	_, ok := l.allow(r)
+	if !ok {
+		l.rejected.Add(1)
+	}
+	return ok
+}
+
+// Server returns server middleware that answers 429 problem+json with Retry-After
+// when the request's key or the global bucket is empty. Rejections use a prebuilt
+// body and allocate nothing.
+func (l *RateLimiter) Server() func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d, ok := l.allow(r); !ok {
+				l.rejected.Add(1)
+				l.rejects.add(r.Context())
+				l.reply.write(w, d)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// waitToken blocks until lim has a token, within ctx's deadline.
+func (l *RateLimiter) waitToken(ctx context.Context, lim *rate.Limiter, now time.Time) error {
+	if lim == nil || lim.AllowN(now, 1) {
+		return nil
+	}
+	if err := lim.Wait(ctx); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		l.rejected.Add(1)
+		l.rejects.add(ctx)
+		return reject(ErrRateLimited, wait(lim, time.Now()))
+	}
+	return nil
+}
+
+// Client returns client middleware that waits for a token (per key, by default the
+// URL host, then global) as long as the request's context deadline allows. When the
+// wait would pass the deadline it returns a *RejectedError wrapping ErrRateLimited at
+// once, without waiting; when the context ends first it returns the context's error.
+func (l *RateLimiter) Client() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			now := time.Now()
+			ctx := req.Context()
+			if err := l.waitToken(ctx, l.limiterFor(req, now), now); err != nil {
+				return nil, err
+			}
+			if err := l.waitToken(ctx, l.global, now); err != nil {
+				return nil, err
+			}
+			return next.RoundTrip(req)
+		})
+	}
+}
+
+// Endpoint returns go-kit middleware that rejects with ErrRateLimited (wrapped in a
+// *RejectedError with the wait) when the global bucket is empty, like go-kit's
+// ratelimit.NewErroringLimiter.
+func (l *RateLimiter) Endpoint() endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			if l.global != nil {
+				now := time.Now()
+				if !l.global.AllowN(now, 1) {
+					l.rejected.Add(1)
+					l.rejects.add(ctx)
+					return nil, reject(ErrRateLimited, wait(l.global, now))
+				}
+			}
+			return next(ctx, request)
+		}
+	}
+}
+
+// Len returns the number of per-key limiters held.
+func (l *RateLimiter) Len() int {
+	if l.keys == nil {
+		return 0
+	}
+	return l.keys.len()
+}
+
+// Snapshot returns the limiter's configuration and counters.
+func (l *RateLimiter) Snapshot() LimiterState {
+	st := LimiterState{Name: l.name, Rejected: l.rejected.Load()}
+	if l.global != nil {
+		st.Rate, st.Burst, st.Tokens = float64(l.global.Limit()), l.global.Burst(), l.global.Tokens()
+	}
+	if l.keys != nil {
+		st.KeyRate, st.KeyBurst = l.s.KeyRate, burstFor(l.s.KeyRate, l.s.KeyBurst)
+		st.Keys, st.Evicted = l.keys.len(), l.keys.evicted.Load()
+	}
+	return st
+}
