@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"strings"
+)
+
+// Upstreams names the base URL of each upstream service. The zero value routes to
+// the discovery names "http://catalog" and "http://cart".
+type Upstreams struct {
+	// Catalog serves /api/products. Default "http://catalog".
+	Catalog string `env:"GATEWAY_CATALOG_URL" envDefault:"http://catalog"`
+	// Cart serves /api/carts and /api/orders. Default "http://cart".
+	Cart string `env:"GATEWAY_CART_URL" envDefault:"http://cart"`
+}
+
+func (u Upstreams) withDefaults() Upstreams {
+	if u.Catalog == "" {
+		u.Catalog = "http://catalog"
+	}
+	if u.Cart == "" {
+		u.Cart = "http://cart"
+	}
+	u.Catalog = strings.TrimRight(u.Catalog, "/")
+	u.Cart = strings.TrimRight(u.Cart, "/")
+	return u
+}
+
+// Route is one public path prefix and the upstream that serves it.
+type Route struct {
+	// Prefix is the public path prefix, such as "/api/products".
+	Prefix string
+	// Upstream is the upstream's name: "catalog" or "cart".
+	Upstream string
+}
+
+// Routes returns the gateway's routing table. The public path minus "/api" is the
+// upstream path: /api/products/p-1 is catalog's /products/p-1.
+func Routes() []Route {
+	return []Route{
+		{Prefix: "/api/products", Upstream: "catalog"},
+		{Prefix: "/api/carts", Upstream: "cart"},
+		{Prefix: "/api/orders", Upstream: "cart"},
+	}
+}
+
+// Resolve maps a public path to its upstream name and upstream path. ok is false
+// when no route matches; a route matches its prefix exactly or followed by "/".
+func Resolve(path string) (upstream, upstreamPath string, ok bool) {
+	for _, rt := range Routes() {
+		if path == rt.Prefix || strings.HasPrefix(path, rt.Prefix+"/") {
+			return rt.Upstream, strings.TrimPrefix(path, "/api"), true
+		}
+	}
+	return "", "", false
+}

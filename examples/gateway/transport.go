@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// NewHandler returns the gateway's HTTP handler: requests under a route of Routes are
+// proxied to their upstream through rt; anything else is a 404 problem. rt is
+// required; logger may be nil.
+//
+// Upstream responses, problem+json included, are passed through unchanged. When rt
+// fails, the client sees a problem of the gateway's own: 503 with Retry-After when the
+// upstream is known to be unavailable (no instance, connection refused, an open
+// breaker, a rate limit), 504 when the deadline passed, and 502 for any other failure
+// (reset, malformed response). The handler is safe for concurrent use.
+func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Handler, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	u = u.withDefaults()
+	targets := map[string]*url.URL{}
+	for name, raw := range map[string]string{"catalog": u.Catalog, "cart": u.Cart} {
+		t, err := url.Parse(raw)
+		if err != nil || t.Host == "" || (t.Scheme != "http" && t.Scheme != "https") {
+			return nil, &ConfigError{Upstream: name, URL: raw}
+		}
+		targets[name] = t
+	}
+	proxies := map[string]*httputil.ReverseProxy{}
+	for name, t := range targets {
+		proxies[name] = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				in := pr.In.URL
+				pr.Out.URL.Scheme = t.Scheme
+				pr.Out.URL.Host = t.Host
+				pr.Out.URL.Path = t.Path + strings.TrimPrefix(in.Path, "/api")
+				pr.Out.URL.RawPath = ""
+				if in.RawPath != "" {
+					pr.Out.URL.RawPath = t.Path + strings.TrimPrefix(in.RawPath, "/api")
+				}
+				pr.Out.Host = t.Host
+				pr.SetXForwarded()
+			},
+			Transport:     rt,
+			FlushInterval: -1,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				p := upstreamProblem(name, err)
+				if p.Status >= 500 && p.Status != transport.StatusClientClosedRequest {
+					logger.WarnContext(r.Context(), "upstream call failed", "upstream", name, "status", p.Status, "error", err)
+				}
+				transport.WriteProblem(w, r, p)
+			},
+		}
+	}
+	mux := http.NewServeMux()
+	for _, rt := range Routes() {
+		p := proxies[rt.Upstream]
+		mux.Handle(rt.Prefix, p)
+		mux.Handle(rt.Prefix+"/", p)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound,
+			Detail: "no route: the gateway serves /api/products, /api/carts and /api/orders"})
+	})
+	return mux, nil
+}
+
+// ConfigError reports an upstream URL the gateway cannot use.
+type ConfigError struct {
+	Upstream string
+	URL      string
+}
+
+func (e *ConfigError) Error() string {
+	return "gateway: upstream " + e.Upstream + ": " + strconv.Quote(e.URL) + " is not an absolute http(s) URL"
+}
+
+// upstreamProblem maps a RoundTripper error to the problem the client sees.
+func upstreamProblem(upstream string, err error) *transport.Problem {
+	var sc transport.StatusCoder
+	switch {
+	case errors.Is(err, context.Canceled):
+		return transport.ProblemFor(err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return &transport.Problem{Status: http.StatusGatewayTimeout, Detail: upstream + " did not answer in time"}
+	case errors.As(err, &sc):
+		// Rejections by the client chain itself (open breaker, rate limit, retry
+		// budget) know their status and Retry-After.
+		p := transport.ProblemFor(err)
+		if p.Status >= 500 {
+			p.Detail = upstream + " is unavailable"
+		}
+		return p
+	case transport.IsConnectionError(err) || discovery.IsResolveError(err):
+		return &transport.Problem{Status: http.StatusServiceUnavailable, Detail: upstream + " is unavailable", Retry: time.Second}
+	}
+	return &transport.Problem{Status: http.StatusBadGateway, Detail: upstream + " failed to answer"}
+}
