@@ -1,0 +1,113 @@
+package discovery_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/transport"
+)
+
+func ExampleParseStatic() {
+	services, err := discovery.ParseStatic("catalog=http://127.0.0.1:8081;payment=http://127.0.0.1:8083,http://127.0.0.1:9083")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, in := range services["payment"] {
+		fmt.Println(in.Scheme, in.Address)
+	}
+	_, err = discovery.ParseStatic("payment=127.0.0.1")
+	fmt.Println(err)
+	// Output:
+	// http 127.0.0.1:8083
+	// http 127.0.0.1:9083
+	// discovery: invalid static service list: DISCOVERY_STATIC: service "payment": address "127.0.0.1": want host:port
+}
+
+func ExampleNewStatic() {
+	r := discovery.NewStatic(map[string][]discovery.Instance{
+		"catalog": {{ID: "c1", Address: "127.0.0.1:8081"}},
+	})
+	f, _ := r.Lookup("catalog")
+	fmt.Println(f.Snapshot().Instances[0].Address)
+	_, err := r.Lookup("cart")
+	fmt.Println(err)
+	// Output:
+	// 127.0.0.1:8081
+	// discovery: unknown service: "cart"
+}
+
+func ExampleNewMemory() {
+	m := discovery.NewMemory()
+	f, _ := m.Lookup("cart") // known to a Memory registry even before it registers
+	m.Register("cart", discovery.Instance{ID: "cart-1", Address: "127.0.0.1:8082"})
+	m.Register("cart", discovery.Instance{ID: "cart-2", Address: "127.0.0.1:9082"})
+	m.Deregister("cart", "cart-1")
+	for _, in := range f.Snapshot().Instances {
+		fmt.Println(in.ID, in.Address)
+	}
+	// Output:
+	// cart-2 127.0.0.1:9082
+}
+
+func ExampleNewBalancer() {
+	m := discovery.NewMemory()
+	m.Register("catalog", discovery.Instance{ID: "a", Address: "10.0.0.1:80"})
+	m.Register("catalog", discovery.Instance{ID: "b", Address: "10.0.0.2:80"})
+	f, _ := m.Lookup("catalog")
+
+	b := discovery.NewBalancer(f, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
+	defer b.Close()
+	for range 4 {
+		e, _ := b.Pick()
+		start := b.Begin(e)
+		// ... call e.Address() ...
+		b.End(e, start, transport.Success)
+		fmt.Println(e.Address())
+	}
+	// Output:
+	// 10.0.0.2:80
+	// 10.0.0.1:80
+	// 10.0.0.2:80
+	// 10.0.0.1:80
+}
+
+func ExampleNewTransport() {
+	catalog := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "catalog answered %s for host %s", r.URL.Path, r.Host)
+	}))
+	defer catalog.Close()
+
+	services, _ := discovery.ParseStatic("catalog=" + catalog.URL)
+	r := discovery.NewStatic(services)
+	t := discovery.NewTransport(r, http.DefaultTransport, discovery.BalancerSettings{})
+	defer t.Close()
+	// RememberAttempts goes outermost, above any retry layer, so that retries pick
+	// another instance.
+	client := &http.Client{Transport: discovery.RememberAttempts(t)}
+
+	resp, err := client.Get("http://catalog/items/42")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output:
+	// catalog answered /items/42 for host catalog
+}
+
+func ExampleDebugHandler() {
+	r := discovery.NewStatic(map[string][]discovery.Instance{"catalog": {{ID: "c1", Address: "127.0.0.1:8081"}}})
+	rec := httptest.NewRecorder()
+	discovery.DebugHandler(r, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/discovery", nil))
+	out := rec.Body.String()
+	fmt.Println(rec.Code, strings.Contains(out, `"service": "catalog"`), strings.Contains(out, `"address": "127.0.0.1:8081"`))
+	// Output:
+	// 200 true true
+}
