@@ -1,0 +1,131 @@
+package shoptest
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/examples/cart"
+	"github.com/gantry-go/gantry/examples/catalog"
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// Wrap is server middleware applied around a service's handler; service is
+// "catalog", "payment", "cart" or "gateway".
+type Wrap func(service string, h http.Handler) http.Handler
+
+// Catalog is a catalog service running on loopback.
+type Catalog struct {
+	URL     string
+	Service catalog.Service
+	Store   *catalog.Store
+	Server  *httptest.Server
+}
+
+// StartCatalog starts a catalog over a fresh SQLite file in t.TempDir(). wrap may be
+// nil.
+func StartCatalog(t testing.TB, wrap func(http.Handler) http.Handler) *Catalog {
+	t.Helper()
+	db := OpenDB(t, "catalog.db")
+	store, err := catalog.NewStore(context.Background(), db)
+	if err != nil {
+		t.Fatalf("catalog.NewStore() = %v", err)
+	}
+	svc := catalog.NewService(store)
+	srv := httptest.NewServer(apply(wrap, catalog.NewHTTPHandler(svc, nil)))
+	t.Cleanup(srv.Close)
+	return &Catalog{URL: srv.URL, Service: svc, Store: store, Server: srv}
+}
+
+// Cart is a cart service running on loopback.
+type Cart struct {
+	URL       string
+	Shop      *cart.Shop
+	Store     *cart.Store
+	Recoverer *cart.Recoverer
+	Server    *httptest.Server
+}
+
+// CartOptions configures StartCart.
+type CartOptions struct {
+	// Client calls catalog and payment; nil means NewClient(StaticResolver(...), 2s).
+	Client *http.Client
+	// CatalogURL and PaymentURL are the upstream base URLs used by the clients.
+	// Defaults "http://catalog" and "http://payment".
+	CatalogURL, PaymentURL string
+	Settings               cart.Settings
+	Recovery               cart.RecoverySettings
+	Wrap                   func(http.Handler) http.Handler
+}
+
+// StartCart starts a cart over a fresh SQLite file in t.TempDir().
+func StartCart(t testing.TB, o CartOptions) *Cart {
+	t.Helper()
+	if o.CatalogURL == "" {
+		o.CatalogURL = "http://catalog"
+	}
+	if o.PaymentURL == "" {
+		o.PaymentURL = "http://payment"
+	}
+	db := OpenDB(t, "cart.db")
+	store, err := cart.NewStore(context.Background(), db, nil)
+	if err != nil {
+		t.Fatalf("cart.NewStore() = %v", err)
+	}
+	shop := cart.NewShop(store, cart.NewCatalogClient(o.Client, o.CatalogURL), cart.NewPaymentClient(o.Client, o.PaymentURL), o.Settings)
+	srv := httptest.NewServer(apply(o.Wrap, cart.NewHTTPHandler(cart.MakeEndpoints(shop))))
+	t.Cleanup(srv.Close)
+	return &Cart{URL: srv.URL, Shop: shop, Store: store, Recoverer: cart.NewRecoverer(shop, o.Recovery, nil), Server: srv}
+}
+
+// StaticResolver returns a discovery resolver naming each service's loopback URL.
+func StaticResolver(t testing.TB, urls map[string]string) *discovery.Static {
+	t.Helper()
+	m := map[string][]discovery.Instance{}
+	for name, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("url.Parse(%q) = %v", raw, err)
+		}
+		m[name] = []discovery.Instance{{ID: name + "-1", Address: u.Host, Scheme: u.Scheme}}
+	}
+	return discovery.NewStatic(m)
+}
+
+// NewClient returns a client whose transport resolves http://<service>/ through r,
+// with the given whole-call timeout, deadline and request-id propagation, and
+// outlier ejection disabled (a test's faults must reach the saga, not be routed
+// around). mw wraps the chain outermost (tracing, breakers).
+func NewClient(t testing.TB, r discovery.Resolver, timeout time.Duration, mw ...func(http.RoundTripper) http.RoundTripper) *http.Client {
+	t.Helper()
+	base := transport.NewTransport(transport.ClientSettings{})
+	dt := discovery.NewTransport(r, base, discovery.BalancerSettings{EjectAfter: -1, SlowStart: -1})
+	t.Cleanup(func() { dt.Close(); base.CloseIdleConnections() })
+	all := append(append([]func(http.RoundTripper) http.RoundTripper{}, mw...), transport.PropagateDeadline(), transport.PropagateRequestID())
+	return &http.Client{Transport: transport.ClientChain(all...)(dt), Timeout: timeout}
+}
+
+// OpenDB opens a fresh SQLite database named name in t.TempDir(), closed at cleanup.
+func OpenDB(t testing.TB, name string) *sql.DB {
+	t.Helper()
+	db, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), name), sqlitedb.Settings{})
+	if err != nil {
+		t.Fatalf("sqlitedb.Open(%s) = %v", name, err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func apply(wrap func(http.Handler) http.Handler, h http.Handler) http.Handler {
+	if wrap == nil {
+		return h
+	}
+	return wrap(h)
+}
