@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# scripts/seed-images.sh creates, in the local Docker engine, the two base images that
+# examples/Dockerfile and examples/docker-compose.yml name:
+#
+#   golang:1.26              the builder stage of examples/Dockerfile
+#   hashicorp/consul:1.21.0  the consul service of examples/docker-compose.yml
+#
+# WHY: the project's machines (developers' and CI's) have a Docker engine but no container
+# registry at all, so `FROM golang:1.26` and `image: hashicorp/consul:1.21.0` cannot be pulled.
+# Rather than swapping in different Dockerfiles for the tests, this script seeds same-named
+# images locally from what the machine does have:
+#
+#   - golang:1.26 is `docker import`ed from a tarball of the host's Go toolchain (/usr/local/go,
+#     without its test/doc/api trees), a static busybox for /bin/sh and the usual tools, and the
+#     host's CA bundle at /etc/ssl/certs/ca-certificates.crt (the path the official image uses and
+#     examples/Dockerfile copies into its scratch images). PATH, GOPATH and GOTOOLCHAIN=local are
+#     set as in the official image.
+#   - hashicorp/consul:1.21.0 is built FROM scratch around the static consul binary that
+#     scripts/consul.sh prints (built from the Go module proxy). It keeps the official image's
+#     layout where the compose file relies on it: the binary is /bin/consul, and the command in
+#     docker-compose.yml (`agent -dev -client 0.0.0.0`) works with both images.
+#
+# On a machine with registry access you don't need this script: the official images work as is.
+# Idempotent: an image that already exists is left alone (SEED_FORCE=1 rebuilds both).
+# Nothing is pushed anywhere. All logs go to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO_IMAGE=${GO_IMAGE:-golang:1.26}
+CONSUL_IMAGE=${CONSUL_IMAGE:-hashicorp/consul:1.21.0}
+GOROOT_HOST=${GOROOT_HOST:-$(go env GOROOT 2>/dev/null || echo /usr/local/go)}
+
+log() { printf 'seed-images: %s\n' "$*" >&2; }
+have_image() { [ "${SEED_FORCE:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gantry-seed.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+seed_go() {
+	if have_image "$GO_IMAGE"; then
+		log "$GO_IMAGE exists; skipping"
+		return
+	fi
+	local busybox
+	busybox=$(command -v busybox || true)
+	if [ -z "$busybox" ] || ! file_is_static "$busybox"; then
+		log "installing busybox-static from Debian's packages (the builder image's /bin/sh)"
+		apt-get install -y -qq busybox-static >&2 || { apt-get update -qq >&2 && apt-get install -y -qq busybox-static >&2; }
+		busybox=/bin/busybox
+	fi
+	[ -f /etc/ssl/certs/ca-certificates.crt ] || { log "no /etc/ssl/certs/ca-certificates.crt on the host (apt-get install ca-certificates)"; exit 1; }
+	local version
+	version=$("$GOROOT_HOST/bin/go" env GOVERSION)
+	log "building $GO_IMAGE from $GOROOT_HOST ($version) + static busybox + host CA bundle"
+
+	local root=$tmp/goroot
+	mkdir -p "$root/usr/local" "$root/bin" "$root/etc/ssl/certs" "$root/go/bin" "$root/go/src" "$root/tmp" "$root/root"
+	chmod 1777 "$root/tmp"
+	chmod 0777 "$root/go" "$root/go/bin" "$root/go/src"
+	cp "$busybox" "$root/bin/busybox"
+	local applet
+	for applet in $("$root/bin/busybox" --list); do
+		[ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+	done
+	cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	# The toolchain without what builds never read (its own test suite, docs, API lists).
+	tar -C "$(dirname "$GOROOT_HOST")" -cf - \
+		--exclude="$(basename "$GOROOT_HOST")/test" \
+		--exclude="$(basename "$GOROOT_HOST")/doc" \
+		--exclude="$(basename "$GOROOT_HOST")/api" \
+		"$(basename "$GOROOT_HOST")" | tar -C "$root/usr/local" -xf -
+	[ "$(basename "$GOROOT_HOST")" = go ] || mv "$root/usr/local/$(basename "$GOROOT_HOST")" "$root/usr/local/go"
+
+	tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$tmp/go.tar" .
+	docker import \
+		--change 'ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		--change "ENV GOLANG_VERSION=${version#go}" \
+		--change 'ENV GOPATH=/go' \
+		--change 'ENV GOTOOLCHAIN=local' \
+		--change 'WORKDIR /go' \
+		--change 'CMD ["/bin/sh"]' \
+		--message "seeded by scripts/seed-images.sh from the host's $version" \
+		"$tmp/go.tar" "$GO_IMAGE" >&2
+	rm -rf "$root" "$tmp/go.tar"
+	log "seeded $GO_IMAGE"
+}
+
+# file_is_static reports whether the ELF binary $1 has no program interpreter (is static).
+file_is_static() {
+	! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'Requesting program interpreter'
+}
+
+seed_consul() {
+	if have_image "$CONSUL_IMAGE"; then
+		log "$CONSUL_IMAGE exists; skipping"
+		return
+	fi
+	local bin=${CONSUL_BIN:-}
+	if [ -z "$bin" ]; then
+		bin=$(bash scripts/consul.sh)
+	fi
+	file_is_static "$bin" || { log "$bin is not a static binary; a FROM scratch image needs one (CGO_ENABLED=0)"; exit 1; }
+	"$bin" version 2>/dev/null | head -n1 | grep -Eq '^Consul v1\.21\.' || { log "$bin is not consul v1.21.x"; exit 1; }
+	log "building $CONSUL_IMAGE FROM scratch around $bin"
+	local ctx=$tmp/consul
+	mkdir -p "$ctx/tmp" "$ctx/consul/data" "$ctx/consul/config"
+	chmod 1777 "$ctx/tmp"
+	chmod 0777 "$ctx/consul/data"
+	cp "$bin" "$ctx/consul-bin"
+	cat >"$ctx/Dockerfile" <<-'EOF'
+		FROM scratch
+		COPY consul-bin /bin/consul
+		COPY tmp /tmp
+		COPY consul /consul
+		EXPOSE 8300 8301 8301/udp 8302 8302/udp 8500 8600 8600/udp
+		ENTRYPOINT ["/bin/consul"]
+		CMD ["agent", "-dev", "-client", "0.0.0.0"]
+	EOF
+	docker build -q --label org.opencontainers.image.description="consul v1.21.0 seeded by scripts/seed-images.sh" \
+		-t "$CONSUL_IMAGE" "$ctx" >&2
+	log "seeded $CONSUL_IMAGE"
+}
+
+command -v docker >/dev/null 2>&1 || { log "docker not found"; exit 1; }
+case "${1:-all}" in
+go) seed_go ;;
+consul) seed_consul ;;
+all) seed_go; seed_consul ;;
+*) log "usage: $0 [all|go|consul]"; exit 2 ;;
+esac
