@@ -1,0 +1,21 @@
+// Package gantry provides Run, the lifecycle of a Gantry service: it starts the HTTP
+// servers and background components it is handed and, on SIGTERM, SIGINT or when its
+// context is cancelled, stops them in the order that loses no request:
+//
+//  1. Drain: every Drainer is told at once (the health registry turns /readyz to 503,
+//     the Consul registrar marks the instance critical or in maintenance).
+//  2. Wait Settings.DrainDelay, so load balancers and discovery watchers stop sending.
+//  3. Stop the Registrars (deregistration) and wait for them.
+//  4. http.Server.Shutdown with the rest of the budget: listeners close at once (new
+//     connections are refused), in-flight requests finish.
+//  5. Cancel the servers' BaseContext, so long requests and streams end.
+//  6. Stop the Background components and wait for them.
+//  7. Shut the Telemetry down (flush traces and metrics).
+//
+// Each phase is logged with its duration. A second signal abandons the sequence and
+// makes Run return at once. Run never calls os.Exit: main decides the exit code.
+//
+// The package is the top layer of Gantry: it only knows small interfaces (Runner,
+// Drainer, Shutdowner), so it wires the health, discovery and observability pieces
+// without importing them.
+package gantry

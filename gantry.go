@@ -1,0 +1,171 @@
+package gantry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Runner is a background component: Run blocks until ctx is cancelled, cleans up, and
+// returns after its goroutines have exited. A nil or context.Canceled error after
+// cancellation is a clean stop.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Drainer is told at the very start of shutdown that the process is going away: a
+// health registry makes /readyz answer 503, a service registrar marks the instance
+// critical or in maintenance. Drain must return quickly.
+type Drainer interface {
+	Drain(ctx context.Context) error
+}
+
+// Shutdowner flushes and closes something at the end of shutdown, typically the
+// telemetry providers.
+type Shutdowner interface {
+	Shutdown(ctx context.Context) error
+}
+
+// RunnerFunc adapts a function to Runner.
+type RunnerFunc func(ctx context.Context) error
+
+// Run calls f(ctx).
+func (f RunnerFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// DrainerFunc adapts a function to Drainer.
+type DrainerFunc func(ctx context.Context) error
+
+// Drain calls f(ctx).
+func (f DrainerFunc) Drain(ctx context.Context) error { return f(ctx) }
+
+// ShutdownerFunc adapts a function to Shutdowner.
+type ShutdownerFunc func(ctx context.Context) error
+
+// Shutdown calls f(ctx).
+func (f ShutdownerFunc) Shutdown(ctx context.Context) error { return f(ctx) }
+
+// Server is an HTTP server for Run to serve and shut down.
+type Server struct {
+	// Server is required. Run sets its BaseContext (wrapping any the caller set) so
+	// that shutdown can cancel the contexts of requests still running.
+	Server *http.Server
+	// Listener is the listener to serve on; nil means listen on TCP at Server.Addr
+	// (":http" when empty). Run closes it on shutdown.
+	Listener net.Listener
+}
+
+// Default values of Settings, used for zero fields.
+const (
+	DefaultDrainDelay = 3 * time.Second
+	DefaultTimeout    = 20 * time.Second
+)
+
+// Settings tunes the shutdown sequence. The zero value is valid: zero fields take the
+// defaults in their comments. Keep Timeout below the orchestrator's grace period
+// (Kubernetes terminationGracePeriodSeconds, default 30s; compose stop_grace_period,
+// default 10s, so raise it) so the process exits before it is killed.
+type Settings struct {
+	// DrainDelay is how long Run waits after draining before it deregisters and stops
+	// accepting connections, so that load balancers and discovery watchers notice the
+	// failing readiness first. Negative means no wait. Default 3s.
+	DrainDelay time.Duration `env:"SHUTDOWN_DRAIN_DELAY" envDefault:"3s"`
+	// Timeout is the whole grace budget, from the signal to the end of the background
+	// stop; telemetry flushing then gets what remains, at least one second. Default 20s.
+	Timeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+}
+
+// Validate reports every invalid field at once, each naming its environment variable.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT: %v is negative", s.Timeout))
+	}
+	if d, t := s.drainDelay(), s.timeout(); s.Timeout >= 0 && d >= t {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_DRAIN_DELAY: %v leaves nothing of SHUTDOWN_TIMEOUT %v for the shutdown itself", d, t))
+	}
+	return errors.Join(errs...)
+}
+
+func (s Settings) drainDelay() time.Duration {
+	switch {
+	case s.DrainDelay == 0:
+		return DefaultDrainDelay
+	case s.DrainDelay < 0:
+		return 0
+	}
+	return s.DrainDelay
+}
+
+func (s Settings) timeout() time.Duration {
+	if s.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return s.Timeout
+}
+
+// Options is what Run starts and stops. Every field is optional; Run with no servers
+// and no components just waits for a signal or ctx.
+type Options struct {
+	// Logger receives one line per shutdown phase. Nil discards.
+	Logger *slog.Logger
+	// Servers are served until shutdown.
+	Servers []Server
+	// Drainers are called first on shutdown, all of them, before anything stops.
+	Drainers []Drainer
+	// Registrars run until phase 3 of shutdown; cancelling them deregisters.
+	Registrars []Runner
+	// Background components run until the HTTP servers have shut down, so in-flight
+	// requests can still use them.
+	Background []Runner
+	// Telemetry is shut down last, so it records the whole shutdown.
+	Telemetry []Shutdowner
+	// Settings tunes the drain delay and the grace budget.
+	Settings Settings
+	// Signals, when set, is where Run reads shutdown signals from instead of
+	// subscribing to SIGINT and SIGTERM itself. Tests use it to avoid signalling the
+	// test process.
+	Signals <-chan os.Signal
+}
+
+// Errors returned by Run.
+var (
+	// ErrSecondSignal: a second signal arrived during shutdown, so Run stopped waiting
+	// and closed everything at once.
+	ErrSecondSignal = errors.New("gantry: second signal, shutdown abandoned")
+	// ErrGraceExceeded: some component had not stopped when the grace budget ran out.
+	ErrGraceExceeded = errors.New("gantry: shutdown grace budget exceeded")
+	// ErrInvalidOptions: Options has a nil server or component.
+	ErrInvalidOptions = errors.New("gantry: invalid options")
+)
+
+func (o *Options) validate() error {
+	var errs []error
+	if err := o.Settings.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, s := range o.Servers {
+		if s.Server == nil {
+			errs = append(errs, fmt.Errorf("%w: Servers[%d].Server is nil", ErrInvalidOptions, i))
+		}
+	}
+	errs = append(errs, nilEntries("Drainers", o.Drainers)...)
+	errs = append(errs, nilEntries("Registrars", o.Registrars)...)
+	errs = append(errs, nilEntries("Background", o.Background)...)
+	errs = append(errs, nilEntries("Telemetry", o.Telemetry)...)
+	return errors.Join(errs...)
+}
+
+func nilEntries[T any](field string, xs []T) []error {
+	var errs []error
+	for i, x := range xs {
+		if any(x) == nil {
+			errs = append(errs, fmt.Errorf("%w: %s[%d] is nil", ErrInvalidOptions, field, i))
+		}
+	}
+	return errs
+}
