@@ -1,0 +1,372 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// RetrySettings configures a Retry. The zero value gives the defaults below, taken
+// from Envoy (backoff), the Google SRE book (attempts, 10% budget) and Finagle/Linkerd
+// (budget floor). It is a plain value, read once at construction.
+type RetrySettings struct {
+	// MaxAttempts is the number of attempts per request, the first included. Default
+	// 3, the most the SRE book recommends per layer. 1 disables retries.
+	MaxAttempts int `env:"RETRY_MAX_ATTEMPTS" envDefault:"3"`
+	// BaseDelay is the backoff base: retry n waits a random time in
+	// [0, BaseDelay*(2^n-1)), full jitter as in Envoy. Default 25ms (Envoy).
+	BaseDelay time.Duration `env:"RETRY_BASE_DELAY" envDefault:"25ms"`
+	// MaxDelay caps the backoff. Default 250ms, Envoy's 10x the base.
+	MaxDelay time.Duration `env:"RETRY_MAX_DELAY" envDefault:"250ms"`
+	// MaxRetryAfter is the longest Retry-After a retry waits for when the request has
+	// no deadline; with a deadline, the deadline decides. Longer waits return the
+	// response instead. Default 1s.
+	MaxRetryAfter time.Duration `env:"RETRY_MAX_RETRY_AFTER" envDefault:"1s"`
+	// MinAttemptTime is the least deadline an attempt needs: a retry never starts
+	// when less than this is left after its backoff. Default 10ms.
+	MinAttemptTime time.Duration `env:"RETRY_MIN_ATTEMPT_TIME" envDefault:"10ms"`
+	// BudgetRatio is the share of requests that may be retried. Default 0.1 (10%, the
+	// SRE book's per-client budget; Envoy and Linkerd use 20%).
+	BudgetRatio float64 `env:"RETRY_BUDGET_RATIO" envDefault:"0.1"`
+	// BudgetMinPerSecond is the floor of retries per second allowed whatever the
+	// ratio, so that a client with little traffic can still retry. Default 3 (Envoy's
+	// min_retry_concurrency is 3; Finagle and Linkerd allow 10/s).
+	BudgetMinPerSecond float64 `env:"RETRY_BUDGET_MIN_PER_SECOND" envDefault:"3"`
+	// BudgetMaxBanked caps the retry credit saved during calm periods. Default 10.
+	BudgetMaxBanked int `env:"RETRY_BUDGET_MAX_BANKED" envDefault:"10"`
+	// BudgetDisabled turns the budget off: only MaxAttempts limits retries. Use it in
+	// tests, never in production, where it lets retries triple an outage's load.
+	BudgetDisabled bool `env:"RETRY_BUDGET_DISABLED" envDefault:"false"`
+}
+
+func (s RetrySettings) withDefaults() RetrySettings {
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = 3
+	}
+	if s.BaseDelay == 0 {
+		s.BaseDelay = 25 * time.Millisecond
+	}
+	if s.MaxDelay == 0 {
+		s.MaxDelay = 250 * time.Millisecond
+	}
+	if s.MaxRetryAfter == 0 {
+		s.MaxRetryAfter = time.Second
+	}
+	if s.MinAttemptTime == 0 {
+		s.MinAttemptTime = 10 * time.Millisecond
+	}
+	if s.BudgetRatio == 0 {
+		s.BudgetRatio = 0.1
+	}
+	if s.BudgetMinPerSecond == 0 {
+		s.BudgetMinPerSecond = 3
+	}
+	if s.BudgetMaxBanked == 0 {
+		s.BudgetMaxBanked = 10
+	}
+	return s
+}
+
+// Validate reports settings that cannot work, naming their environment variables.
+func (s RetrySettings) Validate() error {
+	var errs []error
+	if s.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("RETRY_MAX_ATTEMPTS must not be negative, got %d", s.MaxAttempts))
+	}
+	if s.MaxAttempts > 10 {
+		errs = append(errs, fmt.Errorf("RETRY_MAX_ATTEMPTS must be at most 10 (retry storms), got %d", s.MaxAttempts))
+	}
+	if s.BaseDelay < 0 || s.MaxDelay < 0 {
+		errs = append(errs, fmt.Errorf("RETRY_BASE_DELAY and RETRY_MAX_DELAY must not be negative, got %v and %v", s.BaseDelay, s.MaxDelay))
+	}
+	if s.BaseDelay > 0 && s.MaxDelay > 0 && s.MaxDelay < s.BaseDelay {
+		errs = append(errs, fmt.Errorf("RETRY_MAX_DELAY (%v) must not be below RETRY_BASE_DELAY (%v)", s.MaxDelay, s.BaseDelay))
+	}
+	if s.BudgetRatio < 0 || s.BudgetRatio > 1 {
+		errs = append(errs, fmt.Errorf("RETRY_BUDGET_RATIO must be within [0, 1], got %v", s.BudgetRatio))
+	}
+	if s.BudgetMinPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("RETRY_BUDGET_MIN_PER_SECOND must not be negative, got %v", s.BudgetMinPerSecond))
+	}
+	if s.BudgetMaxBanked < 0 {
+		errs = append(errs, fmt.Errorf("RETRY_BUDGET_MAX_BANKED must not be negative, got %v", s.BudgetMaxBanked))
+	}
+	return errors.Join(errs...)
+}
+
+// Retry retries failed calls that are safe to repeat, with exponential backoff and
+// full jitter, within the call's deadline and a retry Budget. Only outcomes that
+// transport.Outcome.Retryable allows are retried (429, 503, other 5xx, 408, transport
+// errors and timeouts); local rejections by other policies (an open breaker) and
+// responses marked transport.HeaderRetryExhausted are not. A 429 or 503 with
+// Retry-After waits at least that long, if the deadline allows.
+//
+// Over HTTP, a request is retried only when transport.Idempotent says so (idempotent
+// method or Idempotency-Key) and its body can be replayed (no body, or GetBody set).
+// Each retry carries transport.HeaderAttempt, and when the Retry gives up on a
+// retryable failure, the response gets transport.HeaderRetryExhausted and the serving
+// request (under MarkRetryExhausted) is flagged.
+//
+// A Retry is safe for concurrent use.
+type Retry struct {
+	name   string
+	s      RetrySettings
+	budget *Budget
+	tracer trace.Tracer
+	// attemptHeader[n] is the prebuilt value of HeaderAttempt for retry n.
+	attemptHeader [][]string
+}
+
+// NewRetry returns a retry policy with its own budget.
+func NewRetry(name string, s RetrySettings, t Telemetry) *Retry {
+	s = s.withDefaults()
+	r := &Retry{name: name, s: s}
+	if !s.BudgetDisabled {
+		r.budget = newBudget(name, s.BudgetRatio, s.BudgetMinPerSecond, s.BudgetMaxBanked)
+	}
+	if t.TracerProvider != nil {
+		r.tracer = t.TracerProvider.Tracer(instrumentationName)
+	}
+	r.attemptHeader = make([][]string, max(s.MaxAttempts, 1))
+	for i := range r.attemptHeader {
+		r.attemptHeader[i] = []string{strconv.Itoa(i)}
+	}
+	return r
+}
+
+// Budget returns the retry budget, nil when disabled.
+func (r *Retry) Budget() *Budget { return r.budget }
+
+// backoff returns the full-jitter delay before retry n (n >= 1).
+func (r *Retry) backoff(n int) time.Duration {
+	ceil := r.s.MaxDelay
+	if n < 30 {
+		if d := r.s.BaseDelay * time.Duration(1<<n-1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(ceil)))
+}
+
+// verdict says whether a retry may happen and, if not, why.
+type verdict uint8
+
+const (
+	retryOK verdict = iota
+	retryNoAttemptsLeft
+	retryNoTime
+	retryNoBudget
+)
+
+// plan returns the delay before retry n (n >= 1), or why it must not happen.
+// retryAfter is the upstream's Retry-After (0 if none).
+func (r *Retry) plan(ctx context.Context, n int, retryAfter time.Duration) (time.Duration, verdict) {
+	if n >= r.s.MaxAttempts {
+		return 0, retryNoAttemptsLeft
+	}
+	delay := r.backoff(n)
+	if retryAfter > delay {
+		delay = retryAfter
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if time.Until(dl) < delay+r.s.MinAttemptTime {
+			return 0, retryNoTime
+		}
+	} else if retryAfter > r.s.MaxRetryAfter {
+		return 0, retryNoTime
+	}
+	if r.budget != nil && !r.budget.tryRetry() {
+		return 0, retryNoBudget
+	}
+	return delay, retryOK
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// replayable reports whether req's body can be sent again.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// Client returns client middleware that retries round trips.
+func (r *Retry) Client() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) { return r.roundTrip(next, req) })
+	}
+}
+
+func (r *Retry) roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
+	if r.budget != nil {
+		r.budget.onRequest()
+	}
+	if r.s.MaxAttempts <= 1 || !transport.Idempotent(req) || !replayable(req) {
+		return r.attempt(next, req, 0)
+	}
+	resp, err := r.attempt(next, req, 0)
+	ctx := req.Context()
+	for n := 1; ; n++ {
+		if err != nil && IsRejection(err) {
+			return resp, err
+		}
+		if !transport.Classify(resp, err).Retryable() || transport.RetryExhausted(resp) {
+			return resp, err
+		}
+		var retryAfter time.Duration
+		if resp != nil {
+			retryAfter, _ = transport.ParseRetryAfter(resp.Header.Get(transport.HeaderRetryAfter), time.Now())
+		}
+		delay, v := r.plan(ctx, n, retryAfter)
+		if v != retryOK {
+			return exhausted(ctx, resp), err
+		}
+		if serr := sleep(ctx, delay); serr != nil {
+			return resp, err // the caller gave up; hand back what we have
+		}
+		nreq := req.Clone(ctx)
+		if req.GetBody != nil {
+			body, berr := req.GetBody()
+			if berr != nil {
+				return exhausted(ctx, resp), err
+			}
+			nreq.Body = body
+		}
+		nreq.Header[transport.HeaderAttempt] = r.attemptHeader[n]
+		discard(resp)
+		resp, err = r.attempt(next, nreq, n)
+	}
+}
+
+// exhausted marks resp and the serving request as retried to exhaustion.
+func exhausted(ctx context.Context, resp *http.Response) *http.Response {
+	markExhausted(ctx)
+	if resp != nil {
+		if resp.Header == nil {
+			resp.Header = make(http.Header)
+		}
+		resp.Header.Set(transport.HeaderRetryExhausted, "1")
+	}
+	return resp
+}
+
+// discard drains a little of resp's body, so the connection can be reused, and
+// closes it.
+func discard(resp *http.Response) {
+	if resp == nil || resp.Body == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	_ = resp.Body.Close()
+}
+
+// attempt runs one attempt, in its own client span when tracing is on.
+func (r *Retry) attempt(next http.RoundTripper, req *http.Request, n int) (*http.Response, error) {
+	if r.tracer == nil {
+		return next.RoundTrip(req)
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", req.Method),
+		attribute.String("server.address", req.URL.Hostname()),
+		attribute.String("url.full", req.URL.Redacted()),
+	}
+	if n > 0 {
+		attrs = append(attrs, attribute.Int("http.request.resend_count", n))
+	}
+	ctx, span := r.tracer.Start(req.Context(), req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	defer span.End()
+	resp, err := next.RoundTrip(req.WithContext(ctx))
+	switch {
+	case err != nil:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "round trip failed")
+	default:
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		if resp.StatusCode >= 500 {
+			span.SetStatus(codes.Error, "")
+		}
+	}
+	return resp, err
+}
+
+// Do calls fn until it succeeds, fails with an outcome that is not retryable, or the
+// attempts, the deadline or the budget run out. fn must be safe to repeat. When the
+// budget denied a retry, the last error is joined with ErrBudgetExhausted.
+func (r *Retry) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	if r.budget != nil {
+		r.budget.onRequest()
+	}
+	err := fn(ctx)
+	for n := 1; err != nil; n++ {
+		if IsRejection(err) || !classifyErr(err).Retryable() {
+			return err
+		}
+		var retryAfter time.Duration
+		var ra transport.RetryAfterer
+		if errors.As(err, &ra) {
+			retryAfter = ra.RetryAfter()
+		}
+		delay, v := r.plan(ctx, n, retryAfter)
+		if v != retryOK {
+			markExhausted(ctx)
+			if v == retryNoBudget {
+				return fmt.Errorf("%w (%w)", err, ErrBudgetExhausted)
+			}
+			return err
+		}
+		if serr := sleep(ctx, delay); serr != nil {
+			return err
+		}
+		err = fn(ctx)
+	}
+	return nil
+}
+
+// Endpoint returns go-kit middleware that retries the endpoint through Do. safe says
+// whether a request may be sent again; nil means every request is safe, so use nil
+// only for idempotent endpoints.
+func (r *Retry) Endpoint(safe func(request any) bool) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			if safe != nil && !safe(request) {
+				if r.budget != nil {
+					r.budget.onRequest()
+				}
+				return next(ctx, request)
+			}
+			var resp any
+			err := r.Do(ctx, func(ctx context.Context) error {
+				var err error
+				resp, err = next(ctx, request)
+				return err
+			})
+			return resp, err
+		}
+	}
+}

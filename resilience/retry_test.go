@@ -1,0 +1,314 @@
+package resilience
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// stormUpstream is a real HTTP server that answers 503 to everything and records
+// every attempt it sees.
+type stormUpstream struct {
+	srv      *httptest.Server
+	attempts atomic.Int64
+	mu       sync.Mutex
+	perID    map[string]int
+	bodies   map[string][]string
+	badAttr  atomic.Int64
+}
+
+func newStormUpstream(t *testing.T, header http.Header) *stormUpstream {
+	u := &stormUpstream{perID: map[string]int{}, bodies: map[string][]string{}}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.attempts.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		id := r.Header.Get(transport.HeaderRequestID)
+		u.mu.Lock()
+		n := u.perID[id]
+		u.perID[id] = n + 1
+		u.bodies[id] = append(u.bodies[id], string(body))
+		u.mu.Unlock()
+		// The attempt header is absent on the first attempt and n on retry n.
+		if got := r.Header.Get(transport.HeaderAttempt); (n == 0 && got != "") || (n > 0 && got != strconv.Itoa(n)) {
+			u.badAttr.Add(1)
+		}
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *stormUpstream) maxPerRequest() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	m := 0
+	for _, n := range u.perID {
+		m = max(m, n)
+	}
+	return m
+}
+
+// storm sends logical requests from 20 workers and returns attempts / logical.
+func storm(t *testing.T, u *stormUpstream, r *Retry, logical int, newReq func(i int) *http.Request) float64 {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: 32}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: r.Client()(tr)}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= logical {
+					return
+				}
+				resp, err := client.Do(newReq(i))
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusServiceUnavailable {
+					t.Errorf("request %d: status %d, want 503", i, resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(u.attempts.Load()) / float64(logical)
+}
+
+func getReq(u *stormUpstream) func(int) *http.Request {
+	return func(i int) *http.Request {
+		req, _ := http.NewRequest("GET", u.srv.URL+"/x", nil)
+		req.Header.Set(transport.HeaderRequestID, strconv.Itoa(i))
+		return req
+	}
+}
+
+var fastRetry = RetrySettings{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+
+func TestRetryStorm(t *testing.T) {
+	const logical = 1000
+	t.Run("budget on", func(t *testing.T) {
+		u := newStormUpstream(t, nil)
+		ratio := storm(t, u, NewRetry("storm", fastRetry, Telemetry{}), logical, getReq(u))
+		t.Logf("attempts/logical with budget = %.3f", ratio)
+		if ratio > 1.15 {
+			t.Errorf("attempts/logical with budget = %.3f, want <= 1.15", ratio)
+		}
+		if m := u.maxPerRequest(); m > 3 {
+			t.Errorf("max attempts for one request = %d, want <= 3", m)
+		}
+		if n := u.badAttr.Load(); n != 0 {
+			t.Errorf("%d attempts carried a wrong %s header", n, transport.HeaderAttempt)
+		}
+	})
+	t.Run("budget off", func(t *testing.T) {
+		u := newStormUpstream(t, nil)
+		s := fastRetry
+		s.BudgetDisabled = true
+		ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), logical, getReq(u))
+		if ratio < 2.5 {
+			t.Errorf("attempts/logical without budget = %.3f, want >= 2.5", ratio)
+		}
+		if m := u.maxPerRequest(); m != 3 {
+			t.Errorf("max attempts for one request = %d, want 3", m)
+		}
+		if n := u.badAttr.Load(); n != 0 {
+			t.Errorf("%d attempts carried a wrong %s header", n, transport.HeaderAttempt)
+		}
+	})
+	t.Run("POST without Idempotency-Key never retried", func(t *testing.T) {
+		u := newStormUpstream(t, nil)
+		s := fastRetry
+		s.BudgetDisabled = true
+		ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), 100, func(i int) *http.Request {
+			req, _ := http.NewRequest("POST", u.srv.URL+"/pay", bytes.NewReader([]byte("amount=1")))
+			req.Header.Set(transport.HeaderRequestID, strconv.Itoa(i))
+			return req
+		})
+		if ratio != 1 {
+			t.Errorf("attempts/logical for POST without key = %v, want 1", ratio)
+		}
+	})
+	t.Run("body replayed byte for byte", func(t *testing.T) {
+		u := newStormUpstream(t, nil)
+		s := fastRetry
+		s.BudgetDisabled = true
+		body := bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 3000)
+		ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), 20, func(i int) *http.Request {
+			req, _ := http.NewRequest("POST", u.srv.URL+"/pay", bytes.NewReader(body))
+			req.Header.Set(transport.HeaderRequestID, strconv.Itoa(i))
+			req.Header.Set(transport.HeaderIdempotencyKey, "key-"+strconv.Itoa(i))
+			return req
+		})
+		if ratio != 3 {
+			t.Errorf("attempts/logical for keyed POST = %v, want 3", ratio)
+		}
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		for id, bodies := range u.bodies {
+			for n, b := range bodies {
+				if b != string(body) {
+					t.Fatalf("request %s attempt %d: body of %d bytes differs from the %d sent", id, n, len(b), len(body))
+				}
+			}
+		}
+	})
+	t.Run("exhausted upstream not retried", func(t *testing.T) {
+		u := newStormUpstream(t, http.Header{transport.HeaderRetryExhausted: {"1"}})
+		s := fastRetry
+		s.BudgetDisabled = true
+		if ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), 50, getReq(u)); ratio != 1 {
+			t.Errorf("attempts/logical against an exhausted upstream = %v, want 1", ratio)
+		}
+	})
+}
+
+type fakeRT struct {
+	mu    sync.Mutex
+	calls int
+	resps []*http.Response
+	errs  []error
+}
+
+func (f *fakeRT) RoundTrip(*http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := min(f.calls, len(f.resps)-1)
+	f.calls++
+	return f.resps[i], f.errs[i]
+}
+
+func status(code int, h http.Header) *http.Response {
+	if h == nil {
+		h = http.Header{}
+	}
+	return &http.Response{StatusCode: code, Header: h, Body: http.NoBody}
+}
+
+func TestRetryHonoursRetryAfterWithinDeadline(t *testing.T) {
+	{
+		for _, tc := range []struct {
+			name      string
+			timeout   time.Duration
+			wantCalls int
+			wantWait  time.Duration
+			wantCode  int
+		}{
+			{"deadline allows the wait", 5 * time.Second, 2, 2 * time.Second, 200},
+			{"deadline too short", 1500 * time.Millisecond, 1, 0, 503},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					r := NewRetry("ra", RetrySettings{BudgetDisabled: true}, Telemetry{})
+					f := &fakeRT{resps: []*http.Response{status(503, http.Header{"Retry-After": {"2"}}), status(200, nil)}, errs: []error{nil, nil}}
+					ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+					defer cancel()
+					start := time.Now()
+					resp, err := r.Client()(f).RoundTrip(httptest.NewRequest("GET", "http://up/", nil).WithContext(ctx))
+					if err != nil || resp.StatusCode != tc.wantCode || f.calls != tc.wantCalls || time.Since(start) < tc.wantWait || time.Since(start) > tc.wantWait+250*time.Millisecond {
+						t.Fatalf("RoundTrip() = %v, %v after %v with %d calls, want %d after ~%v with %d calls",
+							resp.StatusCode, err, time.Since(start), f.calls, tc.wantCode, tc.wantWait, tc.wantCalls)
+					}
+					if tc.wantCode == 503 && resp.Header.Get(transport.HeaderRetryExhausted) == "" {
+						t.Fatalf("given-up response lacks %s", transport.HeaderRetryExhausted)
+					}
+				})
+			})
+		}
+	}
+}
+
+func TestRetryNotOnRejectionsOr4xx(t *testing.T) {
+	r := NewRetry("x", RetrySettings{BudgetDisabled: true, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}, Telemetry{})
+	for _, tc := range []struct {
+		name string
+		resp *http.Response
+		err  error
+		want int
+	}{
+		{"404", status(404, nil), nil, 1},
+		{"open breaker below", nil, reject(ErrOpen, time.Second), 1},
+		{"canceled", nil, context.Canceled, 1},
+		{"500", status(500, nil), nil, 3},
+		{"connection reset", nil, errors.New("read: connection reset by peer"), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRT{resps: []*http.Response{tc.resp}, errs: []error{tc.err}}
+			_, _ = r.Client()(f).RoundTrip(httptest.NewRequest("GET", "http://up/", nil))
+			if f.calls != tc.want {
+				t.Fatalf("attempts = %d, want %d", f.calls, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetryEndpointBudgetExhausted(t *testing.T) {
+	r := NewRetry("ep", RetrySettings{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond, BudgetMinPerSecond: 1e-9, BudgetMaxBanked: 1}, Telemetry{})
+	calls := 0
+	ep := r.Endpoint(nil)(func(context.Context, any) (any, error) {
+		calls++
+		return nil, &transport.Problem{Status: 502}
+	})
+	var lastErr error
+	for range 30 {
+		_, lastErr = ep(context.Background(), nil)
+	}
+	// 30 requests deposit 3 retries; the floor adds 1 token at the start.
+	if calls > 30+4 {
+		t.Fatalf("calls = %d for 30 requests, want <= 34", calls)
+	}
+	if !errors.Is(lastErr, ErrBudgetExhausted) || transport.ProblemFor(lastErr).Status != 502 {
+		t.Fatalf("last error = %v (status %d), want ErrBudgetExhausted keeping the upstream's 502", lastErr, transport.ProblemFor(lastErr).Status)
+	}
+}
+
+func TestMarkRetryExhausted(t *testing.T) {
+	u := newStormUpstream(t, nil)
+	r := NewRetry("edge", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true}, Telemetry{})
+	client := &http.Client{Transport: r.Client()(http.DefaultTransport)}
+	h := MarkRetryExhausted()(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		out, _ := http.NewRequestWithContext(req.Context(), "GET", u.srv.URL, nil)
+		resp, err := client.Do(out)
+		if err == nil {
+			resp.Body.Close()
+		}
+		transport.WriteError(w, req, &transport.Problem{Status: http.StatusBadGateway})
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 502 || rec.Header().Get(transport.HeaderRetryExhausted) != "1" {
+		t.Fatalf("edge answered %d with %s=%q, want 502 marked exhausted", rec.Code, transport.HeaderRetryExhausted, rec.Header().Get(transport.HeaderRetryExhausted))
+	}
+	if got := u.attempts.Load(); got != 3 {
+		t.Fatalf("upstream attempts = %d, want 3", got)
+	}
+}
+
+func TestRetrySuccessAllocs(t *testing.T) {
+	r := NewRetry("x", RetrySettings{}, Telemetry{})
+	ok := status(200, nil)
+	rt := r.Client()(roundTripperFunc(func(*http.Request) (*http.Response, error) { return ok, nil }))
+	req := httptest.NewRequest("GET", "http://up/", nil)
+	if got := testing.AllocsPerRun(1000, func() { _, _ = rt.RoundTrip(req) }); got != 0 {
+		t.Fatalf("Retry success path: AllocsPerRun = %v, want 0", got)
+	}
+}
