@@ -1,0 +1,158 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// DeadlineSettings configures the server side of deadlines. The zero value gives the
+// defaults below. It is a plain value, read once at construction.
+type DeadlineSettings struct {
+	// Floor rejects a request at once, with 504 and ErrDeadlineTooShort, when less
+	// than this is left of its deadline: the work could not finish, and the caller has
+	// already given up or is about to. Default 5ms. Negative disables the check.
+	Floor time.Duration `env:"DEADLINE_FLOOR" envDefault:"5ms"`
+	// Default is the deadline given to requests that arrive without one (no
+	// Gantry-Timeout header and no context deadline). Default 0: none, the server's
+	// WriteTimeout bounds them.
+	Default time.Duration `env:"DEADLINE_DEFAULT" envDefault:"0s"`
+}
+
+// Validate reports settings that cannot work, naming their environment variables.
+func (s DeadlineSettings) Validate() error {
+	if s.Default < 0 {
+		return fmt.Errorf("DEADLINE_DEFAULT must not be negative, got %v", s.Default)
+	}
+	return nil
+}
+
+func (s DeadlineSettings) floor() time.Duration {
+	if s.Floor == 0 {
+		return 5 * time.Millisecond
+	}
+	return s.Floor
+}
+
+// Deadline returns server middleware that applies the caller's propagated deadline
+// (transport.Deadline: the Gantry-Timeout header becomes the context deadline, and no
+// context is derived when the inbound deadline is already earlier), then rejects the
+// request with a prebuilt 504 problem when less than Floor is left, and gives requests
+// without any deadline the Default one. It is safe for concurrent use.
+func Deadline(s DeadlineSettings) func(http.Handler) http.Handler {
+	floor := s.floor()
+	tooShort := newReply(ErrDeadlineTooShort)
+	inner := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			dl, ok := ctx.Deadline()
+			switch {
+			case ok && floor > 0 && time.Until(dl) < floor:
+				tooShort.write(w, 0)
+			case !ok && s.Default > 0:
+				ctx, cancel := context.WithTimeout(ctx, s.Default)
+				defer cancel()
+				next.ServeHTTP(w, r.WithContext(ctx))
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+	return transport.Chain(transport.Deadline(), inner)
+}
+
+// DeadlineEndpoint returns go-kit middleware that rejects with ErrDeadlineTooShort
+// when less than s.Floor is left of the context's deadline, and applies s.Default to
+// contexts without a deadline.
+func DeadlineEndpoint(s DeadlineSettings) endpoint.Middleware {
+	floor := s.floor()
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			dl, ok := ctx.Deadline()
+			if ok && floor > 0 && time.Until(dl) < floor {
+				return nil, ErrDeadlineTooShort
+			}
+			if !ok && s.Default > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, s.Default)
+				defer cancel()
+			}
+			return next(ctx, request)
+		}
+	}
+}
+
+// Timeout returns client middleware that bounds each round trip, body included, to d:
+// put it below the retry policy for a per-attempt timeout, or above it for an overall
+// deadline. When the request's context already ends at or before now+d, no context is
+// derived and the request passes unchanged. The derived context is released when the
+// response body is closed or read to the end. A non-positive d returns next unchanged.
+// Pair it with transport.PropagateDeadline (below it) so the next hop learns the
+// deadline.
+func Timeout(d time.Duration) func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		if d <= 0 {
+			return next
+		}
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			ctx := req.Context()
+			dl := time.Now().Add(d)
+			if cur, ok := ctx.Deadline(); ok && !cur.After(dl) {
+				return next.RoundTrip(req)
+			}
+			ctx, cancel := context.WithDeadline(ctx, dl)
+			resp, err := next.RoundTrip(req.WithContext(ctx))
+			if err != nil || resp == nil || resp.Body == nil || resp.Body == http.NoBody {
+				cancel()
+				return resp, err
+			}
+			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+			return resp, nil
+		})
+	}
+}
+
+// TimeoutEndpoint returns go-kit middleware bounding each call to d, unless the
+// context already ends earlier.
+func TimeoutEndpoint(d time.Duration) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		if d <= 0 {
+			return next
+		}
+		return func(ctx context.Context, request any) (any, error) {
+			if cur, ok := ctx.Deadline(); ok && time.Until(cur) <= d {
+				return next(ctx, request)
+			}
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			return next(ctx, request)
+		}
+	}
+}
+
+// cancelBody releases an attempt's context once its body is done.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.cancel()
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}

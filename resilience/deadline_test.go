@@ -1,0 +1,130 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+func TestDeadlinePropagatesAcrossTwoHops(t *testing.T) {
+	innerDeadline := make(chan time.Time, 1)
+	inner := httptest.NewServer(Deadline(DeadlineSettings{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dl, ok := r.Context().Deadline()
+		if !ok {
+			t.Error("inner handler has no deadline")
+		}
+		innerDeadline <- dl
+	})))
+	defer inner.Close()
+	client := &http.Client{Transport: transport.ClientChain(Timeout(time.Second), transport.PropagateDeadline())(http.DefaultTransport)}
+	middleDeadline := make(chan time.Time, 1)
+	middle := httptest.NewServer(Deadline(DeadlineSettings{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dl, _ := r.Context().Deadline()
+		middleDeadline <- dl
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", inner.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("middle -> inner: %v", err)
+			return
+		}
+		resp.Body.Close()
+	})))
+	defer middle.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	outer, _ := ctx.Deadline()
+	req, _ := http.NewRequestWithContext(ctx, "GET", middle.URL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// The header carries whole milliseconds rounded up, so each hop may be up to 1 ms
+	// later than the exact remaining time; clocks are the same here.
+	mid, in := <-middleDeadline, <-innerDeadline
+	if mid.After(outer.Add(time.Millisecond)) {
+		t.Errorf("middle deadline %v is after the outer caller's %v", mid, outer)
+	}
+	if in.After(mid.Add(time.Millisecond)) || in.After(outer.Add(2*time.Millisecond)) {
+		t.Errorf("inner deadline %v is after the middle's %v / outer's %v", in, mid, outer)
+	}
+	if outer.Sub(in) > 100*time.Millisecond {
+		t.Errorf("inner deadline %v is %v before the outer one: the budget was not carried", in, outer.Sub(in))
+	}
+}
+
+func TestDeadlineFloorAndDefault(t *testing.T) {
+	called := 0
+	var seen context.Context
+	h := Deadline(DeadlineSettings{Floor: 20 * time.Millisecond, Default: time.Second})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called++
+		seen = r.Context()
+	}))
+	t.Run("below floor", func(t *testing.T) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(transport.HeaderTimeout, "10")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusGatewayTimeout || called != 0 || !strings.Contains(rec.Body.String(), "deadline") {
+			t.Fatalf("status %d, handler calls %d, body %s; want 504 without calling the handler", rec.Code, called, rec.Body)
+		}
+	})
+	t.Run("earlier inbound deadline keeps the context", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+		r.Header.Set(transport.HeaderTimeout, "5000")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if seen != ctx {
+			t.Fatalf("handler context was derived although the inbound deadline was earlier")
+		}
+	})
+	t.Run("default applies without a deadline", func(t *testing.T) {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		dl, ok := seen.Deadline()
+		if !ok || time.Until(dl) > time.Second {
+			t.Fatalf("deadline = %v, %v; want about 1s from now", dl, ok)
+		}
+	})
+}
+
+func TestTimeoutPerAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hang := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		})
+		start := time.Now()
+		_, err := Timeout(300 * time.Millisecond)(hang).RoundTrip(httptest.NewRequest("GET", "http://up/", nil))
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 300*time.Millisecond {
+			t.Fatalf("RoundTrip() = %v after %v, want DeadlineExceeded after 300ms", err, time.Since(start))
+		}
+
+		var attemptCtx context.Context
+		ok := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			attemptCtx = req.Context()
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("hello"))}, nil
+		})
+		resp, err := Timeout(time.Second)(ok).RoundTrip(httptest.NewRequest("GET", "http://up/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attemptCtx.Err() != nil {
+			t.Fatalf("attempt context ended before the body was read")
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "hello" || !errors.Is(attemptCtx.Err(), context.Canceled) {
+			t.Fatalf("body %q, context %v; want hello and a released context", b, attemptCtx.Err())
+		}
+	})
+}
