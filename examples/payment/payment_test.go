@@ -1,0 +1,522 @@
+package payment_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/examples/payment"
+)
+
+// clock is a settable time source for the idempotency lease.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func openDB(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sqlitedb.Open(context.Background(), path, sqlitedb.Settings{})
+	if err != nil {
+		t.Fatalf("sqlitedb.Open() = %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+type env struct {
+	srv   *httptest.Server
+	db    *sql.DB
+	path  string
+	clock *clock
+}
+
+type options struct {
+	path  string
+	proc  payment.Processor
+	set   payment.Settings
+	clock *clock
+}
+
+func newEnv(t testing.TB, o options) *env {
+	t.Helper()
+	if o.path == "" {
+		o.path = filepath.Join(t.TempDir(), "payment.db")
+	}
+	if o.proc == nil {
+		o.proc = payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
+	}
+	if o.clock == nil {
+		o.clock = newClock()
+	}
+	o.set.Now = o.clock.Now
+	db := openDB(t, o.path)
+	store, err := payment.NewStore(context.Background(), db)
+	if err != nil {
+		t.Fatalf("payment.NewStore() = %v", err)
+	}
+	srv := httptest.NewUnstartedServer(payment.NewHTTPHandler(payment.NewService(store, o.proc, o.set), nil))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the crash tests panic on purpose
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &env{srv: srv, db: db, path: o.path, clock: o.clock}
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error
+}
+
+func (e *env) do(t testing.TB, method, path, key, body string) result {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return result{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (e *env) charge(t testing.TB, key, order string, amount int64) result {
+	t.Helper()
+	b, _ := json.Marshal(payment.ChargeRequest{OrderID: order, AmountCents: amount, Currency: "USD"})
+	return e.do(t, http.MethodPost, "/payments", key, string(b))
+}
+
+// ledger counts the rows in the payments table, straight from the database.
+func (e *env) ledger(t testing.TB, where string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.db.QueryRowContext(context.Background(), `SELECT count(*) FROM payments WHERE `+where, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func decode[T any](t testing.TB, r result) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("decode %T from %q (status %d, err %v): %v", v, r.body, r.status, r.err, err)
+	}
+	return v
+}
+
+func wantProblem(t testing.TB, r result, status int) {
+	t.Helper()
+	if r.err != nil || r.status != status {
+		t.Errorf("status = %d (err %v), want %d (body %s)", r.status, r.err, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+}
+
+func TestChargeOnceUnderConcurrentRetries(t *testing.T) {
+	// A little latency keeps the first request in flight while the others arrive.
+	e := newEnv(t, options{proc: payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 20 * time.Millisecond}, nil)})
+	const n = 50
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i] = e.charge(t, "key-50", "order-50", 2500) })
+	}
+	wg.Wait()
+	fresh, replayed, inFlight := 0, 0, 0
+	ids := map[string]bool{}
+	for _, r := range results {
+		switch {
+		case r.status == http.StatusCreated && r.header.Get("Idempotent-Replayed") == "true":
+			replayed++
+			ids[decode[payment.Payment](t, r).ID] = true
+		case r.status == http.StatusCreated:
+			fresh++
+			ids[decode[payment.Payment](t, r).ID] = true
+		case r.status == http.StatusConflict:
+			inFlight++
+		default:
+			t.Errorf("concurrent POST /payments = %d %s (err %v), want 201 or 409", r.status, r.body, r.err)
+		}
+	}
+	if fresh != 1 || len(ids) != 1 {
+		t.Errorf("%d concurrent charges with one key: %d fresh 201s and %d payment ids, want 1 and 1", n, fresh, len(ids))
+	}
+	if got := e.ledger(t, "order_id = ?", "order-50"); got != 1 {
+		t.Errorf("ledger rows for the order = %d, want 1", got)
+	}
+	t.Logf("50 concurrent: %d fresh, %d replayed, %d in flight (409)", fresh, replayed, inFlight)
+	// Once settled, every retry is a replay.
+	if r := e.charge(t, "key-50", "order-50", 2500); r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry after settling = %d replayed=%q, want 201 replayed=true", r.status, r.header.Get("Idempotent-Replayed"))
+	}
+}
+
+func TestSameKeyDifferentBodyIs422(t *testing.T) {
+	e := newEnv(t, options{})
+	first := e.charge(t, "k1", "order-1", 1000)
+	if first.status != http.StatusCreated {
+		t.Fatalf("POST /payments = %d %s, want 201", first.status, first.body)
+	}
+	for _, tc := range []struct {
+		name   string
+		order  string
+		amount int64
+	}{{"other amount", "order-1", 2000}, {"other order", "order-2", 1000}} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProblem(t, e.charge(t, "k1", tc.order, tc.amount), http.StatusUnprocessableEntity)
+		})
+	}
+	if got := e.ledger(t, "1 = 1"); got != 1 {
+		t.Errorf("ledger rows = %d, want 1 (a 422 charges nothing)", got)
+	}
+	// Same meaning, other spelling: still a replay.
+	r := e.do(t, http.MethodPost, "/payments", "k1", `{ "currency":"USD", "amount_cents":1000, "order_id":"order-1" }`)
+	if r.status != http.StatusCreated || !bytes.Equal(r.body, first.body) {
+		t.Errorf("replay with reordered fields = %d %s, want 201 %s", r.status, r.body, first.body)
+	}
+}
+
+func TestCrashAfterCommitThenRetry(t *testing.T) {
+	var crashed atomic.Bool
+	e := newEnv(t, options{set: payment.Settings{AfterCommit: func(payment.Payment) {
+		if crashed.CompareAndSwap(false, true) {
+			panic("simulated crash between commit and response")
+		}
+	}}})
+	if r := e.charge(t, "k-crash", "order-crash", 4200); r.err == nil {
+		t.Fatalf("POST /payments with a crash after commit = %d, want a broken connection", r.status)
+	}
+	r := e.charge(t, "k-crash", "order-crash", 4200)
+	if r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry after the crash = %d replayed=%q %s, want 201 replayed=true", r.status, r.header.Get("Idempotent-Replayed"), r.body)
+	}
+	p := decode[payment.Payment](t, r)
+	if p.Status != payment.StatusCaptured || p.AmountCents != 4200 {
+		t.Errorf("stored result = %+v, want the captured 4200 charge", p)
+	}
+	if got := e.ledger(t, "order_id = ?", "order-crash"); got != 1 {
+		t.Errorf("ledger rows = %d, want 1", got)
+	}
+}
+
+// panicky is a processor that crashes its process (panics) on the first call.
+type panicky struct{ calls atomic.Int32 }
+
+func (p *panicky) Authorize(context.Context, payment.ChargeRequest) (payment.Decision, error) {
+	if p.calls.Add(1) == 1 {
+		panic("simulated crash before commit")
+	}
+	return payment.Decision{Approved: true}, nil
+}
+func (p *panicky) Refund(context.Context, payment.Payment) error { return nil }
+
+func TestCrashBeforeCommitBlocksUntilLeaseExpires(t *testing.T) {
+	e := newEnv(t, options{proc: &panicky{}, set: payment.Settings{Lease: 10 * time.Second}})
+	if r := e.charge(t, "k-early", "order-early", 700); r.err == nil {
+		t.Fatalf("POST /payments with a crash before commit = %d, want a broken connection", r.status)
+	}
+	wantProblem(t, e.charge(t, "k-early", "order-early", 700), http.StatusConflict)
+	if got := e.ledger(t, "1 = 1"); got != 0 {
+		t.Fatalf("ledger rows after a crash before commit = %d, want 0", got)
+	}
+	e.clock.Advance(11 * time.Second)
+	r := e.charge(t, "k-early", "order-early", 700)
+	if r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("retry after the lease = %d replayed=%q, want a fresh 201", r.status, r.header.Get("Idempotent-Replayed"))
+	}
+	if got := e.ledger(t, "order_id = ?", "order-early"); got != 1 {
+		t.Errorf("ledger rows = %d, want 1", got)
+	}
+}
+
+func TestProcessorFailureMovesNoMoney(t *testing.T) {
+	var roll atomic.Uint64 // the next "random" number, as float64 bits
+	random := func() float64 { return math.Float64frombits(roll.Load()) }
+	e := newEnv(t, options{proc: payment.NewSimulatedProcessor(payment.ProcessorSettings{FailureRate: 0.5}, random)})
+	roll.Store(math.Float64bits(0.1)) // below the rate: fail
+	r := e.charge(t, "k-flaky", "order-flaky", 1500)
+	wantProblem(t, r, http.StatusServiceUnavailable)
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	if got := e.ledger(t, "1 = 1"); got != 0 {
+		t.Errorf("ledger rows after a processor failure = %d, want 0", got)
+	}
+	roll.Store(math.Float64bits(0.9)) // above the rate: succeed, at once, with the same key
+	if r := e.charge(t, "k-flaky", "order-flaky", 1500); r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("retry after a processor failure = %d replayed=%q, want a fresh 201", r.status, r.header.Get("Idempotent-Replayed"))
+	}
+	if got := e.ledger(t, "status = 'captured'"); got != 1 {
+		t.Errorf("captured payments = %d, want 1", got)
+	}
+}
+
+func TestDeclineIs402AndReplays(t *testing.T) {
+	e := newEnv(t, options{})
+	first := e.charge(t, "k-dec", "order-dec", 1313)
+	wantProblem(t, first, http.StatusPaymentRequired)
+	if typ := decode[map[string]any](t, first)["type"]; typ != payment.ProblemDeclined {
+		t.Errorf("decline problem type = %v, want %s", typ, payment.ProblemDeclined)
+	}
+	again := e.charge(t, "k-dec", "order-dec", 1313)
+	wantProblem(t, again, http.StatusPaymentRequired)
+	if again.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.body, first.body) {
+		t.Errorf("decline replay = replayed %q body %s, want replayed true body %s", again.header.Get("Idempotent-Replayed"), again.body, first.body)
+	}
+	// A decline moved no money: the order may be paid with another key.
+	if r := e.charge(t, "k-dec-2", "order-dec", 1300); r.status != http.StatusCreated {
+		t.Errorf("charge after a decline = %d %s, want 201", r.status, r.body)
+	}
+	list := decode[[]payment.Payment](t, e.do(t, http.MethodGet, "/payments?order_id=order-dec", "", ""))
+	var statuses []string
+	for _, p := range list {
+		statuses = append(statuses, p.Status)
+	}
+	if diff := cmp.Diff([]string{"declined", "captured"}, statuses); diff != "" {
+		t.Errorf("GET /payments?order_id statuses (-want +got):\n%s", diff)
+	}
+}
+
+func TestSecondChargeForAnOrderIsImpossible(t *testing.T) {
+	e := newEnv(t, options{})
+	if r := e.charge(t, "k-a", "order-x", 999); r.status != http.StatusCreated {
+		t.Fatalf("first charge = %d %s", r.status, r.body)
+	}
+	// A client bug: a new key for an order already paid.
+	wantProblem(t, e.charge(t, "k-b", "order-x", 999), http.StatusConflict)
+	// Even a write that bypasses the service hits the UNIQUE index.
+	_, err := e.db.ExecContext(t.Context(), `INSERT INTO payments (id, order_id, amount_cents, currency, status, idempotency_key, created_at)
+		VALUES ('pay_rogue', 'order-x', 999, 'USD', 'captured', 'rogue', '2026-01-01T00:00:00Z')`)
+	if !sqlitedb.IsUnique(err) {
+		t.Errorf("direct INSERT of a second captured payment = %v, want a UNIQUE violation", err)
+	}
+	if got := e.ledger(t, "order_id = 'order-x'"); got != 1 {
+		t.Errorf("payments for the order = %d, want 1", got)
+	}
+}
+
+func TestRefundIsIdempotent(t *testing.T) {
+	e := newEnv(t, options{})
+	charged := e.charge(t, "k-r", "order-r", 5000)
+	p := decode[payment.Payment](t, charged)
+	for i := range 2 {
+		r := e.do(t, http.MethodPost, "/payments/"+p.ID+"/refund", "", "")
+		if r.status != http.StatusOK || decode[payment.Payment](t, r).Status != payment.StatusRefunded {
+			t.Errorf("refund #%d = %d %s, want 200 refunded", i+1, r.status, r.body)
+		}
+	}
+	if got := decode[payment.Payment](t, e.do(t, http.MethodGet, "/payments/"+p.ID, "", "")).Status; got != payment.StatusRefunded {
+		t.Errorf("GET after refund: status %q, want refunded", got)
+	}
+	// The charge's replay is the answer as first given.
+	if r := e.charge(t, "k-r", "order-r", 5000); !bytes.Equal(r.body, charged.body) {
+		t.Errorf("charge replay after refund = %s, want the original %s", r.body, charged.body)
+	}
+	declined := e.charge(t, "k-rd", "order-rd", 513)
+	id := strings.Fields(decode[map[string]any](t, declined)["detail"].(string))[1]
+	wantProblem(t, e.do(t, http.MethodPost, "/payments/"+id+"/refund", "", ""), http.StatusConflict)
+	wantProblem(t, e.do(t, http.MethodPost, "/payments/pay_nope/refund", "", ""), http.StatusNotFound)
+}
+
+func TestRestartLosesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "payment.db")
+	e := newEnv(t, options{path: path})
+	first := e.charge(t, "k-restart", "order-restart", 1200)
+	e.srv.Close()
+	_ = e.db.Close()
+
+	e = newEnv(t, options{path: path})
+	r := e.charge(t, "k-restart", "order-restart", 1200)
+	if r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(r.body, first.body) {
+		t.Errorf("replay after restart = %d replayed=%q %s, want 201 replayed=true %s", r.status, r.header.Get("Idempotent-Replayed"), r.body, first.body)
+	}
+	if got := e.ledger(t, "1 = 1"); got != 1 {
+		t.Errorf("ledger rows after restart = %d, want 1", got)
+	}
+}
+
+func TestReplicasShareOneLedger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	slow := payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 10 * time.Millisecond}, nil)
+	a := newEnv(t, options{path: path, proc: slow})
+	b := newEnv(t, options{path: path, proc: slow}) // its own *sql.DB on the same file
+	var wg sync.WaitGroup
+	statuses := make([]int, 20)
+	for i := range statuses {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		wg.Go(func() { statuses[i] = e.charge(t, "k-shared", "order-shared", 3300).status })
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusCreated && s != http.StatusConflict {
+			t.Errorf("request %d = %d, want 201 or 409", i, s)
+		}
+	}
+	if got := a.ledger(t, "order_id = 'order-shared'"); got != 1 {
+		t.Errorf("ledger rows across two replicas = %d, want 1", got)
+	}
+}
+
+func TestBadInputIsAProblem(t *testing.T) {
+	e := newEnv(t, options{})
+	good := `{"order_id":"o","amount_cents":100,"currency":"USD"}`
+	for _, tc := range []struct {
+		name, method, path, key, body string
+		want                          int
+	}{
+		{"no key", "POST", "/payments", "", good, 400},
+		{"no key, bad body", "POST", "/payments", "", `{`, 400},
+		{"key with space", "POST", "/payments", "a b", good, 400},
+		{"long key", "POST", "/payments", strings.Repeat("k", 300), good, 400},
+		{"malformed", "POST", "/payments", "k", `{"order_id":`, 400},
+		{"unknown field", "POST", "/payments", "k", `{"order_id":"o","amount_cents":100,"currency":"USD","tip":1}`, 400},
+		{"string amount", "POST", "/payments", "k", `{"order_id":"o","amount_cents":"100","currency":"USD"}`, 400},
+		{"zero amount", "POST", "/payments", "k", `{"order_id":"o","amount_cents":0,"currency":"USD"}`, 400},
+		{"negative amount", "POST", "/payments", "k", `{"order_id":"o","amount_cents":-5,"currency":"USD"}`, 400},
+		{"huge amount", "POST", "/payments", "k", `{"order_id":"o","amount_cents":1e300,"currency":"USD"}`, 400},
+		{"lowercase currency", "POST", "/payments", "k", `{"order_id":"o","amount_cents":100,"currency":"usd"}`, 400},
+		{"no order", "POST", "/payments", "k", `{"amount_cents":100,"currency":"USD"}`, 400},
+		{"list without order", "GET", "/payments", "", "", 400},
+		{"list with two orders", "GET", "/payments?order_id=a&order_id=b", "", "", 400},
+		{"unknown payment", "GET", "/payments/pay_x", "", "", 404},
+		{"wrong method", "DELETE", "/payments/pay_x", "", "", 405},
+		{"unknown path", "GET", "/nope", "", "", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProblem(t, e.do(t, tc.method, tc.path, tc.key, tc.body), tc.want)
+		})
+	}
+	if got := e.ledger(t, "1 = 1"); got != 0 {
+		t.Errorf("ledger rows after bad requests = %d, want 0", got)
+	}
+}
+
+func TestProcessorSettingsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		s    payment.ProcessorSettings
+		want string // substring of the error, "" for none
+	}{
+		{payment.ProcessorSettings{}, ""},
+		{payment.ProcessorSettings{Latency: time.Second, FailureRate: 1}, ""},
+		{payment.ProcessorSettings{FailureRate: 1.5}, "PAYMENT_PROCESSOR_FAILURE_RATE"},
+		{payment.ProcessorSettings{FailureRate: math.NaN()}, "PAYMENT_PROCESSOR_FAILURE_RATE"},
+		{payment.ProcessorSettings{Latency: -time.Second}, "PAYMENT_PROCESSOR_LATENCY"},
+	} {
+		err := tc.s.Validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("ProcessorSettings%+v.Validate() = %v, want error naming %q", tc.s, err, tc.want)
+		}
+	}
+	if err := (payment.Settings{Lease: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "PAYMENT_IDEMPOTENCY_LEASE") {
+		t.Errorf("Settings{Lease: -1}.Validate() = %v, want error naming PAYMENT_IDEMPOTENCY_LEASE", err)
+	}
+}
+
+func TestServiceErrors(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "p.db"))
+	store, err := payment.NewStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := payment.NewService(store, payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil), payment.Settings{})
+	req := payment.ChargeRequest{OrderID: "o", AmountCents: 100, Currency: "EUR"}
+	for _, tc := range []struct {
+		name string
+		key  string
+		req  payment.ChargeRequest
+		want error
+	}{
+		{"no key", "", req, payment.ErrKeyRequired},
+		{"bad currency", "k", payment.ChargeRequest{OrderID: "o", AmountCents: 1, Currency: "E1R"}, payment.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := svc.Charge(t.Context(), tc.key, tc.req); !errors.Is(err, tc.want) {
+				t.Errorf("Charge(%q, %+v) = %v, want %v", tc.key, tc.req, err, tc.want)
+			}
+		})
+	}
+	if _, err := svc.Get(t.Context(), "pay_missing"); !errors.Is(err, payment.ErrNotFound) {
+		t.Errorf("Get(missing) = %v, want %v", err, payment.ErrNotFound)
+	}
+}
+
+// FuzzCharge sends arbitrary keys and bodies to POST /payments: never a 5xx, errors
+// are problem+json, and no key ever has more than one payment.
+func FuzzCharge(f *testing.F) {
+	for i, s := range []string{
+		`{"order_id":"o","amount_cents":100,"currency":"USD"}`,
+		`{"order_id":"o","amount_cents":113,"currency":"USD"}`,
+		`{"order_id":"","amount_cents":-1,"currency":""}`,
+		`{"order_id":"o\u0000","amount_cents":9223372036854775807,"currency":"ÜSD"}`,
+		`[]`, `null`, `{}`, `{"order_id":1}`,
+	} {
+		f.Add("key-"+strconv.Itoa(i), []byte(s))
+	}
+	f.Add("", []byte(`{"order_id":"o","amount_cents":100,"currency":"USD"}`))
+	e := newEnv(f, options{})
+	db := openDB(f, e.path)
+	store, err := payment.NewStore(context.Background(), db)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := payment.NewHTTPHandler(payment.NewService(store, payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil), payment.Settings{}), nil)
+	f.Fuzz(func(t *testing.T, key string, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/payments", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" && !strings.ContainsAny(key, "\r\n\x00") {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("POST /payments key %q body %q = %d %s, want < 500", key, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("POST /payments = %d with Content-Type %q, want problem+json", rec.Code, rec.Header().Get("Content-Type"))
+		}
+	})
+	if n := e.ledger(f, "idempotency_key IN (SELECT idempotency_key FROM payments GROUP BY idempotency_key HAVING count(*) > 1)"); n != 0 {
+		f.Errorf("payments sharing a key = %d, want 0", n)
+	}
+}

@@ -1,0 +1,101 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// ProcessorSettings makes the simulated processor slow or flaky on purpose. The zero
+// value is a fast, reliable processor.
+type ProcessorSettings struct {
+	// Latency is added to every authorization and refund (honouring the request's
+	// context). Default 0.
+	Latency time.Duration `env:"PAYMENT_PROCESSOR_LATENCY" envDefault:"0s"`
+	// FailureRate is the probability, from 0 to 1, that a call fails with
+	// ErrUnavailable after the latency and before any money moves. Default 0.
+	FailureRate float64 `env:"PAYMENT_PROCESSOR_FAILURE_RATE" envDefault:"0"`
+}
+
+// Validate reports every invalid field, each naming its environment variable.
+func (s ProcessorSettings) Validate() error {
+	var errs []error
+	if s.Latency < 0 || s.Latency > time.Minute {
+		errs = append(errs, fmt.Errorf("PAYMENT_PROCESSOR_LATENCY: %v is not between 0 and 1m", s.Latency))
+	}
+	if math.IsNaN(s.FailureRate) || s.FailureRate < 0 || s.FailureRate > 1 {
+		errs = append(errs, fmt.Errorf("PAYMENT_PROCESSOR_FAILURE_RATE: %v is not between 0 and 1", s.FailureRate))
+	}
+	return errors.Join(errs...)
+}
+
+// SimulatedProcessor is a card network stand-in. It declines every amount whose
+// cents end in 13 (reason "card_declined") and approves the rest, after
+// ProcessorSettings.Latency, failing with ErrUnavailable at FailureRate. It is safe
+// for concurrent use if its random source is.
+type SimulatedProcessor struct {
+	set    ProcessorSettings
+	random func() float64
+}
+
+var _ Processor = (*SimulatedProcessor)(nil)
+
+// NewSimulatedProcessor returns a processor with settings s. random returns numbers
+// in [0, 1) and decides failures; nil means math/rand/v2.Float64. Tests pass a
+// deterministic source.
+func NewSimulatedProcessor(s ProcessorSettings, random func() float64) *SimulatedProcessor {
+	if random == nil {
+		random = rand.Float64
+	}
+	return &SimulatedProcessor{set: s, random: random}
+}
+
+// Authorize decides a charge (see SimulatedProcessor).
+func (p *SimulatedProcessor) Authorize(ctx context.Context, req ChargeRequest) (Decision, error) {
+	if err := p.call(ctx); err != nil {
+		return Decision{}, err
+	}
+	if req.AmountCents%100 == 13 {
+		return Decision{Approved: false, Reason: "card_declined"}, nil
+	}
+	return Decision{Approved: true}, nil
+}
+
+// Refund returns a payment's money (see SimulatedProcessor).
+func (p *SimulatedProcessor) Refund(ctx context.Context, _ Payment) error {
+	return p.call(ctx)
+}
+
+// retryAfter is what a simulated outage tells callers to wait.
+const retryAfter = time.Second
+
+// UnavailableError is a processor failure; it wraps ErrUnavailable and tells the
+// caller when to retry.
+type UnavailableError struct{ Retry time.Duration }
+
+func (e *UnavailableError) Error() string { return ErrUnavailable.Error() }
+
+// Unwrap returns ErrUnavailable.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// RetryAfter returns e.Retry.
+func (e *UnavailableError) RetryAfter() time.Duration { return e.Retry }
+
+func (p *SimulatedProcessor) call(ctx context.Context) error {
+	if p.set.Latency > 0 {
+		t := time.NewTimer(p.set.Latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if p.set.FailureRate > 0 && p.random() < p.set.FailureRate {
+		return &UnavailableError{Retry: retryAfter}
+	}
+	return ctx.Err()
+}

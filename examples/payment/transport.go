@@ -1,0 +1,171 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	kittransport "github.com/go-kit/kit/transport"
+	httptransport "github.com/go-kit/kit/transport/http"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 16 << 10
+
+// HeaderIdempotentReplayed marks a response that repeats the stored answer to an
+// earlier request with the same Idempotency-Key.
+const HeaderIdempotentReplayed = "Idempotent-Replayed"
+
+// Problem types, stable URIs that clients may branch on.
+const (
+	ProblemDeclined       = "urn:gantry:problem:payment-declined"
+	ProblemKeyReused      = "urn:gantry:problem:idempotency-key-reused"
+	ProblemInFlight       = "urn:gantry:problem:idempotency-key-in-flight"
+	ProblemAlreadyCharged = "urn:gantry:problem:order-already-charged"
+	ProblemNotRefundable  = "urn:gantry:problem:not-refundable"
+	ProblemUnavailable    = "urn:gantry:problem:processor-unavailable"
+)
+
+// NewHTTPHandler returns the payment HTTP API over svc:
+//
+//	POST /payments               Idempotency-Key required; {"order_id","amount_cents","currency"}
+//	                             201 payment; 402 declined; 400 no key; 409 in flight or
+//	                             order already charged; 422 key reused; 503 processor down
+//	GET  /payments/{id}          200 payment, 404
+//	GET  /payments?order_id=...  200 [payment] (oldest first), 400 without order_id
+//	POST /payments/{id}/refund   200 refunded payment (idempotent), 404, 409 declined, 503
+//
+// A replayed answer carries Idempotent-Replayed: true. Errors leave as problem+json;
+// 5xx errors are logged on logger (nil discards them). The handler is safe for
+// concurrent use.
+func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := MakeEndpoints(svc)
+	opts := []httptransport.ServerOption{
+		httptransport.ServerErrorEncoder(encodeError),
+		httptransport.ServerErrorHandler(kittransport.ErrorHandlerFunc(func(ctx context.Context, err error) {
+			if p := transport.ProblemFor(problemOf(err)); p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
+				logger.ErrorContext(ctx, "payment: request failed", "err", err, "request_id", transport.RequestIDFrom(ctx))
+			}
+		})),
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /payments", httptransport.NewServer(e.Charge, DecodeChargeRequest, encodeCharge, opts...))
+	mux.Handle("GET /payments/{id}", httptransport.NewServer(e.Get, decodeID, encodeJSON, opts...))
+	mux.Handle("GET /payments", httptransport.NewServer(e.ListByOrder, decodeOrder, encodeJSON, opts...))
+	mux.Handle("POST /payments/{id}/refund", httptransport.NewServer(e.Refund, decodeID, encodeJSON, opts...))
+	for path, allow := range map[string]string{
+		"/payments":             "GET, HEAD, POST",
+		"/payments/{id}":        "GET, HEAD",
+		"/payments/{id}/refund": "POST",
+	} {
+		mux.Handle(path, methodNotAllowed(allow))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
+	})
+	return mux
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; use " + allow})
+	})
+}
+
+// DecodeChargeRequest reads the Idempotency-Key header and strictly decodes and
+// validates the body of POST /payments. A missing key is checked first, so a request
+// without one is 400 whatever its body.
+func DecodeChargeRequest(_ context.Context, r *http.Request) (any, error) {
+	key := r.Header.Get(transport.HeaderIdempotencyKey)
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	req, err := transport.DecodeJSON[ChargeRequest](r, MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateCharge(req); err != nil {
+		return nil, err
+	}
+	return ChargeEndpointRequest{Key: key, ChargeRequest: req}, nil
+}
+
+func decodeID(_ context.Context, r *http.Request) (any, error) {
+	return idRequest{ID: r.PathValue("id")}, nil
+}
+
+func decodeOrder(_ context.Context, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	if len(q["order_id"]) != 1 {
+		return nil, &InvalidError{Field: "order_id", Reason: "exactly one order_id query parameter is required"}
+	}
+	return orderRequest{OrderID: q.Get("order_id")}, nil
+}
+
+func encodeJSON(_ context.Context, w http.ResponseWriter, resp any) error {
+	return transport.WriteJSON(w, http.StatusOK, resp)
+}
+
+// encodeCharge renders a charge result. It is a function of the stored payment
+// alone, so a replay renders the same status and body as the first answer.
+func encodeCharge(_ context.Context, w http.ResponseWriter, resp any) error {
+	res := resp.(ChargeResult)
+	if res.Replayed {
+		w.Header().Set(HeaderIdempotentReplayed, "true")
+	}
+	p := res.Payment
+	if p.Status == StatusDeclined {
+		transport.WriteProblem(w, nil, &transport.Problem{
+			Type:   ProblemDeclined,
+			Status: http.StatusPaymentRequired,
+			Detail: "payment " + p.ID + " for order " + p.OrderID + " declined: " + p.DeclineReason,
+		})
+		return nil
+	}
+	w.Header().Set("Location", "/payments/"+p.ID)
+	return transport.WriteJSON(w, http.StatusCreated, p)
+}
+
+func encodeError(_ context.Context, err error, w http.ResponseWriter) {
+	transport.WriteError(w, nil, problemOf(err))
+}
+
+// problemOf maps the domain errors to problems; other errors pass through to
+// transport.ProblemFor, which hides the details of anything that is not a 4xx.
+func problemOf(err error) error {
+	var inv *InvalidError
+	var ra transport.RetryAfterer
+	switch {
+	case errors.As(err, &inv):
+		return &transport.Problem{Status: http.StatusBadRequest, Detail: inv.Field + ": " + inv.Reason,
+			Errors: []transport.FieldError{{Field: inv.Field, Detail: inv.Reason}}}
+	case errors.Is(err, ErrKeyRequired):
+		return &transport.Problem{Status: http.StatusBadRequest, Detail: "the Idempotency-Key header is required",
+			Errors: []transport.FieldError{{Field: "Idempotency-Key", Detail: "is required"}}}
+	case errors.Is(err, ErrNotFound):
+		return &transport.Problem{Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, ErrKeyReused):
+		return &transport.Problem{Type: ProblemKeyReused, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+	case errors.Is(err, ErrInFlight):
+		return &transport.Problem{Type: ProblemInFlight, Status: http.StatusConflict, Detail: err.Error(), Retry: time.Second}
+	case errors.Is(err, ErrAlreadyCharged):
+		return &transport.Problem{Type: ProblemAlreadyCharged, Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, ErrNotRefundable):
+		return &transport.Problem{Type: ProblemNotRefundable, Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, ErrUnavailable):
+		p := &transport.Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable, Detail: err.Error(), Retry: time.Second}
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			p.Retry = ra.RetryAfter()
+		}
+		return p
+	}
+	return err
+}
