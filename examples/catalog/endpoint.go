@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/go-kit/kit/endpoint"
 )
@@ -38,18 +39,37 @@ type ReserveRequest struct {
 	Items   []Item `json:"items"`
 }
 
-// ReserveResponse is a reservation and whether this call created it (201) or found
-// it (200, a replay).
+// ReserveResponse is a reservation and whether this call created it (201, with a
+// Location) or found it (200, marked Idempotent-Replayed: true). It encodes as the
+// reservation.
 type ReserveResponse struct {
-	Reservation Reservation
-	Created     bool
+	Reservation
+	Created bool `json:"-"`
 }
 
+// StatusCode is 201 for a new reservation, 200 for a replay.
+func (r ReserveResponse) StatusCode() int {
+	if r.Created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// Headers returns Location for a new reservation, Idempotent-Replayed for a replay.
+func (r ReserveResponse) Headers() http.Header {
+	if r.Created {
+		return http.Header{"Location": {"/reservations/" + r.ID}}
+	}
+	return http.Header{HeaderIdempotentReplayed: {"true"}}
+}
+
+// releaseResponse is the empty 204 answer to DELETE /reservations/{id}.
+type releaseResponse struct{}
+
+// StatusCode is 204.
+func (releaseResponse) StatusCode() int { return http.StatusNoContent }
+
 type idRequest struct{ ID string }
-
-type listProductsRequest struct{}
-
-type inventoryRequest struct{}
 
 // MakeListProductsEndpoint returns an endpoint taking any request and returning
 // []Product.
@@ -97,10 +117,13 @@ func MakeConfirmEndpoint(svc Service) endpoint.Endpoint {
 }
 
 // MakeReleaseEndpoint returns an endpoint taking an idRequest and returning the
-// released Reservation.
+// releaseResponse (204, no body).
 func MakeReleaseEndpoint(svc Service) endpoint.Endpoint {
 	return func(ctx context.Context, req any) (any, error) {
-		return svc.Release(ctx, req.(idRequest).ID)
+		if _, err := svc.Release(ctx, req.(idRequest).ID); err != nil {
+			return nil, err
+		}
+		return releaseResponse{}, nil
 	}
 }
 

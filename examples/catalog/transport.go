@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	kittransport "github.com/go-kit/kit/transport"
+	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
 
 	"github.com/gantry-go/gantry/transport"
@@ -28,34 +28,26 @@ const (
 )
 
 // NewHTTPHandler returns the catalog's HTTP API (see the package documentation) over
-// svc. Errors leave as problem+json; 5xx errors are logged on logger (nil discards
-// them). Unknown paths are 404 and wrong methods 405, both problem+json. Mount the
-// operational endpoints (/livez, /metrics, ...) next to it on an outer mux, and wrap it
-// in the server middleware chain. The handler is safe for concurrent use.
+// svc, served by go-kit with Gantry's adapters (transport.KitServerOptions,
+// transport.EncodeJSONResponse). Errors leave as problem+json; 5xx errors are logged
+// on logger (nil discards them). Unknown paths are 404 and wrong methods 405, both
+// problem+json. Mount the operational endpoints (/livez, /metrics, ...) next to it on
+// an outer mux, and wrap it in the server middleware chain. The handler is safe for
+// concurrent use.
 func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	e := MakeEndpoints(svc)
-	opts := []httptransport.ServerOption{
-		httptransport.ServerErrorEncoder(encodeError),
-		httptransport.ServerErrorHandler(kittransport.ErrorHandlerFunc(func(ctx context.Context, err error) {
-			if p := transport.ProblemFor(problemOf(err)); p.Status >= 500 {
-				logger.ErrorContext(ctx, "catalog: request failed", "err", err, "request_id", transport.RequestIDFrom(ctx))
-			}
-		})),
-	}
+	opts := transport.KitServerOptions(logger)
 	mux := http.NewServeMux()
-	handle := func(pattern string, ep func(context.Context, any) (any, error), dec httptransport.DecodeRequestFunc, enc httptransport.EncodeResponseFunc) {
-		mux.Handle(pattern, httptransport.NewServer(ep, dec, enc, opts...))
+	handle := func(pattern string, ep endpoint.Endpoint, dec httptransport.DecodeRequestFunc) {
+		mux.Handle(pattern, httptransport.NewServer(problems(ep), dec, transport.EncodeJSONResponse, opts...))
 	}
-	handle("GET /products", e.ListProducts, noRequest, encodeJSON(http.StatusOK))
-	handle("GET /products/{id}", e.GetProduct, decodeID, encodeJSON(http.StatusOK))
-	handle("POST /reservations", e.Reserve, DecodeReserveRequest, encodeReserve)
-	handle("GET /reservations/{id}", e.GetReservation, decodeID, encodeJSON(http.StatusOK))
-	handle("POST /reservations/{id}/confirm", e.Confirm, decodeID, encodeJSON(http.StatusOK))
-	handle("DELETE /reservations/{id}", e.Release, decodeID, encodeNoContent)
-	handle("GET /inventory", e.Inventory, noRequest, encodeJSON(http.StatusOK))
+	handle("GET /products", e.ListProducts, noRequest)
+	handle("GET /products/{id}", e.GetProduct, decodeID)
+	handle("POST /reservations", e.Reserve, DecodeReserveRequest)
+	handle("GET /reservations/{id}", e.GetReservation, decodeID)
+	handle("POST /reservations/{id}/confirm", e.Confirm, decodeID)
+	handle("DELETE /reservations/{id}", e.Release, decodeID)
+	handle("GET /inventory", e.Inventory, noRequest)
 
 	for path, allow := range map[string]string{
 		"/products":                  "GET, HEAD",
@@ -71,6 +63,18 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
 	})
 	return mux
+}
+
+// problems maps the domain errors an endpoint returns to problems with the right
+// status (see problemOf), so that KitServerOptions writes and logs them as 4xx.
+func problems(next endpoint.Endpoint) endpoint.Endpoint {
+	return func(ctx context.Context, req any) (any, error) {
+		resp, err := next(ctx, req)
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		return resp, nil
+	}
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -95,34 +99,9 @@ func DecodeReserveRequest(_ context.Context, r *http.Request) (any, error) {
 		return nil, err
 	}
 	if err := ValidateReservation(req.OrderID, req.Items); err != nil {
-		return nil, err
+		return nil, problemOf(err)
 	}
 	return req, nil
-}
-
-func encodeJSON(status int) httptransport.EncodeResponseFunc {
-	return func(_ context.Context, w http.ResponseWriter, resp any) error {
-		return transport.WriteJSON(w, status, resp)
-	}
-}
-
-func encodeReserve(_ context.Context, w http.ResponseWriter, resp any) error {
-	r := resp.(ReserveResponse)
-	if !r.Created {
-		w.Header().Set(HeaderIdempotentReplayed, "true")
-		return transport.WriteJSON(w, http.StatusOK, r.Reservation)
-	}
-	w.Header().Set("Location", "/reservations/"+r.Reservation.ID)
-	return transport.WriteJSON(w, http.StatusCreated, r.Reservation)
-}
-
-func encodeNoContent(_ context.Context, w http.ResponseWriter, _ any) error {
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func encodeError(_ context.Context, err error, w http.ResponseWriter) {
-	transport.WriteError(w, nil, problemOf(err))
 }
 
 // problemOf maps the domain errors to problems; other errors pass through to

@@ -203,7 +203,7 @@ func (s *Store) Get(ctx context.Context, id string) (Payment, error) {
 
 // ListByOrder returns the order's payments, oldest first.
 func (s *Store) ListByOrder(ctx context.Context, orderID string) ([]Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE order_id = ? ORDER BY created_at, id`, orderID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE order_id = ? ORDER BY created_at, rowid`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("payment: list: %w", err)
 	}

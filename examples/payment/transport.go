@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	kittransport "github.com/go-kit/kit/transport"
+	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
 
 	"github.com/gantry-go/gantry/transport"
@@ -39,27 +39,18 @@ const (
 //	GET  /payments?order_id=...  200 [payment] (oldest first), 400 without order_id
 //	POST /payments/{id}/refund   200 refunded payment (idempotent), 404, 409 declined, 503
 //
-// A replayed answer carries Idempotent-Replayed: true. Errors leave as problem+json;
-// 5xx errors are logged on logger (nil discards them). The handler is safe for
+// A replayed answer carries Idempotent-Replayed: true. It is served by go-kit with
+// Gantry's adapters (transport.KitServerOptions, transport.EncodeJSONResponse).
+// Errors leave as problem+json; 5xx errors are logged on logger (nil discards them). The handler is safe for
 // concurrent use.
 func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	e := MakeEndpoints(svc)
-	opts := []httptransport.ServerOption{
-		httptransport.ServerErrorEncoder(encodeError),
-		httptransport.ServerErrorHandler(kittransport.ErrorHandlerFunc(func(ctx context.Context, err error) {
-			if p := transport.ProblemFor(problemOf(err)); p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
-				logger.ErrorContext(ctx, "payment: request failed", "err", err, "request_id", transport.RequestIDFrom(ctx))
-			}
-		})),
-	}
+	opts := transport.KitServerOptions(logger)
 	mux := http.NewServeMux()
-	mux.Handle("POST /payments", httptransport.NewServer(e.Charge, DecodeChargeRequest, encodeCharge, opts...))
-	mux.Handle("GET /payments/{id}", httptransport.NewServer(e.Get, decodeID, encodeJSON, opts...))
-	mux.Handle("GET /payments", httptransport.NewServer(e.ListByOrder, decodeOrder, encodeJSON, opts...))
-	mux.Handle("POST /payments/{id}/refund", httptransport.NewServer(e.Refund, decodeID, encodeJSON, opts...))
+	mux.Handle("POST /payments", httptransport.NewServer(problems(e.Charge), DecodeChargeRequest, encodeCharge, opts...))
+	mux.Handle("GET /payments/{id}", httptransport.NewServer(problems(e.Get), decodeID, transport.EncodeJSONResponse, opts...))
+	mux.Handle("GET /payments", httptransport.NewServer(problems(e.ListByOrder), decodeOrder, transport.EncodeJSONResponse, opts...))
+	mux.Handle("POST /payments/{id}/refund", httptransport.NewServer(problems(e.Refund), decodeID, transport.EncodeJSONResponse, opts...))
 	for path, allow := range map[string]string{
 		"/payments":             "GET, HEAD, POST",
 		"/payments/{id}":        "GET, HEAD",
@@ -71,6 +62,18 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
 	})
 	return mux
+}
+
+// problems maps the domain errors an endpoint returns to problems with the right
+// status (see problemOf), so that KitServerOptions writes and logs them as 4xx or 503.
+func problems(next endpoint.Endpoint) endpoint.Endpoint {
+	return func(ctx context.Context, req any) (any, error) {
+		resp, err := next(ctx, req)
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		return resp, nil
+	}
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -86,14 +89,14 @@ func methodNotAllowed(allow string) http.Handler {
 func DecodeChargeRequest(_ context.Context, r *http.Request) (any, error) {
 	key := r.Header.Get(transport.HeaderIdempotencyKey)
 	if err := ValidateKey(key); err != nil {
-		return nil, err
+		return nil, problemOf(err)
 	}
 	req, err := transport.DecodeJSON[ChargeRequest](r, MaxBodyBytes)
 	if err != nil {
 		return nil, err
 	}
 	if err := ValidateCharge(req); err != nil {
-		return nil, err
+		return nil, problemOf(err)
 	}
 	return ChargeEndpointRequest{Key: key, ChargeRequest: req}, nil
 }
@@ -105,13 +108,9 @@ func decodeID(_ context.Context, r *http.Request) (any, error) {
 func decodeOrder(_ context.Context, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	if len(q["order_id"]) != 1 {
-		return nil, &InvalidError{Field: "order_id", Reason: "exactly one order_id query parameter is required"}
+		return nil, problemOf(&InvalidError{Field: "order_id", Reason: "exactly one order_id query parameter is required"})
 	}
 	return orderRequest{OrderID: q.Get("order_id")}, nil
-}
-
-func encodeJSON(_ context.Context, w http.ResponseWriter, resp any) error {
-	return transport.WriteJSON(w, http.StatusOK, resp)
 }
 
 // encodeCharge renders a charge result. It is a function of the stored payment
@@ -132,10 +131,6 @@ func encodeCharge(_ context.Context, w http.ResponseWriter, resp any) error {
 	}
 	w.Header().Set("Location", "/payments/"+p.ID)
 	return transport.WriteJSON(w, http.StatusCreated, p)
-}
-
-func encodeError(_ context.Context, err error, w http.ResponseWriter) {
-	transport.WriteError(w, nil, problemOf(err))
 }
 
 // problemOf maps the domain errors to problems; other errors pass through to
