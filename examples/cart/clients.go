@@ -112,16 +112,33 @@ type chargeRequest struct {
 	Currency    string `json:"currency"`
 }
 
+// ProblemAlreadyCharged is the payment service's problem type for an order that
+// already has a captured payment under another Idempotency-Key.
+const ProblemAlreadyCharged = "urn:gantry:problem:order-already-charged"
+
 // Charge implements Payments: POST /payments with Idempotency-Key key. A 402, or a
 // 201 whose status is "declined" or "failed", is ErrPaymentDeclined; a 409 (the same
 // key still in flight) is transient.
 func (c *PaymentClient) Charge(ctx context.Context, key, orderID string, amountCents int64, currency string) (Payment, error) {
 	var p Payment
-	status, err := call(ctx, c.hc, "payment", http.MethodPost, c.base+"/payments", key,
+	status, ptype, err := callTyped(ctx, c.hc, "payment", http.MethodPost, c.base+"/payments", key,
 		chargeRequest{OrderID: orderID, AmountCents: amountCents, Currency: currency}, &p)
 	switch {
 	case status == http.StatusPaymentRequired:
 		return Payment{}, fmt.Errorf("%w: order %s", ErrPaymentDeclined, orderID)
+	case status == http.StatusConflict && ptype == ProblemAlreadyCharged:
+		// The order was charged under another key; adopt that payment rather than
+		// failing an order whose money has moved.
+		ps, err := c.PaymentsForOrder(ctx, orderID)
+		if err != nil {
+			return Payment{}, err
+		}
+		for _, p := range ps {
+			if Captured(p.Status) && p.AmountCents == amountCents {
+				return p, nil
+			}
+		}
+		return Payment{}, fmt.Errorf("%w: order %s already charged a different amount", ErrUpstream, orderID)
 	case status == http.StatusConflict:
 		return Payment{}, &UnavailableError{Dependency: "payment", Retry: time.Second, Err: errors.New("charge still in flight")}
 	case err != nil:
@@ -169,17 +186,23 @@ const maxResponse = 1 << 20
 // *UnavailableError for transport errors, 5xx, 408 and 429; an error matching
 // ErrUpstream for other 4xx. Callers give 404/409/402 their domain meaning.
 func call(ctx context.Context, hc *http.Client, dep, method, u, key string, in, out any) (int, error) {
+	status, _, err := callTyped(ctx, hc, dep, method, u, key, in, out)
+	return status, err
+}
+
+// callTyped is call that also returns the problem type of a 4xx response.
+func callTyped(ctx context.Context, hc *http.Client, dep, method, u, key string, in, out any) (int, string, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return 0, fmt.Errorf("cart: encode %s request: %w", dep, err)
+			return 0, "", fmt.Errorf("cart: encode %s request: %w", dep, err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return 0, fmt.Errorf("cart: build %s request: %w", dep, err)
+		return 0, "", fmt.Errorf("cart: build %s request: %w", dep, err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -191,36 +214,35 @@ func call(ctx context.Context, hc *http.Client, dep, method, u, key string, in, 
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, "", ctx.Err()
 		}
-		return 0, &UnavailableError{Dependency: dep, Err: err}
+		return 0, "", &UnavailableError{Dependency: dep, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return resp.StatusCode, &UnavailableError{Dependency: dep, Err: fmt.Errorf("read response: %w", err)}
+		return resp.StatusCode, "", &UnavailableError{Dependency: dep, Err: fmt.Errorf("read response: %w", err)}
 	}
 	switch transport.ClassifyStatus(resp.StatusCode) {
 	case transport.Success:
 		if out != nil && resp.StatusCode != http.StatusNoContent {
 			if err := json.Unmarshal(data, out); err != nil {
-				return resp.StatusCode, &UnavailableError{Dependency: dep, Err: fmt.Errorf("decode response: %w", err)}
+				return resp.StatusCode, "", &UnavailableError{Dependency: dep, Err: fmt.Errorf("decode response: %w", err)}
 			}
 		}
-		return resp.StatusCode, nil
+		return resp.StatusCode, "", nil
 	case transport.Rejected:
-		return resp.StatusCode, fmt.Errorf("%w: %s %s: %d %s", ErrUpstream, dep, method, resp.StatusCode, problemDetail(data))
+		p := problemOf(data)
+		return resp.StatusCode, p.Type, fmt.Errorf("%w: %s %s: %d %s", ErrUpstream, dep, method, resp.StatusCode, p.Detail)
 	default:
 		retry, _ := transport.ParseRetryAfter(resp.Header.Get(transport.HeaderRetryAfter), time.Now())
-		return resp.StatusCode, &UnavailableError{Dependency: dep, Retry: retry,
+		return resp.StatusCode, "", &UnavailableError{Dependency: dep, Retry: retry,
 			Err: fmt.Errorf("%s %s: status %d", dep, method, resp.StatusCode)}
 	}
 }
 
-func problemDetail(data []byte) string {
+func problemOf(data []byte) transport.Problem {
 	var p transport.Problem
-	if json.Unmarshal(data, &p) == nil && p.Detail != "" {
-		return p.Detail
-	}
-	return ""
+	_ = json.Unmarshal(data, &p)
+	return p
 }

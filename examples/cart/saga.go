@@ -217,14 +217,9 @@ func (s *Shop) compensate(ctx context.Context, o Order) (Order, error) {
 	return s.save(ctx, o, next)
 }
 
-// Captured reports whether a payment status means money was taken and not returned.
-func Captured(status string) bool {
-	switch status {
-	case "captured", "succeeded", "paid", "charged", "authorized":
-		return true
-	}
-	return false
-}
+// Captured reports whether a payment status means money was taken and not returned
+// (the payment service's "captured").
+func Captured(status string) bool { return status == "captured" }
 
 // keyedMutex is a set of per-key locks that honour context cancellation.
 type keyedMutex struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/gantry-go/gantry/examples/cart"
 	"github.com/gantry-go/gantry/examples/catalog"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/examples/payment"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -42,6 +43,32 @@ func StartCatalog(t testing.TB, wrap func(http.Handler) http.Handler) *Catalog {
 	srv := httptest.NewServer(apply(wrap, catalog.NewHTTPHandler(svc, nil)))
 	t.Cleanup(srv.Close)
 	return &Catalog{URL: srv.URL, Service: svc, Store: store, Server: srv}
+}
+
+// Payment is a payment service running on loopback.
+type Payment struct {
+	URL     string
+	Service payment.Service
+	Store   *payment.Store
+	Server  *httptest.Server
+}
+
+// StartPayment starts a payment service over a fresh SQLite file in t.TempDir().
+// proc nil means an always-available simulated processor; wrap may be nil.
+func StartPayment(t testing.TB, proc payment.Processor, wrap func(http.Handler) http.Handler) *Payment {
+	t.Helper()
+	db := OpenDB(t, "payment.db")
+	store, err := payment.NewStore(context.Background(), db)
+	if err != nil {
+		t.Fatalf("payment.NewStore() = %v", err)
+	}
+	if proc == nil {
+		proc = payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
+	}
+	svc := payment.NewService(store, proc, payment.Settings{})
+	srv := httptest.NewServer(apply(wrap, payment.NewHTTPHandler(svc, nil)))
+	t.Cleanup(srv.Close)
+	return &Payment{URL: srv.URL, Service: svc, Store: store, Server: srv}
 }
 
 // Cart is a cart service running on loopback.
