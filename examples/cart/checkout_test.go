@@ -60,7 +60,7 @@ func (e *shopEnv) put(t *testing.T, cartID, product string, qty int) {
 	}
 }
 
-func itoa(n int) string { return string(rune('0'+n%10)) }
+func itoa(n int) string { return string(rune('0' + n%10)) }
 
 func (e *shopEnv) checkout(t *testing.T, cartID, key string) result {
 	t.Helper()
