@@ -7,6 +7,7 @@ replace github.com/gantry-go/gantry => ../
 require github.com/gantry-go/gantry v0.0.0-00010101000000-000000000000
 
 require (
+	github.com/caarlos0/env/v11 v11.4.1 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-kit/kit v0.13.0 // indirect

@@ -1,0 +1,554 @@
+// Package kubernetes_test checks the example shop's Kubernetes manifests without a cluster:
+// every document decodes strictly into the k8s.io/api type of its kind (an unknown or
+// misspelled field fails), and the manifests agree with the services they run (probe paths
+// and ports, the shutdown timings, the hardening).
+package kubernetes_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-go/gantry"
+	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/transport"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// kustomization is the subset of kustomize's Kustomization that this folder uses; decoding
+// it strictly makes an unexpected field fail here too.
+type kustomization struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace"`
+	Labels     []struct {
+		Pairs            map[string]string `json:"pairs"`
+		IncludeSelectors bool              `json:"includeSelectors"`
+	} `json:"labels"`
+	Resources []string `json:"resources"`
+	Images    []struct {
+		Name    string `json:"name"`
+		NewName string `json:"newName"`
+		NewTag  string `json:"newTag"`
+	} `json:"images"`
+}
+
+// manifests is every object of the kustomization, by kind and name.
+type manifests struct {
+	kust         kustomization
+	namespaces   map[string]*corev1.Namespace
+	configMaps   map[string]*corev1.ConfigMap
+	services     map[string]*corev1.Service
+	pvcs         map[string]*corev1.PersistentVolumeClaim
+	deployments  map[string]*appsv1.Deployment
+	pdbs         map[string]*policyv1.PodDisruptionBudget
+	hpas         map[string]*autoscalingv2.HorizontalPodAutoscaler
+	documentsLen int
+}
+
+// The example services, and the ones the gateway must reach; each must have a Deployment.
+var services = []string{"catalog", "cart", "payment", "gateway"}
+
+// healthPaths are the probe paths the services serve, by probe.
+var healthPaths = map[string]string{"startup": "/startupz", "liveness": "/livez", "readiness": "/readyz"}
+
+// load reads kustomization.yaml and every resource it lists from files (name to content).
+func load(files map[string][]byte) (*manifests, error) {
+	m := &manifests{
+		namespaces:  map[string]*corev1.Namespace{},
+		configMaps:  map[string]*corev1.ConfigMap{},
+		services:    map[string]*corev1.Service{},
+		pvcs:        map[string]*corev1.PersistentVolumeClaim{},
+		deployments: map[string]*appsv1.Deployment{},
+		pdbs:        map[string]*policyv1.PodDisruptionBudget{},
+		hpas:        map[string]*autoscalingv2.HorizontalPodAutoscaler{},
+	}
+	k, ok := files["kustomization.yaml"]
+	if !ok {
+		return nil, errors.New("kustomization.yaml: missing")
+	}
+	if err := yaml.UnmarshalStrict(k, &m.kust); err != nil {
+		return nil, fmt.Errorf("kustomization.yaml: %w", err)
+	}
+	var errs []error
+	for _, res := range m.kust.Resources {
+		data, ok := files[res]
+		if !ok {
+			errs = append(errs, fmt.Errorf("kustomization.yaml lists %s, which does not exist", res))
+			continue
+		}
+		for i, doc := range splitDocuments(data) {
+			if err := m.add(doc); err != nil {
+				errs = append(errs, fmt.Errorf("%s document %d: %w", res, i+1, err))
+			}
+		}
+	}
+	for name := range files {
+		if name != "kustomization.yaml" && !slices.Contains(m.kust.Resources, name) {
+			errs = append(errs, fmt.Errorf("%s is not listed in kustomization.yaml resources", name))
+		}
+	}
+	return m, errors.Join(errs...)
+}
+
+var docSeparator = regexp.MustCompile(`(?m)^---\s*$`)
+
+// splitDocuments splits a multi-document YAML file, dropping empty documents.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	for _, d := range docSeparator.Split(string(data), -1) {
+		if strings.TrimSpace(stripComments(d)) != "" {
+			docs = append(docs, []byte(d))
+		}
+	}
+	return docs
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// add decodes one document strictly into the type its apiVersion and kind name.
+func (m *manifests) add(doc []byte) error {
+	var u unstructured.Unstructured
+	if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+		return err
+	}
+	gvk := u.GroupVersionKind()
+	name := u.GetName()
+	if name == "" {
+		return fmt.Errorf("%s has no metadata.name", gvk)
+	}
+	m.documentsLen++
+	var err error
+	switch gvk.GroupVersion().String() + "/" + gvk.Kind {
+	case "v1/Namespace":
+		err = decodeInto(doc, name, m.namespaces)
+	case "v1/ConfigMap":
+		err = decodeInto(doc, name, m.configMaps)
+	case "v1/Service":
+		err = decodeInto(doc, name, m.services)
+	case "v1/PersistentVolumeClaim":
+		err = decodeInto(doc, name, m.pvcs)
+	case "apps/v1/Deployment":
+		err = decodeInto(doc, name, m.deployments)
+	case "policy/v1/PodDisruptionBudget":
+		err = decodeInto(doc, name, m.pdbs)
+	case "autoscaling/v2/HorizontalPodAutoscaler":
+		err = decodeInto(doc, name, m.hpas)
+	default:
+		return fmt.Errorf("%s %s: kind not known to this test; add it", gvk, name)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", gvk.Kind, name, err)
+	}
+	return nil
+}
+
+// decodeInto decodes doc strictly (unknown and duplicate fields fail) into a new T.
+func decodeInto[T any](doc []byte, name string, into map[string]*T) error {
+	if _, dup := into[name]; dup {
+		return errors.New("defined twice")
+	}
+	v := new(T)
+	if err := yaml.UnmarshalStrict(doc, v); err != nil {
+		return err
+	}
+	into[name] = v
+	return nil
+}
+
+func readDir(t *testing.T) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p] = b
+	}
+	return files
+}
+
+// servedPath reports whether the health registry every service mounts serves path.
+func servedPath(path string) bool {
+	mux := http.NewServeMux()
+	health.NewRegistry(health.Settings{}).Mount(mux)
+	_, pattern := mux.Handler(httptest.NewRequest(http.MethodGet, path, nil))
+	return pattern != ""
+}
+
+// check returns every way the manifests disagree with the services and the project's rules.
+func (m *manifests) check() []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if len(m.namespaces) == 0 || m.kust.Namespace == "" {
+		fail("want a Namespace and kustomization namespace")
+	} else if _, ok := m.namespaces[m.kust.Namespace]; !ok {
+		fail("kustomization namespace %q has no Namespace manifest", m.kust.Namespace)
+	}
+	for _, img := range m.kust.Images {
+		if !slices.ContainsFunc(services, func(s string) bool { return img.Name == "gantry-examples/"+s }) {
+			fail("kustomization images: %q is not an example service image", img.Name)
+		}
+	}
+
+	for _, svc := range services {
+		d, ok := m.deployments[svc]
+		if !ok {
+			fail("service %s: no Deployment", svc)
+			continue
+		}
+		errs = append(errs, m.checkDeployment(svc, d)...)
+	}
+	for name := range m.deployments {
+		if !slices.Contains(services, name) {
+			fail("Deployment %s is not an example service", name)
+		}
+	}
+
+	// Payment scales with load: an HPA on its Deployment, never below two replicas (the
+	// second replica is where retries go).
+	h, ok := m.hpas["payment"]
+	switch {
+	case !ok:
+		fail("payment: no HorizontalPodAutoscaler")
+	case h.Spec.ScaleTargetRef.Kind != "Deployment" || h.Spec.ScaleTargetRef.Name != "payment" || h.Spec.ScaleTargetRef.APIVersion != "apps/v1":
+		fail("payment HPA targets %+v, want apps/v1 Deployment payment", h.Spec.ScaleTargetRef)
+	case h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 || h.Spec.MaxReplicas < *h.Spec.MinReplicas:
+		fail("payment HPA: replicas min %v max %d, want min >= 2 and max >= min", h.Spec.MinReplicas, h.Spec.MaxReplicas)
+	case len(h.Spec.Metrics) == 0:
+		fail("payment HPA: no metrics")
+	}
+	return errs
+}
+
+func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment %s: "+format, append([]any{svc}, args...)...))
+	}
+	pod := d.Spec.Template
+	podLabels := labels.Set(pod.Labels)
+	if d.Spec.Selector == nil {
+		fail("no selector")
+		return errs
+	}
+	sel := labels.SelectorFromSet(d.Spec.Selector.MatchLabels)
+	if sel.Empty() || !sel.Matches(podLabels) {
+		fail("selector %v does not match the pod template labels %v", d.Spec.Selector.MatchLabels, pod.Labels)
+	}
+	if len(pod.Spec.Containers) != 1 {
+		fail("want 1 container, got %d", len(pod.Spec.Containers))
+		return errs
+	}
+	c := pod.Spec.Containers[0]
+	if want := "gantry-examples/" + svc; !strings.HasPrefix(c.Image, want+":") {
+		fail("image %q, want %s:<tag>", c.Image, want)
+	}
+
+	// The environment the container gets from its ConfigMaps, then its own env.
+	env := map[string]string{}
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef == nil {
+			continue
+		}
+		cm, ok := m.configMaps[ef.ConfigMapRef.Name]
+		if !ok {
+			fail("envFrom ConfigMap %q does not exist", ef.ConfigMapRef.Name)
+			continue
+		}
+		for k, v := range cm.Data {
+			env[ef.Prefix+k] = v
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+
+	// The port the service listens on (HTTP_ADDR, through the same config loader and
+	// defaults as the service) must be the container port the probes and Service use.
+	srv, err := config.Load[transport.ServerSettings](config.WithEnvironment(env))
+	if err != nil {
+		fail("server settings: %v", err)
+		return errs
+	}
+	_, portStr, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		fail("HTTP_ADDR %q: %v", srv.Addr, err)
+		return errs
+	}
+	listen, _ := strconv.Atoi(portStr)
+	var containerPorts []int32
+	for _, p := range c.Ports {
+		containerPorts = append(containerPorts, p.ContainerPort)
+	}
+	if !slices.Contains(containerPorts, int32(listen)) {
+		fail("HTTP_ADDR %q listens on %d, which is not a containerPort %v", srv.Addr, listen, containerPorts)
+	}
+	resolve := func(p intstr.IntOrString) (int32, bool) {
+		for _, cp := range c.Ports {
+			if (p.Type == intstr.String && cp.Name == p.StrVal) || (p.Type == intstr.Int && cp.ContainerPort == p.IntVal) {
+				return cp.ContainerPort, true
+			}
+		}
+		return 0, false
+	}
+
+	probes := map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
+	for _, kind := range []string{"startup", "liveness", "readiness"} {
+		p := probes[kind]
+		switch {
+		case p == nil || p.HTTPGet == nil:
+			fail("no %s httpGet probe", kind)
+		case p.HTTPGet.Path != healthPaths[kind]:
+			fail("%s probe path %q, want %q", kind, p.HTTPGet.Path, healthPaths[kind])
+		case !servedPath(p.HTTPGet.Path):
+			fail("%s probe path %q is not served by health.Registry.Mount", kind, p.HTTPGet.Path)
+		default:
+			if port, ok := resolve(p.HTTPGet.Port); !ok || port != int32(listen) {
+				fail("%s probe port %s resolves to %d (found %v), want the listening port %d", kind, p.HTTPGet.Port.String(), port, ok, listen)
+			}
+		}
+	}
+
+	// Shutdown timings, read through the lifecycle's own settings type and defaults.
+	life, err := config.Load[gantry.Settings](config.WithEnvironment(env))
+	if err != nil {
+		fail("shutdown settings: %v", err)
+		return errs
+	}
+	drain, budget := life.DrainDelay, life.Timeout
+	if drain == 0 {
+		drain = gantry.DefaultDrainDelay
+	}
+	if budget == 0 {
+		budget = gantry.DefaultTimeout
+	}
+	var preStop time.Duration
+	switch {
+	case c.Lifecycle == nil || c.Lifecycle.PreStop == nil:
+		fail("no preStop hook: endpoint removal races SIGTERM")
+	case c.Lifecycle.PreStop.Sleep != nil:
+		preStop = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	default:
+		fail("preStop must be a sleep action (scratch images have no shell)")
+	}
+	if pod.Spec.TerminationGracePeriodSeconds == nil {
+		fail("terminationGracePeriodSeconds unset (default 30s); set it above the shutdown budget")
+	} else if grace, need := time.Duration(*pod.Spec.TerminationGracePeriodSeconds)*time.Second, preStop+drain+budget; grace <= need {
+		fail("terminationGracePeriodSeconds %v <= preStop %v + SHUTDOWN_DRAIN_DELAY %v + SHUTDOWN_TIMEOUT %v", grace, preStop, drain, budget)
+	}
+	if r := pod.Spec.Containers[0].ReadinessProbe; r != nil {
+		// Readiness must notice the drain well within the drain delay plus the preStop sleep.
+		if notice := time.Duration(r.PeriodSeconds*max(r.FailureThreshold, 1)) * time.Second; notice > preStop+drain {
+			fail("readiness notices a drain after %v, longer than preStop %v + drain %v", notice, preStop, drain)
+		}
+	}
+
+	// Hardening.
+	psc := pod.Spec.SecurityContext
+	csc := c.SecurityContext
+	nonRoot := (csc != nil && csc.RunAsNonRoot != nil && *csc.RunAsNonRoot) || (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
+	if !nonRoot {
+		fail("runAsNonRoot is not true")
+	}
+	if uid := runAsUser(psc, csc); uid == nil || *uid == 0 {
+		fail("runAsUser must be a non-zero numeric id")
+	}
+	switch {
+	case csc == nil:
+		fail("container has no securityContext")
+	default:
+		if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
+			fail("readOnlyRootFilesystem is not true")
+		}
+		if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
+			fail("allowPrivilegeEscalation is not false")
+		}
+		if csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") || len(csc.Capabilities.Add) > 0 {
+			fail("capabilities must drop ALL and add none")
+		}
+	}
+	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := c.Resources.Requests[res]; !ok {
+			fail("no %s request", res)
+		}
+		if _, ok := c.Resources.Limits[res]; !ok {
+			fail("no %s limit", res)
+		}
+	}
+
+	// Volumes: every mount has a volume, /tmp is writable, the data dir is on a volume
+	// whose claim exists.
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	mounts := map[string]string{}
+	for _, vm := range c.VolumeMounts {
+		if _, ok := vols[vm.Name]; !ok {
+			fail("volumeMount %s has no volume", vm.Name)
+		}
+		mounts[vm.MountPath] = vm.Name
+	}
+	if _, ok := mounts["/tmp"]; !ok {
+		fail("no /tmp volume on a read-only root filesystem")
+	}
+	if dir, ok := env["DATA_DIR"]; ok {
+		v, mounted := vols[mounts[dir]]
+		switch {
+		case !mounted:
+			fail("DATA_DIR %s is not a mounted volume", dir)
+		case v.PersistentVolumeClaim == nil:
+			fail("DATA_DIR %s is on volume %s, which is not a PersistentVolumeClaim", dir, v.Name)
+		default:
+			if _, ok := m.pvcs[v.PersistentVolumeClaim.ClaimName]; !ok {
+				fail("PersistentVolumeClaim %s does not exist", v.PersistentVolumeClaim.ClaimName)
+			}
+		}
+	}
+
+	// A Service selects the pods and forwards to the listening port; the internal
+	// services are headless so that DNS discovery sees every ready pod.
+	s, ok := m.services[svc]
+	if !ok {
+		fail("no Service named %s", svc)
+	} else {
+		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels) {
+			fail("Service selector %v does not match the pods %v", s.Spec.Selector, pod.Labels)
+		}
+		if svc != "gateway" && s.Spec.ClusterIP != corev1.ClusterIPNone {
+			fail("Service is not headless (clusterIP: None); DNS discovery needs one record per pod")
+		}
+		for _, sp := range s.Spec.Ports {
+			tp := sp.TargetPort
+			if tp.Type == intstr.Int && tp.IntVal == 0 {
+				tp = intstr.FromInt32(sp.Port)
+			}
+			if port, ok := resolve(tp); !ok || port != int32(listen) {
+				fail("Service port %d targets %s, which is not the listening port %d", sp.Port, tp.String(), listen)
+			}
+		}
+		if len(s.Spec.Ports) == 0 {
+			fail("Service has no ports")
+		}
+	}
+
+	// A PodDisruptionBudget covers the pods.
+	covered := false
+	for _, pdb := range m.pdbs {
+		if pdb.Spec.Selector != nil && labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels).Matches(podLabels) {
+			covered = true
+			if pdb.Spec.MinAvailable == nil && pdb.Spec.MaxUnavailable == nil {
+				fail("PodDisruptionBudget %s sets neither minAvailable nor maxUnavailable", pdb.Name)
+			}
+		}
+	}
+	if !covered {
+		fail("no PodDisruptionBudget selects its pods")
+	}
+	return errs
+}
+
+func runAsUser(psc *corev1.PodSecurityContext, csc *corev1.SecurityContext) *int64 {
+	if csc != nil && csc.RunAsUser != nil {
+		return csc.RunAsUser
+	}
+	if psc != nil {
+		return psc.RunAsUser
+	}
+	return nil
+}
+
+func TestManifests(t *testing.T) {
+	m, err := load(readDir(t))
+	if err != nil {
+		t.Fatalf("load() error: %v", err)
+	}
+	if m.documentsLen < 4*3 {
+		t.Fatalf("load() decoded %d documents, want at least a Deployment, Service and ConfigMap per service", m.documentsLen)
+	}
+	for _, err := range m.check() {
+		t.Error(err)
+	}
+}
+
+// TestManifestsCheckCatches proves the checks above can fail: each case breaks one thing in
+// the real manifests and expects load or check to report it.
+func TestManifestsCheckCatches(t *testing.T) {
+	tests := []struct {
+		name, file, old, new, want string
+	}{
+		{"unknown field", "payment.yaml", "  replicas: 2\n", "  replicas: 2\n  replica: 2\n", `unknown field "replica"`},
+		{"misspelled probe field", "catalog.yaml", "periodSeconds: 2\n            failureThreshold: 30", "periodSecond: 2\n            failureThreshold: 30", `unknown field`},
+		{"wrong probe path", "cart.yaml", "path: /readyz", "path: /ready", `readiness probe path "/ready"`},
+		{"probe on another port", "gateway.yaml", "httpGet: {path: /livez, port: http}", "httpGet: {path: /livez, port: 9090}", "liveness probe port 9090"},
+		{"listening port not the container port", "catalog.yaml", `HTTP_ADDR: ":8081"`, `HTTP_ADDR: ":9999"`, "listens on 9999"},
+		{"grace period too short", "payment.yaml", "terminationGracePeriodSeconds: 35", "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds 28s <="},
+		{"shutdown budget raised", "gateway.yaml", "SHUTDOWN_TIMEOUT: 20s", "SHUTDOWN_TIMEOUT: 40s", "SHUTDOWN_TIMEOUT 40s"},
+		{"no preStop", "cart.yaml", "          lifecycle:\n            preStop:\n              sleep: {seconds: 5}\n", "", "no preStop hook"},
+		{"writable root", "gateway.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
+		{"service not headless", "payment.yaml", "  clusterIP: None\n", "", "not headless"},
+		{"no HPA", "payment.yaml", "minReplicas: 2", "minReplicas: 1", "payment HPA: replicas min"},
+		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := readDir(t)
+			if tt.old == "" {
+				files[tt.file] = []byte(tt.new)
+			} else {
+				if !bytes.Contains(files[tt.file], []byte(tt.old)) {
+					t.Fatalf("%s does not contain %q; update this test case", tt.file, tt.old)
+				}
+				files[tt.file] = bytes.Replace(files[tt.file], []byte(tt.old), []byte(tt.new), 1)
+			}
+			m, err := load(files)
+			var all []error
+			if err != nil {
+				all = append(all, err)
+			} else {
+				all = m.check()
+			}
+			got := errors.Join(all...)
+			if got == nil || !strings.Contains(got.Error(), tt.want) {
+				t.Errorf("load+check(%s) = %v, want an error containing %q", tt.name, got, tt.want)
+			}
+		})
+	}
+}
