@@ -1,0 +1,281 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// ShedSettings configures a Shedder. The zero value gives the defaults of Netflix
+// concurrency-limits' gradient limits, whose algorithm the Shedder follows. It is a
+// plain value, read once at construction.
+type ShedSettings struct {
+	// InitialLimit is the concurrency limit at start. Default 20 (Gradient2).
+	InitialLimit int `env:"SHED_INITIAL_LIMIT" envDefault:"20"`
+	// MinLimit is the lowest the limit may fall. Default 20 (Gradient2); lower it for
+	// services whose capacity is below 20 concurrent requests.
+	MinLimit int `env:"SHED_MIN_LIMIT" envDefault:"20"`
+	// MaxLimit is the highest the limit may grow. Default 200 (Gradient2
+	// maxConcurrency).
+	MaxLimit int `env:"SHED_MAX_LIMIT" envDefault:"200"`
+	// Tolerance is how much the latency may exceed the long-term latency before the
+	// limit shrinks. Default 1.5 (Gradient2 rttTolerance).
+	Tolerance float64 `env:"SHED_RTT_TOLERANCE" envDefault:"1.5"`
+	// Smoothing is how fast the limit moves toward its new estimate. Default 0.2.
+	Smoothing float64 `env:"SHED_SMOOTHING" envDefault:"0.2"`
+	// RTTWindow is how long the no-load latency estimate (the minimum latency seen)
+	// is kept: it is the minimum over the current and the previous window. Default 10s,
+	// BBR's min-RTT window.
+	RTTWindow time.Duration `env:"SHED_RTT_WINDOW" envDefault:"10s"`
+	// QueueSize is the headroom added to the limit so that it can grow. Default 4.
+	QueueSize int `env:"SHED_QUEUE_SIZE" envDefault:"4"`
+}
+
+func (s ShedSettings) withDefaults() ShedSettings {
+	if s.InitialLimit <= 0 {
+		s.InitialLimit = 20
+	}
+	if s.MinLimit <= 0 {
+		s.MinLimit = 20
+	}
+	if s.MaxLimit <= 0 {
+		s.MaxLimit = 200
+	}
+	if s.Tolerance <= 0 {
+		s.Tolerance = 1.5
+	}
+	if s.Smoothing <= 0 {
+		s.Smoothing = 0.2
+	}
+	if s.RTTWindow <= 0 {
+		s.RTTWindow = 10 * time.Second
+	}
+	if s.QueueSize <= 0 {
+		s.QueueSize = 4
+	}
+	s.MinLimit = min(s.MinLimit, s.MaxLimit)
+	s.InitialLimit = max(s.MinLimit, min(s.InitialLimit, s.MaxLimit))
+	return s
+}
+
+// Validate reports settings that cannot work, naming their environment variables.
+func (s ShedSettings) Validate() error {
+	var errs []error
+	if s.MinLimit < 0 || s.MaxLimit < 0 || s.InitialLimit < 0 {
+		errs = append(errs, fmt.Errorf("SHED_MIN_LIMIT, SHED_MAX_LIMIT and SHED_INITIAL_LIMIT must not be negative"))
+	}
+	if s.MaxLimit > 0 && s.MinLimit > s.MaxLimit {
+		errs = append(errs, fmt.Errorf("SHED_MIN_LIMIT (%d) must not exceed SHED_MAX_LIMIT (%d)", s.MinLimit, s.MaxLimit))
+	}
+	if s.Tolerance != 0 && s.Tolerance < 1 {
+		errs = append(errs, fmt.Errorf("SHED_RTT_TOLERANCE must be at least 1, got %v", s.Tolerance))
+	}
+	if s.Smoothing < 0 || s.Smoothing > 1 {
+		errs = append(errs, fmt.Errorf("SHED_SMOOTHING must be within (0, 1], got %v", s.Smoothing))
+	}
+	return errors.Join(errs...)
+}
+
+// Criticality orders requests for shedding (transport.HeaderCriticality).
+type Criticality uint8
+
+const (
+	// Default requests are admitted up to the limit.
+	Default Criticality = iota
+	// Sheddable requests (prefetches, batch work) are shed first: admitted up to 3/4
+	// of the limit.
+	Sheddable
+	// Critical requests (checkout, payment) are shed last: admitted up to 5/4 of the
+	// limit, so they still pass when default traffic is being shed.
+	Critical
+)
+
+// CriticalityOf reads transport.HeaderCriticality: "critical", "sheddable", or
+// anything else for Default.
+func CriticalityOf(h http.Header) Criticality {
+	v := h[transport.HeaderCriticality]
+	if len(v) == 0 {
+		return Default
+	}
+	switch v[0] {
+	case "critical", "CRITICAL", "Critical":
+		return Critical
+	case "sheddable", "SHEDDABLE", "Sheddable":
+		return Sheddable
+	}
+	return Default
+}
+
+// ShedderState is a shedder's snapshot for the debug handler.
+type ShedderState struct {
+	Name      string  `json:"name"`
+	Limit     int64   `json:"limit"`
+	InFlight  int64   `json:"in_flight"`
+	NoLoadRTT float64 `json:"no_load_rtt_ms"`
+	Shed      uint64  `json:"shed"`
+}
+
+// Shedder is an adaptive concurrency limit, after Netflix concurrency-limits'
+// GradientLimit: each completed request compares its latency with the no-load
+// latency (the minimum seen over RTTWindow, as BBR estimates it); while latency stays
+// within Tolerance of it the limit grows by QueueSize, and when latency rises
+// (queueing has started) the limit shrinks in proportion to the gradient, down to
+// MinLimit. (Gradient2's long-term average was tried first and drifts upward under
+// sustained overload, since the average learns the queueing delay.) Requests above the limit are shed at once with ErrShed (503 +
+// Retry-After over HTTP) instead of queueing, which keeps latency flat for the
+// requests admitted: load is shed before latency collapses. Critical requests may
+// exceed the limit by a quarter and sheddable ones stop at three quarters, so critical
+// traffic is shed last.
+//
+// Admission is two atomic operations; completion takes a short mutex. A Shedder is
+// safe for concurrent use.
+type Shedder struct {
+	name     string
+	s        ShedSettings
+	limit    atomic.Int64
+	inflight atomic.Int64
+	shed     atomic.Uint64
+	reply    *reply
+	rejects  rejectCounter
+
+	mu        sync.Mutex
+	estimated float64
+	epoch     time.Time
+	curMin    float64 // nanoseconds, minimum latency in the current window
+	prevMin   float64 // minimum latency in the previous window
+}
+
+// NewShedder returns an adaptive load shedder.
+func NewShedder(name string, s ShedSettings, t Telemetry) *Shedder {
+	s = s.withDefaults()
+	sh := &Shedder{name: name, s: s, estimated: float64(s.InitialLimit), reply: newReply(ErrShed), rejects: newRejectCounter(t, "shed", name)}
+	sh.limit.Store(int64(s.InitialLimit))
+	return sh
+}
+
+// Limit returns the current concurrency limit.
+func (s *Shedder) Limit() int { return int(s.limit.Load()) }
+
+// Acquire admits a request of criticality c, or reports false when it must be shed.
+// Every admitted request must call Release with its start time.
+func (s *Shedder) Acquire(c Criticality) bool {
+	n := s.inflight.Add(1)
+	lim := s.limit.Load()
+	switch c {
+	case Sheddable:
+		lim = max(1, lim*3/4)
+	case Critical:
+		lim += max(1, lim/4)
+	}
+	if n > lim {
+		s.inflight.Add(-1)
+		s.shed.Add(1)
+		return false
+	}
+	return true
+}
+
+// Release ends an admitted request that started at start, feeding its latency to
+// the limit.
+func (s *Shedder) Release(start time.Time) {
+	now := time.Now()
+	rtt := float64(now.Sub(start))
+	inflight := s.inflight.Add(-1) + 1
+	if rtt <= 0 {
+		rtt = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.epoch) > s.s.RTTWindow {
+		s.prevMin, s.curMin, s.epoch = s.curMin, 0, now
+	}
+	if s.curMin == 0 || rtt < s.curMin {
+		s.curMin = rtt
+	}
+	noLoad := s.noLoad()
+	// Don't grow the limit while the service is not using it.
+	if float64(inflight) < s.estimated/2 {
+		return
+	}
+	gradient := math.Max(0.5, math.Min(1, s.s.Tolerance*noLoad/rtt))
+	next := s.estimated*gradient + float64(s.s.QueueSize)
+	next = s.estimated*(1-s.s.Smoothing) + next*s.s.Smoothing
+	next = math.Max(float64(s.s.MinLimit), math.Min(float64(s.s.MaxLimit), next))
+	s.estimated = next
+	s.limit.Store(int64(next))
+}
+
+func (s *Shedder) noLoad() float64 {
+	if s.prevMin > 0 && s.prevMin < s.curMin {
+		return s.prevMin
+	}
+	return s.curMin
+}
+
+// Server returns server middleware that sheds requests above the limit with a
+// prebuilt 503 problem and Retry-After, reading the criticality from
+// transport.HeaderCriticality.
+func (s *Shedder) Server() func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.Acquire(CriticalityOf(r.Header)) {
+				s.rejects.add(r.Context())
+				s.reply.write(w, time.Second)
+				return
+			}
+			start := time.Now()
+			defer s.Release(start)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Client returns client middleware that limits outstanding requests to an upstream
+// adaptively (Netflix's client-side limiter), returning ErrShed in a *RejectedError
+// when the limit is reached.
+func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if !s.Acquire(CriticalityOf(req.Header)) {
+				s.rejects.add(req.Context())
+				return nil, reject(ErrShed, time.Second)
+			}
+			start := time.Now()
+			defer s.Release(start)
+			return next.RoundTrip(req)
+		})
+	}
+}
+
+// Endpoint returns go-kit middleware that sheds calls of criticality Default.
+func (s *Shedder) Endpoint() endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			if !s.Acquire(Default) {
+				s.rejects.add(ctx)
+				return nil, reject(ErrShed, time.Second)
+			}
+			start := time.Now()
+			defer s.Release(start)
+			return next(ctx, request)
+		}
+	}
+}
+
+// Snapshot returns the shedder's state.
+func (s *Shedder) Snapshot() ShedderState {
+	s.mu.Lock()
+	noLoad := s.noLoad()
+	s.mu.Unlock()
+	return ShedderState{Name: s.name, Limit: s.limit.Load(), InFlight: s.inflight.Load(),
+		NoLoadRTT: noLoad / float64(time.Millisecond), Shed: s.shed.Load()}
+}
