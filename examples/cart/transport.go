@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -27,10 +28,12 @@ const MaxBodyBytes = 4 << 10
 //	POST   /carts/{cart_id}/checkout            (Idempotency-Key required)
 //	GET    /orders/{id}
 //
-// Errors are application/problem+json. Server middleware (recovery, telemetry,
-// request ids, timeouts) wraps the returned handler in main.
-func NewHTTPHandler(e Endpoints) http.Handler {
-	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(encodeError)}
+// Errors are application/problem+json (see ProblemFor); 5xx errors are logged on
+// logger (nil discards). Server middleware (recovery, telemetry, request ids,
+// timeouts) wraps the returned handler in main. The handler is safe for concurrent
+// use.
+func NewHTTPHandler(e Endpoints, logger *slog.Logger) http.Handler {
+	opts := append(transport.KitServerOptions(logger), kithttp.ServerErrorEncoder(encodeError))
 	mux := http.NewServeMux()
 	mux.Handle("PUT /carts/{cart_id}/items/{product_id}", kithttp.NewServer(e.PutItem, DecodePutItemRequest, encodeCart(http.StatusOK), opts...))
 	mux.Handle("DELETE /carts/{cart_id}/items/{product_id}", kithttp.NewServer(e.RemoveItem, DecodeItemRequest, encodeCart(http.StatusOK), opts...))

@@ -107,7 +107,7 @@ func StartCart(t testing.TB, o CartOptions) *Cart {
 		t.Fatalf("cart.NewStore() = %v", err)
 	}
 	shop := cart.NewShop(store, cart.NewCatalogClient(o.Client, o.CatalogURL), cart.NewPaymentClient(o.Client, o.PaymentURL), o.Settings)
-	srv := httptest.NewServer(apply(o.Wrap, cart.NewHTTPHandler(cart.MakeEndpoints(shop))))
+	srv := httptest.NewServer(apply(o.Wrap, cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil)))
 	t.Cleanup(srv.Close)
 	return &Cart{URL: srv.URL, Shop: shop, Store: store, Recoverer: cart.NewRecoverer(shop, o.Recovery, nil), Server: srv}
 }
