@@ -22,6 +22,7 @@ import (
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/transport"
 	appsv1 "k8s.io/api/apps/v1"
@@ -67,6 +68,9 @@ type manifests struct {
 
 // The example services, and the ones the gateway must reach; each must have a Deployment.
 var services = []string{"catalog", "cart", "payment", "gateway"}
+
+// upstreams are the services each service calls, which its discovery must find.
+var upstreams = map[string][]string{"cart": {"catalog", "payment"}, "gateway": {"catalog", "cart"}}
 
 // healthPaths are the probe paths the services serve, by probe.
 var healthPaths = map[string]string{"startup": "/startupz", "liveness": "/livez", "readiness": "/readyz"}
@@ -380,6 +384,31 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		}
 	}
 
+	// Discovery: without Consul, DISCOVERY_STATIC must list every upstream, each at a
+	// Service of these manifests and one of its ports.
+	if env["CONSUL_HTTP_ADDR"] == "" {
+		peers, err := discovery.ParseStatic(env["DISCOVERY_STATIC"])
+		if err != nil {
+			fail("%v", err)
+		}
+		for _, up := range upstreams[svc] {
+			ins, ok := peers[up]
+			if !ok {
+				fail("DISCOVERY_STATIC has no %s (and CONSUL_HTTP_ADDR is unset)", up)
+			}
+			for _, in := range ins {
+				host, port, err := net.SplitHostPort(in.Address)
+				if err != nil {
+					fail("DISCOVERY_STATIC %s: %v", up, err)
+					continue
+				}
+				if s, ok := m.services[host]; !ok || !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return strconv.Itoa(int(p.Port)) == port }) {
+					fail("DISCOVERY_STATIC %s=%s: no Service %s with port %s", up, in.Address, host, port)
+				}
+			}
+		}
+	}
+
 	// Hardening.
 	psc := pod.Spec.SecurityContext
 	csc := c.SecurityContext
@@ -525,6 +554,8 @@ func TestManifestsCheckCatches(t *testing.T) {
 		{"writable root", "gateway.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
 		{"service not headless", "payment.yaml", "  clusterIP: None\n", "", "not headless"},
 		{"no HPA", "payment.yaml", "minReplicas: 2", "minReplicas: 1", "payment HPA: replicas min"},
+		{"upstream at a missing port", "gateway.yaml", "cart=http://cart:8082", "cart=http://cart:9082", "no Service cart with port 9082"},
+		{"upstream missing", "cart.yaml", `"catalog=http://catalog:8081;payment=http://payment:8083"`, `"catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment"},
 		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml"},
 	}
 	for _, tt := range tests {
