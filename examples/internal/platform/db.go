@@ -1,0 +1,24 @@
+package platform
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/observability/health"
+)
+
+// OpenDB opens DATA_DIR/<file> with sqlitedb.Open.
+func OpenDB(ctx context.Context, s Settings, file string) (*sql.DB, error) {
+	return sqlitedb.Open(ctx, filepath.Join(s.DataDir, file), s.SQLite)
+}
+
+// DBCheck is a readiness and startup check that pings db.
+func DBCheck(db *sql.DB) health.Check {
+	return health.Check{
+		Name:  "sqlite",
+		Roles: health.Readiness | health.Startup,
+		Func:  db.PingContext,
+	}
+}

@@ -1,0 +1,155 @@
+package platform_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/examples/internal/platform"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/observability/health"
+)
+
+func TestHealthcheck(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	closed := httptest.NewServer(http.NotFoundHandler())
+	_, closedPort, _ := net.SplitHostPort(closed.Listener.Addr().String())
+	closed.Close()
+
+	for _, tc := range []struct {
+		name, addr string
+		status     int
+		ok         bool
+	}{
+		{"ready, any host", ":" + port, 200, true},
+		{"ready, explicit loopback", "127.0.0.1:" + port, 200, true},
+		{"ready, unspecified host", "0.0.0.0:" + port, 200, true},
+		{"not ready", ":" + port, 503, false},
+		{"nothing listening", ":" + closedPort, 200, false},
+		{"bad address", "8081", 200, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status = tc.status
+			err := platform.Healthcheck(t.Context(), tc.addr)
+			if (err == nil) != tc.ok {
+				t.Errorf("Healthcheck(%q) = %v, want ok=%v", tc.addr, err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestEnvironDefaultsOnlyFillGaps(t *testing.T) {
+	t.Setenv("HTTP_ADDR", ":9999")
+	env := platform.Environ(map[string]string{"HTTP_ADDR": ":8081", "OTEL_SERVICE_NAME": "catalog"})
+	if env["HTTP_ADDR"] != ":9999" || env["OTEL_SERVICE_NAME"] != "catalog" {
+		t.Errorf("Environ() HTTP_ADDR=%q OTEL_SERVICE_NAME=%q, want :9999 (set) and catalog (default)", env["HTTP_ADDR"], env["OTEL_SERVICE_NAME"])
+	}
+}
+
+func TestSettingsErrorsNameTheVariables(t *testing.T) {
+	_, err := config.Load[platform.Settings](config.WithEnvironment(map[string]string{
+		"HTTP_ADDR":        "no-port",
+		"DISCOVERY_STATIC": "catalog",
+		"SERVICE_ADDRESS":  "http://x/",
+		"LOG_LEVEL":        "loud",
+	}))
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("Load(bad env) = %v, want config.ErrInvalid", err)
+	}
+	for _, v := range []string{"HTTP_ADDR", "DISCOVERY_STATIC", "SERVICE_ADDRESS", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), v+": ") {
+			t.Errorf("Load(bad env) = %v, want it to name %s", err, v)
+		}
+	}
+	s, err := config.Load[platform.Settings](config.WithEnvironment(map[string]string{}))
+	if err != nil || s.DataDir != "data" {
+		t.Errorf("Load(empty env) = DATA_DIR %q, %v, want data, nil", s.DataDir, err)
+	}
+}
+
+func TestMountServesAPIAndOps(t *testing.T) {
+	tel, err := observability.NewTelemetry(t.Context(), observability.TelemetrySettings{ServiceName: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	reg := health.NewRegistry(health.Settings{})
+	api := http.NewServeMux()
+	api.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
+	api.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	ops := platform.Ops{Health: reg, Metrics: tel.MetricsHandler(), Discovery: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })}
+	var settings platform.Settings
+	logger, err := platform.NewLogger(io.Discard, "test", settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(platform.ServerChain(logger, tel.Instrumentation(), settings)(platform.Mount(api, ops)))
+	defer srv.Close()
+
+	for _, tc := range []struct {
+		path   string
+		status int
+		ctype  string
+	}{
+		{"/hello", 200, ""},
+		{"/livez", 200, "application/json"},
+		{"/metrics", 200, ""},
+		{"/debug/discovery", 200, ""},
+		{"/boom", 500, "application/problem+json"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get(srv.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("GET %s = %d, want %d", tc.path, resp.StatusCode, tc.status)
+			}
+			if tc.ctype != "" && !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
+				t.Errorf("GET %s Content-Type = %q, want %s", tc.path, resp.Header.Get("Content-Type"), tc.ctype)
+			}
+			if resp.Header.Get("X-Request-Id") == "" {
+				t.Errorf("GET %s has no X-Request-Id", tc.path)
+			}
+		})
+	}
+}
+
+func TestStaticResolverWithoutConsul(t *testing.T) {
+	s := platform.DiscoverySettings{}
+	s.Static.Services = "payment=http://127.0.0.1:8083,http://127.0.0.1:9083"
+	c, err := platform.ConsulClient(s)
+	if err != nil || c != nil {
+		t.Fatalf("ConsulClient(no CONSUL_HTTP_ADDR) = %v, %v, want nil, nil", c, err)
+	}
+	if reg, err := platform.NewRegistrar(c, nil, "payment", ":8083", s, nil); reg != nil || err != nil {
+		t.Errorf("NewRegistrar(no consul) = %v, %v, want nil, nil", reg, err)
+	}
+	r, run, err := platform.NewResolver(c, []string{"payment"}, s, nil, nil)
+	if err != nil || run != nil {
+		t.Fatalf("NewResolver(static) = %v, %v, want a resolver and no runner", run, err)
+	}
+	f, err := r.Lookup("payment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.Snapshot().Instances); n != 2 {
+		t.Errorf("static payment instances = %d, want 2", n)
+	}
+}
