@@ -75,6 +75,12 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 	if s.HalfOpenProbes == 0 {
 		s.HalfOpenProbes = 3
 	}
+	if s.MaxKeys <= 0 {
+		s.MaxKeys = DefaultMaxKeys
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
 	return s
 }
 
@@ -313,7 +319,7 @@ func NewBreakerSet(name string, s BreakerSettings, key KeyFunc, t Telemetry) *Br
 }
 
 // Get returns the breaker for key, creating it if needed.
-func (s *BreakerSet) Get(key string) *Breaker { return s.reg.get(key, time.Now().UnixNano()) }
+func (s *BreakerSet) Get(key string) *Breaker { return s.reg.get(key) }
 
 // Len returns the number of breakers held.
 func (s *BreakerSet) Len() int { return s.reg.len() }

@@ -142,7 +142,7 @@ func (b *Bulkhead) get(key string) *compartment {
 	if b.single != nil {
 		return b.single
 	}
-	return b.keys.get(key, time.Now().UnixNano())
+	return b.keys.get(key)
 }
 
 func (b *Bulkhead) compartmentFor(r *http.Request) *compartment {

@@ -115,7 +115,7 @@ func (l *RateLimiter) limiterFor(r *http.Request, now time.Time) *rate.Limiter {
 	if l.keys == nil {
 		return nil
 	}
-	return l.keys.get(l.key(r), now.UnixNano())
+	return l.keys.get(l.key(r))
 }
 
 // wait is the time until lim has a token again, computed from the limiter. For rates

@@ -55,13 +55,18 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 )
 
-// evictSample is how many entries an insertion into a full registry inspects: it
-// evicts every idle one among them, else the least recently used of them (the sampled
-// LRU that Redis uses), which keeps insertion O(1).
+// evictSample is how many entries an insertion into a full registry inspects.
 const evictSample = 16
 
-// keyed is a bounded map from key to policy with idle eviction. It is safe for
-// concurrent use: lookups take a read lock, insertions a write lock.
+// keyed is a bounded map from key to policy with idle eviction. Lookups never read
+// the clock: they set a "used" bit (the CLOCK approximation of LRU). Insertions into
+// a full map sample evictSample entries: an entry used since it was last seen gets a
+// fresh timestamp and its bit cleared (a second chance); an entry unused for longer
+// than the idle timeout is evicted; when none is, the least recently seen one of the
+// sample is. Insertion is therefore O(1) and the map never exceeds max entries.
+//
+// A one-entry cache of the last hit makes the common single-key case (one upstream
+// per client) skip the map. keyed is safe for concurrent use.
 type keyed[V any] struct {
 	mu      sync.RWMutex
 	m       map[string]*slot[V]
@@ -69,11 +74,14 @@ type keyed[V any] struct {
 	idle    int64 // nanoseconds
 	newV    func(key string) V
 	evicted atomic.Uint64
+	last    atomic.Pointer[slot[V]]
 }
 
 type slot[V any] struct {
+	key  string
 	v    V
-	last atomic.Int64 // unix nanoseconds of the last use, at 1 ms resolution
+	used atomic.Bool
+	seen atomic.Int64 // unix nanoseconds when the entry was last found used, or created
 }
 
 func newKeyed[V any](maxKeys int, idle time.Duration, newV func(string) V) *keyed[V] {
@@ -86,55 +94,79 @@ func newKeyed[V any](maxKeys int, idle time.Duration, newV func(string) V) *keye
 	return &keyed[V]{m: make(map[string]*slot[V]), max: maxKeys, idle: int64(idle), newV: newV}
 }
 
-// get returns the policy for key, creating it when missing. now is unix nanoseconds.
-func (k *keyed[V]) get(key string, now int64) V {
+func (s *slot[V]) touch() {
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+}
+
+// get returns the policy for key, creating it when missing.
+func (k *keyed[V]) get(key string) V {
+	if s := k.last.Load(); s != nil && s.key == key {
+		s.touch()
+		return s.v
+	}
 	k.mu.RLock()
 	s := k.m[key]
 	k.mu.RUnlock()
-	if s != nil {
-		if now-s.last.Load() > int64(time.Millisecond) {
-			s.last.Store(now)
-		}
-		return s.v
+	if s == nil {
+		s = k.insert(key)
 	}
+	s.touch()
+	k.last.Store(s)
+	return s.v
+}
+
+func (k *keyed[V]) insert(key string) *slot[V] {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if s = k.m[key]; s == nil {
-		if len(k.m) >= k.max {
-			k.evictLocked(now)
-		}
-		s = &slot[V]{v: k.newV(key)}
-		k.m[strings.Clone(key)] = s
+	if s := k.m[key]; s != nil {
+		return s
 	}
-	s.last.Store(now)
-	return s.v
+	now := time.Now().UnixNano()
+	if len(k.m) >= k.max {
+		k.evictLocked(now)
+	}
+	s := &slot[V]{key: strings.Clone(key), v: k.newV(key)}
+	s.seen.Store(now)
+	k.m[s.key] = s
+	return s
 }
 
 func (k *keyed[V]) evictLocked(now int64) {
 	var (
-		oldestKey string
-		oldest    int64 = 1<<63 - 1
-		n, freed  int
+		victim *slot[V]
+		n      int
+		freed  uint64
 	)
 	for key, s := range k.m { // map iteration starts at a random entry
-		last := s.last.Load()
-		if now-last > k.idle {
+		switch {
+		case s.used.Load():
+			s.used.Store(false)
+			s.seen.Store(now)
+		case now-s.seen.Load() > k.idle:
 			delete(k.m, key)
 			freed++
-		} else if last < oldest {
-			oldest, oldestKey = last, key
+		case victim == nil || s.seen.Load() < victim.seen.Load():
+			victim = s
 		}
 		if n++; n >= evictSample {
 			break
 		}
 	}
-	if freed == 0 && n > 0 {
-		delete(k.m, oldestKey)
+	if freed == 0 {
+		if victim == nil { // every sampled entry was in use: evict any of them
+			for key := range k.m {
+				victim = k.m[key]
+				break
+			}
+		}
+		delete(k.m, victim.key)
 		freed = 1
 	}
-	k.evicted.Add(uint64(freed))
+	k.last.Store(nil)
+	k.evicted.Add(freed)
 }
-
 // len returns the number of keys held.
 func (k *keyed[V]) len() int {
 	k.mu.RLock()

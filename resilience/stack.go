@@ -1,0 +1,201 @@
+package resilience
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gantry-go/gantry/transport"
+)
+
+// ClientSettings configures the recommended client stack (see NewClientStack). The
+// zero value gives every policy's defaults: 3 attempts with a 10% budget, a breaker
+// per upstream host tripping on 5 consecutive failures, a 500ms per-attempt timeout
+// and a 2s overall one, no client rate limit and no bulkhead. Nested settings keep
+// their own variables (RETRY_*, BREAKER_*); the client's rate limit and bulkhead use
+// the CLIENT_ prefix so they don't collide with the server's.
+type ClientSettings struct {
+	Retry     RetrySettings
+	Breaker   BreakerSettings
+	RateLimit RateLimitSettings `envPrefix:"CLIENT_"`
+	Bulkhead  BulkheadSettings  `envPrefix:"CLIENT_"`
+	// BulkheadEnabled puts a per-host bulkhead below the breaker. Default false.
+	BulkheadEnabled bool `env:"CLIENT_BULKHEAD_ENABLED" envDefault:"false"`
+	// AttemptTimeout bounds each attempt, body included. Default 500ms, so that 3
+	// attempts and their backoff fit the 2s RequestTimeout. Negative disables it.
+	AttemptTimeout time.Duration `env:"CLIENT_ATTEMPT_TIMEOUT" envDefault:"500ms"`
+	// RequestTimeout bounds a logical request, retries included, unless the caller's
+	// context ends earlier. Default 2s. Negative disables it.
+	RequestTimeout time.Duration `env:"CLIENT_REQUEST_TIMEOUT" envDefault:"2s"`
+}
+
+func (s ClientSettings) timeouts() (attempt, request time.Duration) {
+	attempt, request = s.AttemptTimeout, s.RequestTimeout
+	if attempt == 0 {
+		attempt = 500 * time.Millisecond
+	}
+	if request == 0 {
+		request = 2 * time.Second
+	}
+	return attempt, request
+}
+
+// Validate checks every nested policy and rejects unsafe combinations, naming the
+// variables involved:
+//   - attempts x AttemptTimeout + the backoff between them exceeds RequestTimeout (the
+//     last attempts could never run to their timeout);
+//   - AttemptTimeout exceeds RequestTimeout;
+//   - the retry budget is disabled while retries are on (retry storms);
+//   - the backoff cap is not shorter than RequestTimeout (retries could never run).
+func (s ClientSettings) Validate() error {
+	errs := []error{s.Retry.Validate(), s.Breaker.Validate(), s.RateLimit.Validate(), s.Bulkhead.Validate()}
+	r := s.Retry.withDefaults()
+	attempt, request := s.timeouts()
+	if attempt > 0 && request > 0 {
+		worst := time.Duration(r.MaxAttempts)*attempt + time.Duration(r.MaxAttempts-1)*r.MaxDelay
+		if attempt > request {
+			errs = append(errs, fmt.Errorf("CLIENT_ATTEMPT_TIMEOUT (%v) exceeds CLIENT_REQUEST_TIMEOUT (%v)", attempt, request))
+		} else if worst > request {
+			errs = append(errs, fmt.Errorf("RETRY_MAX_ATTEMPTS (%d) x CLIENT_ATTEMPT_TIMEOUT (%v) + backoff up to RETRY_MAX_DELAY (%v) = %v exceeds CLIENT_REQUEST_TIMEOUT (%v)",
+				r.MaxAttempts, attempt, r.MaxDelay, worst, request))
+		}
+	}
+	if request > 0 && r.MaxAttempts > 1 && r.MaxDelay >= request {
+		errs = append(errs, fmt.Errorf("RETRY_MAX_DELAY (%v) must be shorter than CLIENT_REQUEST_TIMEOUT (%v)", r.MaxDelay, request))
+	}
+	if r.BudgetDisabled && r.MaxAttempts > 1 {
+		errs = append(errs, errors.New("RETRY_BUDGET_DISABLED with RETRY_MAX_ATTEMPTS > 1 lets retries multiply an outage's load; keep the budget"))
+	}
+	return errors.Join(errs...)
+}
+
+// ClientStack is the recommended client-side composition, built once and shared by
+// every request to one or more upstreams. It is safe for concurrent use.
+type ClientStack struct {
+	Retry     *Retry
+	Limiter   *RateLimiter
+	Breakers  *BreakerSet
+	Bulkhead  *Bulkhead // nil unless BulkheadEnabled
+	attempt   time.Duration
+	request   time.Duration
+	rateLimit bool
+}
+
+// NewClientStack validates s (see ClientSettings.Validate) and builds the policies.
+// Breakers, limiter and bulkhead are keyed by the request's URL host: the logical
+// upstream above a balancer, the instance below one.
+func NewClientStack(name string, s ClientSettings, t Telemetry) (*ClientStack, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("resilience: client stack %q: %w", name, err)
+	}
+	c := &ClientStack{
+		Retry:     NewRetry(name, s.Retry, t),
+		Limiter:   NewRateLimiter(name, s.RateLimit, KeyByHost, t),
+		Breakers:  NewBreakerSet(name, s.Breaker, KeyByHost, t),
+		rateLimit: s.RateLimit.Rate > 0 || s.RateLimit.KeyRate > 0,
+	}
+	if s.BulkheadEnabled {
+		c.Bulkhead = NewBulkhead(name, s.Bulkhead, KeyByHost, t)
+	}
+	c.attempt, c.request = s.timeouts()
+	return c, nil
+}
+
+// Middleware returns the stack as client middleware, outermost first:
+//
+//	request timeout -> retry (budget) -> rate limit -> breaker -> bulkhead -> attempt timeout
+//
+// Put tracing outside it and the balancer, transport.PropagateDeadline and the
+// *http.Transport inside it (see the example), so that each attempt's own deadline is
+// what travels to the next hop.
+func (c *ClientStack) Middleware() func(http.RoundTripper) http.RoundTripper {
+	mw := []func(http.RoundTripper) http.RoundTripper{Timeout(c.request), c.Retry.Client()}
+	if c.rateLimit {
+		mw = append(mw, c.Limiter.Client())
+	}
+	mw = append(mw, c.Breakers.Client())
+	if c.Bulkhead != nil {
+		mw = append(mw, c.Bulkhead.Client())
+	}
+	mw = append(mw, Timeout(c.attempt))
+	return transport.ClientChain(mw...)
+}
+
+// Inspect adds the stack's policies to snap.
+func (c *ClientStack) Inspect(snap *Snapshot) {
+	c.Retry.Inspect(snap)
+	if c.rateLimit {
+		c.Limiter.Inspect(snap)
+	}
+	c.Breakers.Inspect(snap)
+	if c.Bulkhead != nil {
+		c.Bulkhead.Inspect(snap)
+	}
+}
+
+// ServerSettings configures the recommended server stack (see NewServerStack). The
+// zero value gives no rate limit, an adaptive shedder with Netflix's defaults, the 5ms
+// deadline floor and retry-exhaustion marking.
+type ServerSettings struct {
+	RateLimit RateLimitSettings
+	Shed      ShedSettings
+	// ShedDisabled turns the adaptive shedder off. Default false.
+	ShedDisabled bool `env:"SHED_DISABLED" envDefault:"false"`
+	Deadline     DeadlineSettings
+}
+
+// Validate checks every nested policy.
+func (s ServerSettings) Validate() error {
+	return errors.Join(s.RateLimit.Validate(), s.Shed.Validate(), s.Deadline.Validate())
+}
+
+// ServerStack is the recommended server-side composition. It is safe for concurrent
+// use.
+type ServerStack struct {
+	Limiter  *RateLimiter
+	Shedder  *Shedder // nil when ShedDisabled
+	deadline DeadlineSettings
+	limit    bool
+}
+
+// NewServerStack validates s and builds the policies. The per-key rate limit, if
+// any, is keyed by key (nil means KeyByClientIP).
+func NewServerStack(name string, s ServerSettings, key KeyFunc, t Telemetry) (*ServerStack, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("resilience: server stack %q: %w", name, err)
+	}
+	st := &ServerStack{Limiter: NewRateLimiter(name, s.RateLimit, key, t), deadline: s.Deadline,
+		limit: s.RateLimit.Rate > 0 || s.RateLimit.KeyRate > 0}
+	if !s.ShedDisabled {
+		st.Shedder = NewShedder(name, s.Shed, t)
+	}
+	return st, nil
+}
+
+// Middleware returns the stack as server middleware, outermost first:
+//
+//	rate limit -> shed -> deadline (propagated, floor, default) -> mark retry exhaustion
+//
+// It belongs after recover and instrumentation and before the handler:
+// recover -> trace/metrics/log -> this -> handler (STYLE.md #6).
+func (s *ServerStack) Middleware() func(http.Handler) http.Handler {
+	var limit, shed func(http.Handler) http.Handler
+	if s.limit {
+		limit = s.Limiter.Server()
+	}
+	if s.Shedder != nil {
+		shed = s.Shedder.Server()
+	}
+	return transport.Chain(limit, shed, Deadline(s.deadline), MarkRetryExhausted())
+}
+
+// Inspect adds the stack's policies to snap.
+func (s *ServerStack) Inspect(snap *Snapshot) {
+	if s.limit {
+		s.Limiter.Inspect(snap)
+	}
+	if s.Shedder != nil {
+		s.Shedder.Inspect(snap)
+	}
+}
