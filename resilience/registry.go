@@ -167,6 +167,7 @@ func (k *keyed[V]) evictLocked(now int64) {
 	k.last.Store(nil)
 	k.evicted.Add(freed)
 }
+
 // len returns the number of keys held.
 func (k *keyed[V]) len() int {
 	k.mu.RLock()
