@@ -3,10 +3,11 @@ package payment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // ProcessorSettings makes the simulated processor slow or flaky on purpose. The zero
@@ -24,10 +25,10 @@ type ProcessorSettings struct {
 func (s ProcessorSettings) Validate() error {
 	var errs []error
 	if s.Latency < 0 || s.Latency > time.Minute {
-		errs = append(errs, fmt.Errorf("PAYMENT_PROCESSOR_LATENCY: %v is not between 0 and 1m", s.Latency))
+		errs = append(errs, config.Invalid("PAYMENT_PROCESSOR_LATENCY", "%v is not between 0 and 1m", s.Latency))
 	}
 	if math.IsNaN(s.FailureRate) || s.FailureRate < 0 || s.FailureRate > 1 {
-		errs = append(errs, fmt.Errorf("PAYMENT_PROCESSOR_FAILURE_RATE: %v is not between 0 and 1", s.FailureRate))
+		errs = append(errs, config.Invalid("PAYMENT_PROCESSOR_FAILURE_RATE", "%v is not between 0 and 1", s.FailureRate))
 	}
 	return errors.Join(errs...)
 }

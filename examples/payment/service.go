@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // Domain errors. The transport maps each to an HTTP status; callers branch on them
@@ -139,7 +141,7 @@ type Settings struct {
 // Validate reports invalid fields, each naming its environment variable.
 func (s Settings) Validate() error {
 	if s.Lease < 0 {
-		return fmt.Errorf("PAYMENT_IDEMPOTENCY_LEASE: %v is negative", s.Lease)
+		return config.Invalid("PAYMENT_IDEMPOTENCY_LEASE", "%v is negative", s.Lease)
 	}
 	return nil
 }

@@ -1,0 +1,120 @@
+// Command payment serves the example shop's simulated card processor (package
+// payment) on HTTP_ADDR (default :8083), keeping its ledger in DATA_DIR/payment.db.
+// Replicas share one ledger by sharing DATA_DIR on one host (see package payment).
+//
+// Run with -healthcheck to probe a running instance's /readyz instead: exit status 0
+// when ready, 1 otherwise (the container health check of a FROM-scratch image).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/gantry-go/gantry"
+	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/examples/internal/platform"
+	"github.com/gantry-go/gantry/examples/payment"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Config is everything payment reads from the environment.
+type Config struct {
+	platform.Settings
+	Processor payment.ProcessorSettings // PAYMENT_PROCESSOR_LATENCY, PAYMENT_PROCESSOR_FAILURE_RATE
+	Payment   payment.Settings          // PAYMENT_IDEMPOTENCY_LEASE
+}
+
+func main() {
+	healthcheck := flag.Bool("healthcheck", false, "probe /readyz on HTTP_ADDR and exit 0 if ready, 1 if not")
+	flag.Parse()
+	env := platform.Environ(map[string]string{"HTTP_ADDR": ":8083", "OTEL_SERVICE_NAME": "payment"})
+	if *healthcheck {
+		if err := platform.Healthcheck(context.Background(), env["HTTP_ADDR"]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(context.Background(), env); err != nil {
+		fmt.Fprintln(os.Stderr, "payment:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, env map[string]string) error {
+	// Config: one error naming every bad variable.
+	cfg, err := config.Load[Config](config.WithEnvironment(env))
+	if err != nil {
+		return err
+	}
+	logger, err := platform.NewLogger(os.Stderr, "payment", cfg.Settings)
+	if err != nil {
+		return err
+	}
+	tel, err := observability.NewTelemetry(ctx, cfg.Telemetry)
+	if err != nil {
+		return err
+	}
+
+	// Construct: ledger, simulated processor, service, HTTP API.
+	db, err := platform.OpenDB(ctx, cfg.Settings, "payment.db")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store, err := payment.NewStore(ctx, db)
+	if err != nil {
+		return err
+	}
+	processor := payment.NewSimulatedProcessor(cfg.Processor, nil)
+	api := payment.NewHTTPHandler(payment.NewService(store, processor, cfg.Payment), logger)
+
+	// Wire: health, discovery, operational endpoints, middleware, server.
+	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
+	consul, err := platform.ConsulClient(cfg.Discovery)
+	if err != nil {
+		return err
+	}
+	registrar, err := platform.NewRegistrar(consul, checks, "payment", cfg.HTTP.Addr, cfg.Discovery, logger)
+	if err != nil {
+		return err
+	}
+	resolver, watch, err := platform.NewResolver(consul, nil, cfg.Discovery, tel.MeterProvider(), logger)
+	if err != nil {
+		return err
+	}
+	mux := platform.Mount(api, platform.Ops{
+		Health:    checks,
+		Metrics:   tel.MetricsHandler(),
+		Discovery: discovery.DebugHandler(resolver, nil),
+	})
+	server := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings)(mux), cfg.HTTP)
+
+	// Run until SIGTERM, then shut down in order.
+	opts := gantry.Options{
+		Logger:     logger,
+		Servers:    []gantry.Server{{Server: server}},
+		Drainers:   []gantry.Drainer{checks},
+		Background: []gantry.Runner{checks},
+		Telemetry:  []gantry.Shutdowner{tel},
+		Settings:   cfg.Shutdown,
+	}
+	if registrar != nil {
+		opts.Drainers = append(opts.Drainers, registrar)
+		opts.Registrars = append(opts.Registrars, registrar)
+	}
+	if watch != nil {
+		opts.Background = append(opts.Background, watch)
+	}
+	dump, _ := config.Describe(cfg)
+	logger.Info("payment starting", "version", version, "config", dump)
+	return gantry.Run(ctx, opts)
+}
