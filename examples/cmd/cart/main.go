@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-go/gantry/examples/internal/upstream"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -32,7 +33,7 @@ type Config struct {
 	platform.Settings
 	Cart     cart.Settings         // CART_RETRY_AFTER, CART_CANCEL_AFTER
 	Recovery cart.RecoverySettings // CART_RECOVERY_*
-	Upstream upstream.Settings     // HTTP_CLIENT_*, RETRY_*, BREAKER_*, BALANCER_*, UPSTREAM_ATTEMPT_TIMEOUT
+	Upstream upstream.Settings     // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	// CatalogURL and PaymentURL name the upstreams; the host is a discovery name.
 	CatalogURL string `env:"CART_CATALOG_URL" envDefault:"http://catalog" desc:"Base URL of the catalog service (host = discovery name)."`
 	PaymentURL string `env:"CART_PAYMENT_URL" envDefault:"http://payment" desc:"Base URL of the payment service (host = discovery name)."`
@@ -94,7 +95,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stack := upstream.New("cart", cfg.Upstream, resolver, tel.Instrumentation(), logger)
+	stack, err := upstream.New("cart", cfg.Upstream, resolver, tel.Instrumentation(), logger)
+	if err != nil {
+		return err
+	}
 	defer stack.Close()
 	shop := cart.NewShop(store, cart.NewCatalogClient(stack.Client, cfg.CatalogURL), cart.NewPaymentClient(stack.Client, cfg.PaymentURL), cfg.Cart)
 	recoverer := cart.NewRecoverer(shop, cfg.Recovery, logger)
@@ -105,7 +109,7 @@ func run(ctx context.Context) error {
 		Health:     hreg,
 		Metrics:    tel.MetricsHandler(),
 		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
-		Resilience: upstream.DebugHandler(stack),
+		Resilience: resilience.DebugHandler(stack.Resilience),
 	})
 	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings)(mux), cfg.HTTP)
 	registrar, err := platform.NewRegistrar(consulClient, hreg, "cart", cfg.HTTP.Addr, cfg.Discovery, logger)

@@ -31,7 +31,7 @@ import (
 type Config struct {
 	platform.Settings
 	Upstreams gateway.Upstreams            // GATEWAY_CATALOG_URL, GATEWAY_CART_URL
-	Upstream  upstream.Settings            // HTTP_CLIENT_*, RETRY_*, BREAKER_*, BALANCER_*, UPSTREAM_ATTEMPT_TIMEOUT
+	Upstream  upstream.Settings            // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	RateLimit resilience.RateLimitSettings // RATELIMIT_* (per client IP: RATELIMIT_KEY_RATE, RATELIMIT_KEY_BURST)
 }
 
@@ -84,7 +84,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stack := upstream.New("gateway", cfg.Upstream, resolver, tel.Instrumentation(), logger)
+	stack, err := upstream.New("gateway", cfg.Upstream, resolver, tel.Instrumentation(), logger)
+	if err != nil {
+		return err
+	}
 	defer stack.Close()
 	api, err := gateway.NewHandler(stack.Client.Transport, cfg.Upstreams, logger)
 	if err != nil {
@@ -98,7 +101,7 @@ func run(ctx context.Context) error {
 		Health:     hreg,
 		Metrics:    tel.MetricsHandler(),
 		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
-		Resilience: upstream.DebugHandler(stack),
+		Resilience: resilience.DebugHandler(stack.Resilience, limiter),
 	})
 	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings, limiter.Server())(mux), cfg.HTTP)
 	registrar, err := platform.NewRegistrar(consulClient, hreg, "gateway", cfg.HTTP.Addr, cfg.Discovery, logger)
