@@ -1,6 +1,10 @@
 package transport_test
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +80,46 @@ func TestServerSettingsValidate(t *testing.T) {
 	if got := (transport.ServerSettings{}).BodyLimit(); got != 1<<20 {
 		t.Errorf("BodyLimit(zero) = %d, want 1 MiB", got)
 	}
+}
+
+func TestNewServerLimitsOnARealServer(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = transport.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}), transport.ServerSettings{ReadHeaderTimeout: 100 * time.Millisecond, MaxHeaderBytes: 1024})
+	ts.Start()
+	defer ts.Close()
+
+	t.Run("oversized headers get 431", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", ts.URL, nil)
+		req.Header.Set("X-Big", strings.Repeat("a", 16<<10))
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("status = %d, want 431", resp.StatusCode)
+		}
+	})
+
+	t.Run("slow headers are cut off", func(t *testing.T) {
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer conn.Close()
+		// Half a request, then silence: a Slowloris client.
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a backstop, far above the 100ms under test
+		b, err := io.ReadAll(conn)
+		if err != nil {
+			t.Errorf("server did not close the slow connection: %v", err)
+		}
+		if len(b) != 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") {
+			t.Errorf("slow connection got %q, want it closed (or a 408)", b)
+		}
+	})
 }
