@@ -1,0 +1,54 @@
+package dns_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/gantry-go/gantry/discovery/dns"
+)
+
+// staticDNS answers like a Kubernetes headless Service with two ready pods.
+type staticDNS struct{}
+
+func (staticDNS) LookupSRV(_ context.Context, _, _, name string) (string, []*net.SRV, error) {
+	return name, []*net.SRV{{Target: "10-0-0-7.payment.default.svc.cluster.local.", Port: 8083}}, nil
+}
+
+func (staticDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	switch host {
+	case "catalog.default.svc.cluster.local":
+		return []net.IPAddr{{IP: net.IPv4(10, 0, 0, 5)}, {IP: net.IPv4(10, 0, 0, 6)}}, nil
+	default:
+		return []net.IPAddr{{IP: net.IPv4(10, 0, 0, 7)}}, nil
+	}
+}
+
+func ExampleNewResolver() {
+	// In production pass nil (or a *net.Resolver) and run r.Run(ctx) in the background.
+	r, err := dns.NewResolver(staticDNS{}, dns.Settings{
+		Targets: "catalog=catalog.default.svc.cluster.local:8081;payment=srv:_http._tcp.payment.default.svc.cluster.local",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, name := range r.Services() {
+		_ = r.Refresh(context.Background(), name)
+		f, _ := r.Lookup(name)
+		for _, in := range f.Snapshot().Instances {
+			fmt.Println(name, in.Address)
+		}
+	}
+	// Output:
+	// catalog 10.0.0.5:8081
+	// catalog 10.0.0.6:8081
+	// payment 10.0.0.7:8083
+}
+
+func ExampleParseTargets() {
+	_, err := dns.ParseTargets("catalog=catalog.default.svc.cluster.local")
+	fmt.Println(err)
+	// Output:
+	// dns: invalid target: DISCOVERY_DNS: service "catalog": "catalog.default.svc.cluster.local": want host:port with a port in 1-65535, or srv:host
+}

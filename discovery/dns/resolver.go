@@ -1,0 +1,265 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantry-go/gantry/discovery"
+)
+
+// ErrInvalidTarget is wrapped by ParseTargets's and NewResolver's errors.
+var ErrInvalidTarget = errors.New("dns: invalid target")
+
+// Lookuper is the part of *net.Resolver the Resolver uses; tests and custom
+// transports can supply their own.
+type Lookuper interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// Target is what one service resolves from.
+type Target struct {
+	// Name is the DNS name to query.
+	Name string
+	// SRV is true for an SRV lookup; otherwise A/AAAA records are combined with Port.
+	SRV bool
+	// Port is the port of A/AAAA instances.
+	Port int
+}
+
+// Settings configures a Resolver. The zero value of each optional field takes the
+// default documented on it.
+type Settings struct {
+	// Targets maps service names to DNS names, separated by ";":
+	// "catalog=catalog.default.svc.cluster.local:8081;payment=srv:_http._tcp.payment.default.svc.cluster.local".
+	// name=host:port resolves A/AAAA records and uses the port; name=srv:host
+	// resolves SRV records.
+	Targets string `env:"DISCOVERY_DNS"`
+	// Interval is how often each name is resolved again. Default 5s.
+	Interval time.Duration `env:"DISCOVERY_DNS_INTERVAL" envDefault:"5s"`
+	// Timeout bounds one resolution. Default 2s.
+	Timeout time.Duration `env:"DISCOVERY_DNS_TIMEOUT" envDefault:"2s"`
+	// Logger receives lookup failures; nil discards them.
+	Logger *slog.Logger `env:"-"`
+}
+
+// ParseTargets parses a DISCOVERY_DNS value (see Settings.Targets).
+func ParseTargets(s string) (map[string]Target, error) {
+	out := map[string]Target{}
+	for entry := range strings.SplitSeq(s, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, spec, ok := strings.Cut(entry, "=")
+		name, spec = strings.TrimSpace(name), strings.TrimSpace(spec)
+		if !ok || name == "" || strings.ContainsAny(name, ".:/ ") {
+			return nil, fmt.Errorf("%w: DISCOVERY_DNS: entry %q: want name=host:port or name=srv:host", ErrInvalidTarget, entry)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("%w: DISCOVERY_DNS: service %q listed twice", ErrInvalidTarget, name)
+		}
+		if host, ok := strings.CutPrefix(spec, "srv:"); ok {
+			if host == "" || strings.Contains(host, ":") {
+				return nil, fmt.Errorf("%w: DISCOVERY_DNS: service %q: srv:%q: want a DNS name without a port", ErrInvalidTarget, name, host)
+			}
+			out[name] = Target{Name: host, SRV: true}
+			continue
+		}
+		host, port, err := net.SplitHostPort(spec)
+		p, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("%w: DISCOVERY_DNS: service %q: %q: want host:port with a port in 1-65535, or srv:host", ErrInvalidTarget, name, spec)
+		}
+		out[name] = Target{Name: host, Port: p}
+	}
+	return out, nil
+}
+
+// Resolver resolves services from DNS and publishes each into a discovery.Feed. It
+// implements discovery.Resolver and discovery.Lister; its feeds are go-kit
+// sd.Instancers. It is safe for concurrent use; call Run once.
+type Resolver struct {
+	l       Lookuper
+	s       Settings
+	targets map[string]Target
+	feeds   map[string]*discovery.Feed
+}
+
+var (
+	_ discovery.Resolver = (*Resolver)(nil)
+	_ discovery.Lister   = (*Resolver)(nil)
+)
+
+// NewResolver returns a Resolver for s.Targets that queries l; nil l means a new
+// net.Resolver with the system's configuration.
+func NewResolver(l Lookuper, s Settings) (*Resolver, error) {
+	targets, err := ParseTargets(s.Targets)
+	if err != nil {
+		return nil, err
+	}
+	return NewResolverTargets(l, targets, s)
+}
+
+// NewResolverTargets is NewResolver with already parsed targets; s.Targets is
+// ignored.
+func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Resolver, error) {
+	var errs []error
+	if s.Interval < 0 {
+		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_INTERVAL: %v is negative", s.Interval))
+	}
+	if s.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_TIMEOUT: %v is negative", s.Timeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
+	}
+	if l == nil {
+		l = &net.Resolver{}
+	}
+	if s.Interval == 0 {
+		s.Interval = 5 * time.Second
+	}
+	if s.Timeout == 0 {
+		s.Timeout = 2 * time.Second
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Resolver{l: l, s: s, targets: map[string]Target{}, feeds: map[string]*discovery.Feed{}}
+	for name, t := range targets {
+		r.targets[name] = t
+		r.feeds[name] = discovery.NewFeed(name)
+	}
+	return r, nil
+}
+
+// Lookup returns the feed of service, or an error wrapping
+// discovery.ErrUnknownService.
+func (r *Resolver) Lookup(service string) (*discovery.Feed, error) {
+	f, ok := r.feeds[service]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q has no DNS target", discovery.ErrUnknownService, service)
+	}
+	return f, nil
+}
+
+// Services returns the configured service names, sorted.
+func (r *Resolver) Services() []string {
+	out := make([]string, 0, len(r.feeds))
+	for n := range r.feeds {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run resolves every service at once and then every Interval until ctx ends; it
+// returns nil after its goroutines have exited.
+func (r *Resolver) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for name, f := range r.feeds {
+		t := r.targets[name]
+		wg.Go(func() {
+			tick := time.NewTicker(r.s.Interval)
+			defer tick.Stop()
+			for {
+				r.refresh(ctx, f, t)
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// Refresh resolves service once, now, and publishes the result into its feed if it
+// changed. On a lookup error the feed keeps its instances and carries the error,
+// which Refresh also returns. Run calls it on every interval.
+func (r *Resolver) Refresh(ctx context.Context, service string) error {
+	f, err := r.Lookup(service)
+	if err != nil {
+		return err
+	}
+	return r.refresh(ctx, f, r.targets[service])
+}
+
+func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) error {
+	ctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
+	defer cancel()
+	ins, err := r.resolve(ctx, t)
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
+	}
+	prev := f.Snapshot()
+	now := time.Now()
+	if err != nil {
+		r.s.Logger.LogAttrs(ctx, slog.LevelWarn, "dns: lookup failed; serving the last good set",
+			slog.String("service", f.Service()), slog.String("name", t.Name), slog.String("error", err.Error()))
+		err = fmt.Errorf("dns: resolving %s: %w", t.Name, err)
+		f.Update(discovery.Snapshot{Instances: prev.Instances, Err: err, Updated: prev.Updated})
+		return err
+	}
+	slices.SortFunc(ins, func(a, b discovery.Instance) int { return strings.Compare(a.ID, b.ID) })
+	if prev.Err == nil && !prev.Updated.IsZero() && discovery.SameInstances(prev.Instances, ins) {
+		return nil
+	}
+	f.Update(discovery.Snapshot{Instances: ins, Updated: now})
+	return nil
+}
+
+func (r *Resolver) resolve(ctx context.Context, t Target) ([]discovery.Instance, error) {
+	if !t.SRV {
+		return r.hosts(ctx, t.Name, t.Port)
+	}
+	_, srvs, err := r.l.LookupSRV(ctx, "", "", t.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []discovery.Instance
+	for _, s := range srvs {
+		ins, err := r.hosts(ctx, s.Target, int(s.Port))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ins...)
+	}
+	return dedupe(out), nil
+}
+
+func (r *Resolver) hosts(ctx context.Context, host string, port int) ([]discovery.Instance, error) {
+	if ip := net.ParseIP(strings.TrimSuffix(host, ".")); ip != nil {
+		return []discovery.Instance{instance(ip, port)}, nil
+	}
+	addrs, err := r.l.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]discovery.Instance, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, instance(a.IP, port))
+	}
+	return dedupe(out), nil
+}
+
+func instance(ip net.IP, port int) discovery.Instance {
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(port))
+	return discovery.Instance{ID: addr, Address: addr}
+}
+
+func dedupe(in []discovery.Instance) []discovery.Instance {
+	slices.SortFunc(in, func(a, b discovery.Instance) int { return strings.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(in, func(a, b discovery.Instance) bool { return a.ID == b.ID })
+}
