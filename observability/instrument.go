@@ -26,6 +26,10 @@ type Instrumentation struct {
 	// Propagator extracts and injects the trace context; nil means W3C trace-context
 	// and baggage.
 	Propagator propagation.TextMapPropagator
+	// BodySizeMetrics adds the opt-in histograms http.server.request.body.size and
+	// http.server.response.body.size (which otelhttp always records). Default false:
+	// each costs about as much as the duration histogram.
+	BodySizeMetrics bool
 }
 
 func (i Instrumentation) propagator() propagation.TextMapPropagator {

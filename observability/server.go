@@ -29,9 +29,12 @@ import (
 //     http.response.status_code, http.response.body.size and, on 5xx, error.type and
 //     an Error status. The attributes are set when the span ends, so samplers do not
 //     see them.
-//   - Histograms http.server.request.duration (seconds, with the semconv bucket
-//     boundaries), http.server.request.body.size (from Content-Length) and
-//     http.server.response.body.size, with the semconv attributes.
+//   - The histogram http.server.request.duration (seconds, with the semconv bucket
+//     boundaries) with the semconv attributes (http.request.method, url.scheme,
+//     server.address, server.port, network.protocol.*, http.response.status_code,
+//     http.route, error.type); with Instrumentation.BodySizeMetrics also
+//     http.server.request.body.size (from Content-Length) and
+//     http.server.response.body.size.
 //
 // The request context carries the span, so logs written with it get trace ids (see
 // [NewTraceHandler]). A handler that panics is recorded as a 500 and the panic goes
@@ -50,10 +53,12 @@ func Middleware(i Instrumentation) func(http.Handler) http.Handler {
 		s.duration, err1 = m.Float64Histogram("http.server.request.duration", metric.WithUnit("s"),
 			metric.WithDescription("Duration of HTTP server requests."),
 			metric.WithExplicitBucketBoundaries(durationBuckets()...))
-		s.reqSize, err2 = m.Int64Histogram("http.server.request.body.size", metric.WithUnit("By"),
-			metric.WithDescription("Size of HTTP server request bodies."))
-		s.respSize, err3 = m.Int64Histogram("http.server.response.body.size", metric.WithUnit("By"),
-			metric.WithDescription("Size of HTTP server response bodies."))
+		if i.BodySizeMetrics {
+			s.reqSize, err2 = m.Int64Histogram("http.server.request.body.size", metric.WithUnit("By"),
+				metric.WithDescription("Size of HTTP server request bodies."))
+			s.respSize, err3 = m.Int64Histogram("http.server.response.body.size", metric.WithUnit("By"),
+				metric.WithDescription("Size of HTTP server response bodies."))
+		}
 		// The API returns usable (no-op) instruments with an error; telemetry set-up
 		// problems must not stop a service, so the errors are ignored.
 		_, _, _ = err1, err2, err3
@@ -180,10 +185,12 @@ func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverS
 	if s.metrics {
 		opts := recordOpts(&s.sets, metricKey{method: method, scheme: scheme, host: host, port: port, proto: proto, status: status, route: route, errType: errType})
 		s.duration.Record(ctx, time.Since(start).Seconds(), opts...)
-		if r.ContentLength >= 0 {
-			s.reqSize.Record(ctx, r.ContentLength, opts...)
+		if s.reqSize != nil {
+			if r.ContentLength >= 0 {
+				s.reqSize.Record(ctx, r.ContentLength, opts...)
+			}
+			s.respSize.Record(ctx, st.rec.Bytes, opts...)
 		}
-		s.respSize.Record(ctx, st.rec.Bytes, opts...)
 	}
 	st.rec.Reset(nil)
 	s.pool.Put(st)
