@@ -24,6 +24,22 @@ type DeadlineSettings struct {
 	// Gantry-Timeout header and no context deadline). Default 0: none, the server's
 	// WriteTimeout bounds them.
 	Default time.Duration `env:"DEADLINE_DEFAULT" envDefault:"0s"`
+	// TransitAllowance is subtracted from a propagated deadline: the Gantry-Timeout
+	// header says how much time the caller had left when it sent the request, and the
+	// request spent some of it in transit (dialing, queues, the header's rounding up to
+	// a millisecond). Without it a callee's deadline ends after its caller's by that
+	// transit time. Default 5ms. Negative disables it.
+	TransitAllowance time.Duration `env:"DEADLINE_TRANSIT_ALLOWANCE" envDefault:"5ms"`
+}
+
+func (s DeadlineSettings) allowance() time.Duration {
+	switch {
+	case s.TransitAllowance == 0:
+		return 5 * time.Millisecond
+	case s.TransitAllowance < 0:
+		return 0
+	}
+	return s.TransitAllowance
 }
 
 // Validate reports settings that cannot work, naming their environment variables.
@@ -41,31 +57,56 @@ func (s DeadlineSettings) floor() time.Duration {
 	return s.Floor
 }
 
-// Deadline returns server middleware that applies the caller's propagated deadline
-// (transport.Deadline: the Gantry-Timeout header becomes the context deadline, and no
-// context is derived when the inbound deadline is already earlier), then rejects the
-// request with a prebuilt 504 problem when less than Floor is left, and gives requests
-// without any deadline the Default one. It is safe for concurrent use.
+// Deadline returns server middleware that applies deadlines on the server side:
+//
+//   - A Gantry-Timeout header (the caller's remaining time, see
+//     transport.SetTimeoutHeader) becomes the request context's deadline, minus
+//     TransitAllowance, so that the callee never outlives its caller. No context is
+//     derived when the inbound context already ends earlier. A malformed header is a
+//     400 problem, "0" a 504 one (as transport.Deadline does).
+//   - When less than Floor is left, the request is rejected at once with a prebuilt
+//     504 problem (ErrDeadlineTooShort) without calling the handler.
+//   - Requests without any deadline get Default, if set.
+//
+// It replaces transport.Deadline in the chain; don't use both. It is safe for
+// concurrent use.
 func Deadline(s DeadlineSettings) func(http.Handler) http.Handler {
-	floor := s.floor()
+	floor, allowance := s.floor(), s.allowance()
 	tooShort := newReply(ErrDeadlineTooShort)
-	inner := func(next http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
-			dl, ok := ctx.Deadline()
-			switch {
-			case ok && floor > 0 && time.Until(dl) < floor:
-				tooShort.write(w, 0)
-			case !ok && s.Default > 0:
-				ctx, cancel := context.WithTimeout(ctx, s.Default)
-				defer cancel()
-				next.ServeHTTP(w, r.WithContext(ctx))
-			default:
-				next.ServeHTTP(w, r)
+			now := time.Now()
+			cur, has := ctx.Deadline()
+			if v := r.Header[transport.HeaderTimeout]; len(v) > 0 {
+				d, err := transport.ParseTimeout(v[0])
+				if err != nil {
+					transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusBadRequest,
+						Detail: transport.HeaderTimeout + " must be 1 to 9 digits of milliseconds"})
+					return
+				}
+				if dl := now.Add(d - allowance); !has || dl.Before(cur) {
+					cur, has = dl, true
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithDeadline(ctx, dl)
+					defer cancel()
+				}
 			}
+			switch {
+			case has && floor > 0 && cur.Sub(now) < floor:
+				tooShort.write(w, 0)
+				return
+			case !has && s.Default > 0:
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, s.Default)
+				defer cancel()
+			}
+			if ctx != r.Context() {
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
-	return transport.Chain(transport.Deadline(), inner)
 }
 
 // DeadlineEndpoint returns go-kit middleware that rejects with ErrDeadlineTooShort

@@ -48,13 +48,13 @@ func TestDeadlinePropagatesAcrossTwoHops(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	// The header carries whole milliseconds rounded up, so each hop may be up to 1 ms
-	// later than the exact remaining time; clocks are the same here.
+	// Each hop subtracts the transit allowance, so no callee outlives its caller even
+	// though the request spent time dialing and queueing.
 	mid, in := <-middleDeadline, <-innerDeadline
-	if mid.After(outer.Add(time.Millisecond)) {
+	if mid.After(outer) {
 		t.Errorf("middle deadline %v is after the outer caller's %v", mid, outer)
 	}
-	if in.After(mid.Add(time.Millisecond)) || in.After(outer.Add(2*time.Millisecond)) {
+	if in.After(mid) || in.After(outer) {
 		t.Errorf("inner deadline %v is after the middle's %v / outer's %v", in, mid, outer)
 	}
 	if outer.Sub(in) > 100*time.Millisecond {
