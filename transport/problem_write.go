@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,7 +65,9 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
+		// Negative values, and values too large for a time.Duration (they would
+		// overflow into a negative wait), are malformed.
+		if s < 0 || s > int64(math.MaxInt64/time.Second) {
 			return 0, false
 		}
 		return time.Duration(s) * time.Second, true
