@@ -149,13 +149,16 @@ func splitTag(tag string) (string, []string) {
 
 // collect walks v like env.Parse does and returns its variables.
 func collect(v reflect.Value, prefix string) []leaf {
-	return collectInto(nil, v, v.Type(), prefix, "", 0)
+	return collectInto(nil, v, v.Type(), prefix, "", nil)
 }
 
-func collectInto(out []leaf, v reflect.Value, t reflect.Type, prefix, path string, depth int) []leaf {
-	if depth > 32 {
+// collectInto appends the variables of t (v may be invalid when only the type is
+// known). stack holds the struct types being walked, so that recursive types end.
+func collectInto(out []leaf, v reflect.Value, t reflect.Type, prefix, path string, stack []reflect.Type) []leaf {
+	if len(stack) > 32 || slices.Contains(stack, t) {
 		return out
 	}
+	stack = append(stack, t)
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -180,7 +183,7 @@ func collectInto(out []leaf, v reflect.Value, t reflect.Type, prefix, path strin
 			if fv.IsValid() && !fv.IsNil() {
 				ev = fv.Elem()
 			}
-			out = collectInto(out, ev, ft.Elem(), p, fp, depth+1)
+			out = collectInto(out, ev, ft.Elem(), p, fp, stack)
 			continue
 		}
 		if key != "" {
@@ -194,7 +197,7 @@ func collectInto(out []leaf, v reflect.Value, t reflect.Type, prefix, path strin
 			out = append(out, l)
 		}
 		if ft.Kind() == reflect.Struct {
-			out = collectInto(out, fv, ft, p, fp, depth+1)
+			out = collectInto(out, fv, ft, p, fp, stack)
 		}
 	}
 	return out

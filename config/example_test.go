@@ -85,3 +85,12 @@ func ExampleDump_Markdown() {
 	// | `HTTP_READ_TIMEOUT` | `5s` | Read timeout. |
 	// | `DB_PASSWORD` |  | Database password. Secret: never logged; may be read from the file named by `DB_PASSWORD_FILE`. |
 }
+
+func ExampleWithPrefix() {
+	type HTTP struct {
+		Port int `env:"HTTP_PORT" envDefault:"8080"`
+	}
+	cfg, err := config.Load[HTTP](config.WithPrefix("ADMIN_"), config.WithEnvironment(map[string]string{"ADMIN_HTTP_PORT": "9090"}))
+	fmt.Println(cfg.Port, err)
+	// Output: 9090 <nil>
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -93,7 +94,7 @@ func Load[T any](opts ...Option) (T, error) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, p := range validateTree(reflect.ValueOf(&cfg).Elem(), o.Prefix, nil, 0) {
+	for _, p := range validateTree(reflect.ValueOf(&cfg).Elem(), o.Prefix, nil, nil) {
 		var fe *FieldError
 		if errors.As(p, &fe) && bad[fe.Var] {
 			continue // already reported as a parse error
@@ -214,11 +215,13 @@ func parses(sf reflect.StructField, raw string) bool {
 type validator interface{ Validate() error }
 
 // validateTree calls Validate on v and on every nested struct, depth first, adding
-// the envPrefix of each nested struct to the names in its problems.
-func validateTree(v reflect.Value, prefix string, out []error, depth int) []error {
-	if depth > 32 || v.Kind() != reflect.Struct {
+// the envPrefix of each nested struct to the names in its problems. stack holds the
+// struct types being walked, so that recursive types end.
+func validateTree(v reflect.Value, prefix string, out []error, stack []reflect.Type) []error {
+	if v.Kind() != reflect.Struct || len(stack) > 32 || slices.Contains(stack, v.Type()) {
 		return out
 	}
+	stack = append(stack, v.Type())
 	var val validator
 	if v.CanAddr() {
 		val, _ = v.Addr().Interface().(validator)
@@ -241,9 +244,9 @@ func validateTree(v reflect.Value, prefix string, out []error, depth int) []erro
 		p := prefix + sf.Tag.Get("envPrefix")
 		switch {
 		case fv.Kind() == reflect.Pointer && !fv.IsNil() && fv.Elem().Kind() == reflect.Struct:
-			out = validateTree(fv.Elem(), p, out, depth+1)
+			out = validateTree(fv.Elem(), p, out, stack)
 		case fv.Kind() == reflect.Struct:
-			out = validateTree(fv, p, out, depth+1)
+			out = validateTree(fv, p, out, stack)
 		}
 	}
 	return out

@@ -270,3 +270,21 @@ func TestMarkdown(t *testing.T) {
 		t.Errorf("Markdown mismatch (-want +got):\n%s", diff)
 	}
 }
+
+type node struct {
+	Name        string `env:"NODE_NAME" envDefault:"n"`
+	Left, Right *node
+}
+
+func TestRecursiveTypesEnd(t *testing.T) {
+	cfg, err := config.Load[node](config.WithEnvironment(map[string]string{}))
+	if err != nil || cfg.Name != "n" {
+		t.Fatalf("Load[node]() = %+v, %v", cfg, err)
+	}
+	cfg.Left = &node{Name: "l"}
+	cfg.Left.Right = &cfg // a cycle
+	d, err := config.Describe(&cfg)
+	if err != nil || len(d) != 1 || d[0].Name != "NODE_NAME" {
+		t.Errorf("Describe(cyclic) = %v, %v; want only NODE_NAME", d, err)
+	}
+}
