@@ -216,7 +216,11 @@ func callTyped(ctx context.Context, hc *http.Client, dep, method, u, key string,
 		if ctx.Err() != nil {
 			return 0, "", ctx.Err()
 		}
-		return 0, "", &UnavailableError{Dependency: dep, Err: err}
+		var retry time.Duration
+		if ra := transport.RetryAfterer(nil); errors.As(err, &ra) {
+			retry = ra.RetryAfter() // an open breaker knows when it will probe again
+		}
+		return 0, "", &UnavailableError{Dependency: dep, Retry: retry, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))

@@ -315,5 +315,10 @@ func unwrapAll(err error) []error {
 }
 
 func encodeError(_ context.Context, err error, w http.ResponseWriter) {
+	if errors.Is(err, ErrUnavailable) {
+		// The cart's own client already retried the dependency within its budget:
+		// tell the caller one hop up not to multiply the retries.
+		w.Header().Set(transport.HeaderRetryExhausted, "1")
+	}
 	transport.WriteProblem(w, nil, ProblemFor(err, time.Second))
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/http"
 	"strings"
 )
 
@@ -52,4 +53,22 @@ func Resolve(path string) (upstream, upstreamPath string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// BreakerKey keys the gateway's circuit breakers by upstream and route class, so that
+// checkouts failing (for example while payment is down) do not cut off browsing and
+// carts: "cart/checkout", "cart/carts", "cart/orders", "catalog/products". It reads
+// the upstream request, whose path has lost its "/api" prefix.
+func BreakerKey(r *http.Request) string {
+	host := r.URL.Host
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	first, rest, _ := strings.Cut(p, "/")
+	if first == "carts" && strings.HasSuffix(rest, "/checkout") {
+		return host + "/checkout"
+	}
+	switch first {
+	case "carts", "orders", "products":
+		return host + "/" + first
+	}
+	return host + "/other"
 }

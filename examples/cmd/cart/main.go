@@ -109,9 +109,9 @@ func run(ctx context.Context) error {
 		Health:     hreg,
 		Metrics:    tel.MetricsHandler(),
 		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
-		Resilience: resilience.DebugHandler(stack.Resilience),
+		Resilience: resilience.DebugHandler(stack),
 	})
-	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings)(mux), cfg.HTTP)
+	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings, resilience.MarkRetryExhausted())(mux), cfg.HTTP)
 	registrar, err := platform.NewRegistrar(consulClient, hreg, "cart", cfg.HTTP.Addr, cfg.Discovery, logger)
 	if err != nil {
 		return err

@@ -39,6 +39,8 @@ type Config struct {
 var defaults = map[string]string{
 	"HTTP_ADDR": ":8080", "OTEL_SERVICE_NAME": "gateway",
 	"RATELIMIT_KEY_RATE": "100", "RATELIMIT_KEY_BURST": "200",
+	// A checkout is a saga of several upstream calls: give each attempt 3s.
+	"CLIENT_ATTEMPT_TIMEOUT": "3s", "CLIENT_REQUEST_TIMEOUT": "10s",
 }
 
 func main() {
@@ -84,6 +86,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.Upstream.BreakerKey = gateway.BreakerKey // one breaker per upstream route
 	stack, err := upstream.New("gateway", cfg.Upstream, resolver, tel.Instrumentation(), logger)
 	if err != nil {
 		return err
@@ -101,9 +104,9 @@ func run(ctx context.Context) error {
 		Health:     hreg,
 		Metrics:    tel.MetricsHandler(),
 		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
-		Resilience: resilience.DebugHandler(stack.Resilience, limiter),
+		Resilience: resilience.DebugHandler(stack, limiter),
 	})
-	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings, limiter.Server())(mux), cfg.HTTP)
+	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings, limiter.Server(), resilience.MarkRetryExhausted())(mux), cfg.HTTP)
 	registrar, err := platform.NewRegistrar(consulClient, hreg, "gateway", cfg.HTTP.Addr, cfg.Discovery, logger)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/observability"
@@ -27,6 +28,10 @@ type Settings struct {
 	Client     transport.ClientSettings   // HTTP_CLIENT_*
 	Resilience resilience.ClientSettings  // RETRY_*, BREAKER_*, CLIENT_ATTEMPT_TIMEOUT, CLIENT_REQUEST_TIMEOUT, ...
 	Balancer   discovery.BalancerSettings // BALANCER_*
+	// BreakerKey chooses the breaker of a request. Nil means one breaker per upstream
+	// (resilience.KeyByHost); the gateway keys by upstream and route, so that one
+	// failing route does not cut the others off.
+	BreakerKey resilience.KeyFunc `env:"-"`
 }
 
 // Validate reports every invalid field, each naming its environment variable.
@@ -39,8 +44,10 @@ func (s Settings) Validate() error {
 type Stack struct {
 	// Client sends requests through the whole chain.
 	Client *http.Client
-	// Resilience holds the retry policy and budget, and one breaker per upstream.
-	Resilience *resilience.ClientStack
+	// Retry is the retry policy and its budget.
+	Retry *resilience.Retry
+	// Breakers holds the circuit breakers, one per upstream (or per BreakerKey).
+	Breakers *resilience.BreakerSet
 	// Discovery is the resolving, balancing RoundTripper.
 	Discovery *discovery.Transport
 	base      *http.Transport
@@ -53,17 +60,31 @@ func New(name string, s Settings, r discovery.Resolver, inst observability.Instr
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	rs, err := resilience.NewClientStack(name+"-upstream", s.Resilience,
-		resilience.Telemetry{Logger: logger, MeterProvider: inst.MeterProvider})
+	tel := resilience.Telemetry{Logger: logger, MeterProvider: inst.MeterProvider}
+	rs, err := resilience.NewClientStack(name+"-upstream", s.Resilience, tel)
 	if err != nil {
 		return nil, err
+	}
+	policies := rs.Middleware() // request timeout -> retry (budget) -> breaker per upstream -> attempt timeout
+	breakers := rs.Breakers
+	if s.BreakerKey != nil {
+		// The same order, with breakers keyed by s.BreakerKey.
+		breakers = resilience.NewBreakerSet(name+"-upstream", s.Resilience.Breaker, s.BreakerKey, tel)
+		attempt, request := s.Resilience.AttemptTimeout, s.Resilience.RequestTimeout
+		if attempt == 0 {
+			attempt = 500 * time.Millisecond
+		}
+		if request == 0 {
+			request = 2 * time.Second
+		}
+		policies = transport.ClientChain(resilience.Timeout(request), rs.Retry.Client(), breakers.Client(), resilience.Timeout(attempt))
 	}
 	base := transport.NewTransport(s.Client)
 	dt := discovery.NewTransport(r, base, s.Balancer)
 	chain := transport.ClientChain(
 		observability.Transport(inst),
 		discovery.RememberAttempts,
-		rs.Middleware(), // request timeout -> retry (budget) -> breaker per upstream -> attempt timeout
+		policies,
 		transport.PropagateDeadline(),
 		transport.PropagateRequestID(),
 	)
@@ -74,7 +95,17 @@ func New(name string, s Settings, r discovery.Resolver, inst observability.Instr
 	if timeout < 0 {
 		timeout = 0
 	}
-	return &Stack{Client: &http.Client{Transport: chain(dt), Timeout: timeout}, Resilience: rs, Discovery: dt, base: base}, nil
+	return &Stack{Client: &http.Client{Transport: chain(dt), Timeout: timeout}, Retry: rs.Retry, Breakers: breakers,
+		Discovery: dt, base: base}, nil
+}
+
+var _ resilience.Inspectable = (*Stack)(nil)
+
+// Inspect adds the retry budget and the breakers to snap, for
+// resilience.DebugHandler.
+func (s *Stack) Inspect(snap *resilience.Snapshot) {
+	s.Retry.Inspect(snap)
+	s.Breakers.Inspect(snap)
 }
 
 // Close releases the balancers and idle connections.

@@ -1,0 +1,107 @@
+// Command shop runs the whole example shop (catalog, payment, cart and gateway) in one
+// process, with static discovery on loopback and SQLite files in a data directory:
+//
+//	cd examples && go run ./cmd/shop          # serve until Ctrl-C
+//	cd examples && go run ./cmd/shop -tour    # a scripted walk-through, then exit
+//
+// Without -data the data lives in a temporary directory removed at exit. The
+// services listen on 127.0.0.1:8080 (gateway), 8081 (catalog), 8082 (cart) and 8083
+// (payment), or on random free ports with -random-ports (the tour's default).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/gantry-go/gantry/examples/cart"
+	"github.com/gantry-go/gantry/examples/internal/shop"
+	"github.com/gantry-go/gantry/examples/internal/upstream"
+	"github.com/gantry-go/gantry/resilience"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "shop:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "", "data directory for the SQLite files (default: a temporary directory, removed at exit)")
+	tour := fs.Bool("tour", false, "run a scripted walk-through (browse, check out, replay, flaky payment, breaker) and exit")
+	random := fs.Bool("random-ports", false, "listen on random free ports instead of 8080-8083 (always on with -tour)")
+	verbose := fs.Bool("v", false, "log every request to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		dir, err := os.MkdirTemp("", "gantry-shop-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*dataDir = dir
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	if *tour && !*verbose {
+		level = slog.LevelError + 4 // the tour tells its own story
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	opts := shop.Options{DataDir: *dataDir, Logger: logger}
+	if !*random && !*tour {
+		opts.Addrs = map[string]string{
+			"gateway": "127.0.0.1:8080", "catalog": "127.0.0.1:8081", "cart": "127.0.0.1:8082", "payment": "127.0.0.1:8083",
+		}
+	}
+	if *tour {
+		// A shorter open state than the 5s default keeps the tour brisk.
+		brisk := resilience.ClientSettings{Breaker: resilience.BreakerSettings{OpenTimeout: 2 * time.Second}}
+		opts.Upstream = upstream.Settings{Resilience: brisk}
+		opts.GatewayUpstream = upstream.Settings{Resilience: brisk}
+		opts.Cart = cart.Settings{RetryAfter: time.Second}
+	}
+	s, err := shop.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Gantry shop, data in %s\n", *dataDir)
+	for _, name := range shop.Services() {
+		fmt.Fprintf(stdout, "  %-8s %s\n", name, s.URLs[name])
+	}
+	if !*tour {
+		fmt.Fprintf(stdout, "\nTry:\n  curl %s/api/products\n", s.URLs["gateway"])
+		fmt.Fprintf(stdout, "  curl -X PUT -H 'Content-Type: application/json' -d '{\"quantity\":2}' %s/api/carts/c1/items/p01\n", s.URLs["gateway"])
+		fmt.Fprintf(stdout, "  curl -X POST -H 'Idempotency-Key: order-1' %s/api/carts/c1/checkout\n", s.URLs["gateway"])
+		fmt.Fprintln(stdout, "Ctrl-C stops the shop.")
+		return s.Run(ctx)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tourErr := make(chan error, 1)
+	go func() {
+		defer cancel()
+		tourErr <- newTour(s, stdout).run(ctx)
+	}()
+	runErr := s.Run(ctx)
+	terr := <-tourErr
+	if terr != nil {
+		return fmt.Errorf("tour failed: %w", terr)
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+// Package shop wires the four example services (catalog, payment, cart, gateway) into
+// one process with static discovery on loopback: the demo of examples/cmd/shop and
+// the cross-service tests run exactly this wiring. Each service gets what its own
+// main gives it: a SQLite file under the data directory, its own logger, telemetry
+// and health registry, the server middleware chain, the operational endpoints, and
+// for cart and gateway the upstream client stack.
+package shop
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-go/gantry"
+	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/examples/cart"
+	"github.com/gantry-go/gantry/examples/catalog"
+	"github.com/gantry-go/gantry/examples/gateway"
+	"github.com/gantry-go/gantry/examples/internal/platform"
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/examples/internal/upstream"
+	"github.com/gantry-go/gantry/examples/payment"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/resilience"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// Services lists the service names in start order.
+func Services() []string { return []string{"catalog", "payment", "cart", "gateway"} }
+
+// Options configures New. The zero value listens on random loopback ports, keeps
+// data in DataDir (required), and records no telemetry.
+type Options struct {
+	// DataDir holds catalog.db, payment.db and cart.db. Required.
+	DataDir string
+	// Addrs maps a service name to its listen address; missing means
+	// "127.0.0.1:0" (a random free port).
+	Addrs map[string]string
+	// Logger is the base logger; each service logs with service=<name>. Nil discards.
+	Logger *slog.Logger
+	// Instrument returns a service's tracer and meter providers. Nil means
+	// observability.NewTelemetry with the service's name and no exporter.
+	Instrument func(service string) observability.Instrumentation
+	// Upstream configures the cart's client stack (calls to catalog and payment).
+	Upstream upstream.Settings
+	// GatewayUpstream configures the gateway's client stack (calls to catalog and
+	// cart). Its attempt timeout must cover a whole checkout saga.
+	GatewayUpstream upstream.Settings
+	// RateLimit is the gateway's per-client limit; zero means 100/s, bursts of 200.
+	RateLimit resilience.RateLimitSettings
+	// Cart and Recovery configure the cart service.
+	Cart     cart.Settings
+	Recovery cart.RecoverySettings
+	// Shutdown configures gantry.Run. Zero means a 100ms drain delay (no load
+	// balancer needs to notice the demo going away) and a 10s budget.
+	Shutdown gantry.Settings
+}
+
+// Shop is the running set of services. Build it with New, start it with Run.
+type Shop struct {
+	// URLs maps each service name to its base URL, like "http://127.0.0.1:8080".
+	URLs map[string]string
+	// Processor is payment's card processor; SetFailing makes it fail.
+	Processor *SwitchProcessor
+	// CartStack is the cart's upstream client stack (its breakers, retry budget).
+	CartStack *upstream.Stack
+	// GatewayStack is the gateway's upstream client stack.
+	GatewayStack *upstream.Stack
+	// Cart, CartStore and Recoverer are the cart's domain, store and recovery loop.
+	Cart      *cart.Shop
+	CartStore *cart.Store
+	Recoverer *cart.Recoverer
+	// Catalog and Payment are those services' domain APIs.
+	Catalog catalog.Service
+	Payment payment.Service
+
+	opts    gantry.Options
+	closers []func() error
+	ran     atomic.Bool
+}
+
+// New opens the databases, builds the four services and binds their listeners. Call
+// Run to serve, or Close to release everything without running.
+func New(ctx context.Context, o Options) (s *Shop, err error) {
+	if o.DataDir == "" {
+		return nil, errors.New("shop: a data directory is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Shutdown.DrainDelay == 0 {
+		o.Shutdown.DrainDelay = 100 * time.Millisecond
+	}
+	if o.Shutdown.Timeout == 0 {
+		o.Shutdown.Timeout = 10 * time.Second
+	}
+	if o.RateLimit == (resilience.RateLimitSettings{}) {
+		o.RateLimit = resilience.RateLimitSettings{KeyRate: 100, KeyBurst: 200}
+	}
+	if o.GatewayUpstream.Resilience.AttemptTimeout == 0 {
+		o.GatewayUpstream.Resilience.AttemptTimeout = 3 * time.Second
+	}
+	if o.GatewayUpstream.BreakerKey == nil {
+		o.GatewayUpstream.BreakerKey = gateway.BreakerKey
+	}
+	if o.GatewayUpstream.Resilience.RequestTimeout == 0 {
+		o.GatewayUpstream.Resilience.RequestTimeout = 10 * time.Second
+	}
+	s = &Shop{URLs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+
+	// Listeners first: static discovery needs every address before any client.
+	listeners := map[string]net.Listener{}
+	for _, name := range Services() {
+		addr := o.Addrs[name]
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("shop: %s: listen on %s: %w", name, addr, err)
+		}
+		s.closers = append(s.closers, ignoreClosed(ln.Close))
+		listeners[name] = ln
+		s.URLs[name] = "http://" + ln.Addr().String()
+	}
+	static := map[string][]discovery.Instance{}
+	for _, name := range Services() {
+		static[name] = []discovery.Instance{{ID: name + "-1", Address: listeners[name].Addr().String(), Scheme: "http"}}
+	}
+	resolver := discovery.NewStatic(static)
+
+	s.opts = gantry.Options{Logger: o.Logger, Settings: o.Shutdown}
+	type built struct {
+		api  http.Handler
+		ops  platform.Ops
+		inst observability.Instrumentation
+		log  *slog.Logger
+		mw   []func(http.Handler) http.Handler
+	}
+	b := map[string]*built{}
+	for _, name := range Services() {
+		inst, err := s.instrument(ctx, o, name)
+		if err != nil {
+			return nil, err
+		}
+		b[name] = &built{inst: inst, log: o.Logger.With("service", name)}
+	}
+
+	// catalog
+	catDB, err := s.openDB(ctx, o.DataDir, "catalog.db")
+	if err != nil {
+		return nil, err
+	}
+	catStore, err := catalog.NewStore(ctx, catDB)
+	if err != nil {
+		return nil, err
+	}
+	s.Catalog = catalog.NewService(catStore)
+	b["catalog"].api = catalog.NewHTTPHandler(s.Catalog, b["catalog"].log)
+	b["catalog"].ops = platform.Ops{Health: health.NewRegistry(health.Settings{}, platform.DBCheck(catDB))}
+
+	// payment
+	payDB, err := s.openDB(ctx, o.DataDir, "payment.db")
+	if err != nil {
+		return nil, err
+	}
+	payStore, err := payment.NewStore(ctx, payDB)
+	if err != nil {
+		return nil, err
+	}
+	s.Processor = &SwitchProcessor{Next: payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)}
+	s.Payment = payment.NewService(payStore, s.Processor, payment.Settings{})
+	b["payment"].api = payment.NewHTTPHandler(s.Payment, b["payment"].log)
+	b["payment"].ops = platform.Ops{Health: health.NewRegistry(health.Settings{}, platform.DBCheck(payDB))}
+
+	// cart
+	cartDB, err := s.openDB(ctx, o.DataDir, "cart.db")
+	if err != nil {
+		return nil, err
+	}
+	if s.CartStore, err = cart.NewStore(ctx, cartDB, nil); err != nil {
+		return nil, err
+	}
+	if s.CartStack, err = upstream.New("cart", o.Upstream, resolver, b["cart"].inst, b["cart"].log); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { s.CartStack.Close(); return nil })
+	s.Cart = cart.NewShop(s.CartStore, cart.NewCatalogClient(s.CartStack.Client, "http://catalog"),
+		cart.NewPaymentClient(s.CartStack.Client, "http://payment"), o.Cart)
+	s.Recoverer = cart.NewRecoverer(s.Cart, o.Recovery, b["cart"].log)
+	b["cart"].api = cart.NewHTTPHandler(cart.MakeEndpoints(s.Cart), b["cart"].log)
+	b["cart"].mw = append(b["cart"].mw, resilience.MarkRetryExhausted())
+	b["cart"].ops = platform.Ops{
+		Health:     health.NewRegistry(health.Settings{}, platform.DBCheck(cartDB)),
+		Discovery:  discovery.DebugHandler(resolver, s.CartStack.Discovery),
+		Resilience: resilience.DebugHandler(s.CartStack),
+	}
+	s.opts.Background = append(s.opts.Background, s.Recoverer)
+
+	// gateway
+	if s.GatewayStack, err = upstream.New("gateway", o.GatewayUpstream, resolver, b["gateway"].inst, b["gateway"].log); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { s.GatewayStack.Close(); return nil })
+	if b["gateway"].api, err = gateway.NewHandler(s.GatewayStack.Client.Transport, gateway.Upstreams{}, b["gateway"].log); err != nil {
+		return nil, err
+	}
+	limiter := resilience.NewRateLimiter("gateway-clients", o.RateLimit, resilience.KeyByClientIP,
+		resilience.Telemetry{Logger: b["gateway"].log, MeterProvider: b["gateway"].inst.MeterProvider})
+	b["gateway"].mw = append(b["gateway"].mw, limiter.Server(), resilience.MarkRetryExhausted())
+	b["gateway"].ops = platform.Ops{
+		Health:     health.NewRegistry(health.Settings{}),
+		Discovery:  discovery.DebugHandler(resolver, s.GatewayStack.Discovery),
+		Resilience: resilience.DebugHandler(s.GatewayStack, limiter),
+	}
+
+	// Servers: each service behind the same server chain as its own main.
+	for _, name := range Services() {
+		sv := b[name]
+		settings := platform.Settings{}
+		mux := platform.Mount(sv.api, sv.ops)
+		h := platform.ServerChain(sv.log, sv.inst, settings, sv.mw...)(mux)
+		srv := transport.NewServer(h, transport.ServerSettings{Addr: listeners[name].Addr().String()})
+		s.opts.Servers = append(s.opts.Servers, gantry.Server{Server: srv, Listener: listeners[name]})
+		s.opts.Drainers = append(s.opts.Drainers, sv.ops.Health)
+		s.opts.Background = append(s.opts.Background, sv.ops.Health)
+	}
+	return s, nil
+}
+
+func (s *Shop) instrument(ctx context.Context, o Options, name string) (observability.Instrumentation, error) {
+	if o.Instrument != nil {
+		return o.Instrument(name), nil
+	}
+	tel, err := observability.NewTelemetry(ctx, observability.TelemetrySettings{ServiceName: name})
+	if err != nil {
+		return observability.Instrumentation{}, fmt.Errorf("shop: %s telemetry: %w", name, err)
+	}
+	s.opts.Telemetry = append(s.opts.Telemetry, tel)
+	return tel.Instrumentation(), nil
+}
+
+func (s *Shop) openDB(ctx context.Context, dir, file string) (*sql.DB, error) {
+	db, err := sqlitedb.Open(ctx, filepath.Join(dir, file), sqlitedb.Settings{})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, db.Close)
+	return db, nil
+}
+
+// Run serves until ctx is cancelled or a signal arrives, then shuts every service
+// down in order (gantry.Run) and closes the databases. Run may be called once.
+func (s *Shop) Run(ctx context.Context) error {
+	if !s.ran.CompareAndSwap(false, true) {
+		return errors.New("shop: Run called twice")
+	}
+	err := gantry.Run(ctx, s.opts)
+	return errors.Join(err, s.Close())
+}
+
+// Close releases the listeners, client stacks and databases. Run calls it.
+func (s *Shop) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+func ignoreClosed(f func() error) func() error {
+	return func() error {
+		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// SwitchProcessor wraps a payment processor with a failure switch, so the tour can
+// make payment flaky while the shop runs: while failing, every charge and refund
+// fails before any money moves, as PAYMENT_PROCESSOR_FAILURE_RATE=1 would. It is
+// safe for concurrent use.
+type SwitchProcessor struct {
+	Next    payment.Processor
+	failing atomic.Bool
+}
+
+var _ payment.Processor = (*SwitchProcessor)(nil)
+
+// SetFailing turns the failure switch on or off.
+func (p *SwitchProcessor) SetFailing(on bool) { p.failing.Store(on) }
+
+// Authorize implements payment.Processor.
+func (p *SwitchProcessor) Authorize(ctx context.Context, req payment.ChargeRequest) (payment.Decision, error) {
+	if p.failing.Load() {
+		return payment.Decision{}, &payment.UnavailableError{Retry: time.Second}
+	}
+	return p.Next.Authorize(ctx, req)
+}
+
+// Refund implements payment.Processor.
+func (p *SwitchProcessor) Refund(ctx context.Context, pay payment.Payment) error {
+	if p.failing.Load() {
+		return &payment.UnavailableError{Retry: time.Second}
+	}
+	return p.Next.Refund(ctx, pay)
+}
