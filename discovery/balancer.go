@@ -86,11 +86,16 @@ func (b *Balancer) Pick() (*Endpoint, error) {
 	if j >= i {
 		j++
 	}
-	a, c := ps.eps[i], ps.eps[j]
-	if c.score() < a.score() {
-		return c, nil
+	e, other := ps.eps[i], ps.eps[j]
+	if other.score() < e.score() {
+		e, other = other, e
 	}
-	return a, nil
+	if ps.ramping {
+		if w := e.w(); w < 1 && rand.Float64() >= w {
+			e = other
+		}
+	}
+	return e, nil
 }
 
 // PickExcept is Pick, avoiding endpoints for which skip reports true when another
@@ -189,6 +194,12 @@ func (b *Balancer) apply(s Snapshot) {
 		e, ok := b.byKey[k]
 		if !ok || !SameInstances([]Instance{e.inst}, []Instance{in}) {
 			e = newEndpoint(in)
+			// A newcomer starts at the pool's mean latency, not at zero, so that P2C
+			// does not take it for the cheapest endpoint before it has served anything.
+			if m := meanCost(b.order); m > 0 {
+				e.cost.Store(math.Float64bits(m))
+				e.stamp.Store(now.UnixNano())
+			}
 			if b.primed && b.s.SlowStart > 0 {
 				e.rampStart = now
 			}
@@ -201,6 +212,17 @@ func (b *Balancer) apply(s Snapshot) {
 		b.primed = true
 	}
 	b.rebuild(now)
+}
+
+func meanCost(eps []*Endpoint) float64 {
+	if len(eps) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, e := range eps {
+		sum += math.Float64frombits(e.cost.Load())
+	}
+	return sum / float64(len(eps))
 }
 
 // rebuild recomputes the pick set at now. b.mu must be held.

@@ -43,10 +43,10 @@ func (e *Endpoint) Address() string { return e.inst.Address }
 
 func (e *Endpoint) w() float64 { return math.Float64frombits(e.weight.Load()) }
 
-// score is the P2C cost: lower is better.
+// score is the P2C cost before slow-start weighting: lower is better.
 func (e *Endpoint) score() float64 {
 	c := math.Float64frombits(e.cost.Load()) + 1
-	return c * float64(e.inflight.Load()+1) / e.w()
+	return c * float64(e.inflight.Load()+1)
 }
 
 // observe folds one latency into the peak-EWMA: a slower sample is taken at once, a

@@ -141,32 +141,38 @@ func TestMaxEjectedPercent(t *testing.T) {
 }
 
 func TestSlowStartRampsNewEndpoints(t *testing.T) {
-	c := newFakeClock()
-	f := feedOf("a:1", "b:1")
-	b := NewBalancer(f, BalancerSettings{Clock: c, Policy: PolicyRoundRobin, SlowStart: 10 * time.Second})
-	// Endpoints of the first snapshot get a full share at once.
-	for _, s := range b.Endpoints() {
-		if s.Weight != 1 {
-			t.Fatalf("initial endpoint %s weight = %v, want 1", s.Address, s.Weight)
-		}
-	}
-	f.Update(Snapshot{Instances: instances("a:1", "b:1", "new:1")})
-	quick := func(string) (transport.Outcome, time.Duration) { return transport.Success, 0 }
+	for _, policy := range []string{PolicyRoundRobin, PolicyP2C} {
+		t.Run(policy, func(t *testing.T) {
+			c := newFakeClock()
+			f := feedOf("a:1", "b:1")
+			// A long window, so that 1ms per pick barely moves the ramp while measuring.
+			b := NewBalancer(f, BalancerSettings{Clock: c, Policy: policy, SlowStart: 1000 * time.Second})
+			// Endpoints of the first snapshot get a full share at once.
+			for _, s := range b.Endpoints() {
+				if s.Weight != 1 {
+					t.Fatalf("initial endpoint %s weight = %v, want 1", s.Address, s.Weight)
+				}
+			}
+			lat := func(string) (transport.Outcome, time.Duration) { return transport.Success, time.Millisecond }
+			shares(t, b, c, 300, lat) // give a:1 and b:1 a latency history
+			f.Update(Snapshot{Instances: instances("a:1", "b:1", "new:1")})
 
-	// At once: weight 0.1, so about 1/3 × 0.1 of the picks (RR skips it 90% of the time).
-	// 6,000 picks: standard deviation ~0.0023; tolerance ±0.015.
-	got := shares(t, b, c, 6000, quick)["new:1"]
-	if want := 1.0 / 30; got < want-0.015 || got > want+0.015 {
-		t.Errorf("new endpoint share at t=0 = %.3f, want %.3f ± 0.015", got, want)
-	}
-	c.Advance(5 * time.Second)
-	got = shares(t, b, c, 6000, quick)["new:1"]
-	if want := 1.0 / 6; got < want-0.03 || got > want+0.03 {
-		t.Errorf("new endpoint share at t=5s of 10s = %.3f, want %.3f ± 0.03", got, want)
-	}
-	c.Advance(5 * time.Second)
-	got = shares(t, b, c, 3000, quick)["new:1"]
-	if got != 1.0/3 {
-		t.Errorf("new endpoint share after the ramp = %.4f, want exactly 1/3", got)
+			// At once: weight 0.1, about a tenth of a full third (1/30). 6,000 picks give a
+			// standard deviation of ~0.0023; tolerance ±0.015.
+			got := shares(t, b, c, 6000, lat)["new:1"]
+			if want := 1.0 / 30; got < want-0.015 || got > want+0.015 {
+				t.Errorf("new endpoint share at t=0 = %.3f, want %.3f ± 0.015", got, want)
+			}
+			c.Advance(500 * time.Second)
+			got = shares(t, b, c, 6000, lat)["new:1"]
+			if want := 1.0 / 6; got < want-0.03 || got > want+0.03 {
+				t.Errorf("new endpoint share at t=500s of 1000s = %.3f, want %.3f ± 0.03", got, want)
+			}
+			c.Advance(500 * time.Second)
+			got = shares(t, b, c, 6000, lat)["new:1"]
+			if want := 1.0 / 3; got < want-0.03 || got > want+0.03 {
+				t.Errorf("new endpoint share after the ramp = %.3f, want %.3f ± 0.03", got, want)
+			}
+		})
 	}
 }
