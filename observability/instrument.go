@@ -138,7 +138,10 @@ func protoVersion(major, minor int) string {
 	return ""
 }
 
-// metricKey identifies one attribute set of an HTTP duration metric.
+// metricKey identifies one attribute set of an HTTP duration metric. Following the
+// semantic conventions, network.protocol.name is left out (it is only required when
+// it is not "http"); server metrics leave out server.address and server.port, which
+// are opt-in there (and would let clients mint time series with Host headers).
 type metricKey struct {
 	method, scheme, host, proto, route string
 	port, status                       int
@@ -158,7 +161,7 @@ func (k metricKey) attrs() []attribute.KeyValue {
 		kv = append(kv, semconv.ServerPort(k.port))
 	}
 	if k.proto != "" {
-		kv = append(kv, semconv.NetworkProtocolName("http"), semconv.NetworkProtocolVersion(k.proto))
+		kv = append(kv, semconv.NetworkProtocolVersion(k.proto))
 	}
 	if k.status > 0 {
 		kv = append(kv, semconv.HTTPResponseStatusCode(k.status))

@@ -30,9 +30,10 @@ import (
 //     an Error status. The attributes are set when the span ends, so samplers do not
 //     see them.
 //   - The histogram http.server.request.duration (seconds, with the semconv bucket
-//     boundaries) with the semconv attributes (http.request.method, url.scheme,
-//     server.address, server.port, network.protocol.*, http.response.status_code,
-//     http.route, error.type); with Instrumentation.BodySizeMetrics also
+//     boundaries) with the attributes the semconv requires or recommends
+//     (http.request.method, url.scheme, network.protocol.version,
+//     http.response.status_code, http.route, error.type; not the opt-in
+//     server.address and server.port); with Instrumentation.BodySizeMetrics also
 //     http.server.request.body.size (from Content-Length) and
 //     http.server.response.body.size.
 //
@@ -183,7 +184,7 @@ func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverS
 		span.End()
 	}
 	if s.metrics {
-		opts := recordOpts(&s.sets, metricKey{method: method, scheme: scheme, host: host, port: port, proto: proto, status: status, route: route, errType: errType})
+		opts := recordOpts(&s.sets, metricKey{method: method, scheme: scheme, proto: proto, status: status, route: route, errType: errType})
 		s.duration.Record(ctx, time.Since(start).Seconds(), opts...)
 		if s.reqSize != nil {
 			if r.ContentLength >= 0 {

@@ -142,6 +142,9 @@ func TestServerSpansFollowSemconv(t *testing.T) {
 			if m, _ := dp.Attributes.Value("http.request.method"); m.AsString() != "GET" {
 				t.Errorf("route data point method = %v, want GET", m)
 			}
+			if _, ok := dp.Attributes.Value("server.address"); ok {
+				t.Errorf("data point has the opt-in server.address: %v", dp.Attributes)
+			}
 		}
 	}
 	if total != uint64(len(tests)) {
