@@ -1,0 +1,736 @@
+//go:build e2e
+
+package e2e_test
+
+// The docker compose end-to-end test: the example shop as containers built from
+// examples/Dockerfile, under examples/docker-compose.yml, with a real Consul agent, and
+// faults injected with docker and compose while the load generator runs checkouts through
+// the gateway on 127.0.0.1.
+//
+// It needs a Docker engine and images built beforehand, so it sits behind the e2e build
+// tag and is run by scripts/e2e-compose.sh, which builds the images and sets:
+//
+//	E2E_COMPOSE        the compose command ("docker-compose" or "docker compose")
+//	E2E_PROJECT        the compose project name
+//	E2E_COMPOSE_FILES  compose files, separated by ":" (docker-compose.yml + testdata/compose.e2e.yml)
+//	GATEWAY_PORT       loopback port of the gateway; CONSUL_PORT likewise for Consul
+//	GANTRY_VERSION     the image tag the script built
+//
+// Every target is 127.0.0.1 (published ports); every load is bounded in rate and time.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-go/gantry/examples/internal/loadgen"
+	"github.com/gantry-go/gantry/resilience"
+	_ "modernc.org/sqlite"
+)
+
+// The compose services, and the Consul service names with the passing instances wanted.
+var (
+	composeServices   = []string{"consul", "catalog", "payment-1", "payment-2", "cart", "gateway"}
+	composeConsulWant = map[string]int{"catalog": 1, "cart": 1, "payment": 2, "gateway": 1}
+)
+
+const (
+	composeLoadRate      = 10 // checkout flows per second (3 requests each)
+	composeHealthTimeout = 3 * time.Minute
+)
+
+type composeStack struct {
+	t        *testing.T
+	cmd      []string
+	project  string
+	files    []string
+	dir      string // examples/
+	gateway  string
+	consul   string
+	client   *http.Client
+	mu       sync.Mutex
+	services map[string]string // compose service -> container id
+}
+
+func newComposeStack(t *testing.T) *composeStack {
+	t.Helper()
+	cmd := strings.Fields(os.Getenv("E2E_COMPOSE"))
+	if len(cmd) == 0 {
+		t.Skip("E2E_COMPOSE is unset: run this test through scripts/e2e-compose.sh, which builds the images first")
+	}
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &composeStack{
+		t:        t,
+		cmd:      cmd,
+		project:  composeEnvOr("E2E_PROJECT", "gantry-e2e"),
+		dir:      dir,
+		gateway:  "http://127.0.0.1:" + composeEnvOr("GATEWAY_PORT", "8080"),
+		consul:   "http://127.0.0.1:" + composeEnvOr("CONSUL_PORT", "8500"),
+		client:   &http.Client{Timeout: 10 * time.Second},
+		services: map[string]string{},
+	}
+	for f := range strings.SplitSeq(composeEnvOr("E2E_COMPOSE_FILES", "docker-compose.yml:e2e/testdata/compose.e2e.yml"), ":") {
+		s.files = append(s.files, f)
+	}
+	return s
+}
+
+func composeEnvOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// compose runs the compose command for this project and returns its combined output.
+func (s *composeStack) compose(ctx context.Context, args ...string) (string, error) {
+	full := slices.Clone(s.cmd[1:])
+	full = append(full, "-p", s.project)
+	for _, f := range s.files {
+		full = append(full, "-f", f)
+	}
+	full = append(full, args...)
+	return s.run(ctx, s.cmd[0], full...)
+}
+
+func (s *composeStack) run(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = s.dir
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// must runs a compose or docker command that has to succeed within d.
+func (s *composeStack) must(d time.Duration, f func(ctx context.Context) (string, error)) string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	out, err := f(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// container returns the container id of a compose service (it changes only on recreate).
+func (s *composeStack) container(svc string) string {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id := s.services[svc]; id != "" {
+		return id
+	}
+	out := s.must(30*time.Second, func(ctx context.Context) (string, error) { return s.compose(ctx, "ps", "-q", svc) })
+	id := strings.TrimSpace(out)
+	if id == "" || strings.Contains(id, "\n") {
+		s.t.Fatalf("compose ps -q %s = %q, want one container id", svc, id)
+	}
+	s.services[svc] = id
+	return id
+}
+
+// health returns docker's health status of a service's container ("healthy",
+// "starting", "unhealthy") or its state when it is not running.
+func (s *composeStack) health(ctx context.Context, svc string) string {
+	out, err := s.run(ctx, "docker", "inspect", "-f", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", s.container(svc))
+	if err != nil {
+		return "inspect failed"
+	}
+	state, hs, _ := strings.Cut(strings.TrimSpace(out), " ")
+	if state != "running" {
+		return state
+	}
+	return hs
+}
+
+// waitHealthy polls docker's health status until every service is healthy, within d.
+func (s *composeStack) waitHealthy(d time.Duration, services ...string) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		var waiting []string
+		for _, svc := range services {
+			if h := s.health(ctx, svc); h != "healthy" {
+				waiting = append(waiting, svc+"="+h)
+			}
+		}
+		if len(waiting) == 0 {
+			return time.Since(start)
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("services not healthy after %v: %s", d, strings.Join(waiting, ", "))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// port returns the loopback host:port that compose published for a service's port.
+func (s *composeStack) port(svc, port string) string {
+	s.t.Helper()
+	out := s.must(30*time.Second, func(ctx context.Context) (string, error) { return s.compose(ctx, "port", svc, port) })
+	hp := strings.TrimSpace(out)
+	if !strings.HasPrefix(hp, "127.0.0.1:") {
+		s.t.Fatalf("compose port %s %s = %q, want 127.0.0.1:<port>", svc, port, hp)
+	}
+	return "http://" + hp
+}
+
+// getJSON GETs url and decodes a 200 response into out.
+func (s *composeStack) getJSON(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s = %d: %s", url, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// consulPassing returns the number of passing instances per service name.
+func (s *composeStack) consulPassing(ctx context.Context) (map[string]int, error) {
+	got := map[string]int{}
+	for name := range composeConsulWant {
+		var entries []json.RawMessage
+		if err := s.getJSON(ctx, s.consul+"/v1/health/service/"+name+"?passing=true", &entries); err != nil {
+			return nil, err
+		}
+		got[name] = len(entries)
+	}
+	return got, nil
+}
+
+// waitConsul polls Consul until every service has its instances passing, within d.
+func (s *composeStack) waitConsul(d time.Duration) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var last map[string]int
+	var lastErr error
+	for {
+		got, err := s.consulPassing(ctx)
+		if err == nil && composeMapsEqual(got, composeConsulWant) {
+			return time.Since(start)
+		}
+		last, lastErr = got, err
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("Consul passing instances after %v = %v (err %v), want %v", d, last, lastErr, composeConsulWant)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func composeMapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// breakerOpens sums the breaker openings the gateway and the cart report.
+func (s *composeStack) breakerOpens(ctx context.Context, cartURL string) uint64 {
+	var n uint64
+	for _, base := range []string{s.gateway, cartURL} {
+		var snap resilience.Snapshot
+		if err := s.getJSON(ctx, base+"/debug/resilience", &snap); err != nil {
+			s.t.Logf("breaker openings: %v", err)
+			continue
+		}
+		for _, b := range snap.Breakers {
+			n += b.Opens
+		}
+	}
+	return n
+}
+
+// do sends one request to the gateway and returns the status and body.
+func (s *composeStack) do(ctx context.Context, method, path, body, key string) (int, []byte, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.gateway+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, err
+}
+
+type composePayment struct {
+	ID      string `json:"id"`
+	OrderID string `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+type composeOrder struct {
+	ID, Status, PaymentID string
+}
+
+// ledger checks every order whose idempotency key starts with prefix: it reads the orders
+// from the cart's SQLite file (on its named volume) and each order's payments from the
+// payment API (the shared ledger). It returns the orders by status and the orders whose
+// payments disagree with them: more than one capture, a paid order without exactly one,
+// or a capture left on an unpaid order.
+type composeLedger struct {
+	ByStatus      map[string]int
+	DoubleCharged []string
+	Inconsistent  []string
+}
+
+func (s *composeStack) ledger(ctx context.Context, cartDB, paymentURL, prefix string) (composeLedger, error) {
+	orders, err := composeReadOrders(ctx, cartDB, prefix)
+	if err != nil {
+		return composeLedger{}, err
+	}
+	rep := composeLedger{ByStatus: map[string]int{}}
+	for _, o := range orders {
+		rep.ByStatus[o.Status]++
+		var ps []composePayment
+		if err := s.getJSON(ctx, paymentURL+"/payments?order_id="+o.ID, &ps); err != nil {
+			return rep, err
+		}
+		captured := 0
+		for _, p := range ps {
+			if p.Status == "captured" {
+				captured++
+			}
+		}
+		switch {
+		case captured > 1:
+			rep.DoubleCharged = append(rep.DoubleCharged, fmt.Sprintf("%s (%s): %d captures", o.ID, o.Status, captured))
+		case o.Status == "paid" && captured != 1:
+			rep.Inconsistent = append(rep.Inconsistent, fmt.Sprintf("%s paid with %d captures", o.ID, captured))
+		case (o.Status == "failed" || o.Status == "cancelled") && captured != 0:
+			rep.Inconsistent = append(rep.Inconsistent, fmt.Sprintf("%s %s with a capture left (not refunded)", o.ID, o.Status))
+		}
+	}
+	return rep, nil
+}
+
+// composeReadOrders reads the orders of a run from the cart's database on its volume. The file
+// belongs to the container's user; SQLite's locking works across the two processes on one
+// host, and the connection only reads (query_only).
+func composeReadOrders(ctx context.Context, path, prefix string) ([]composeOrder, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		db.Close()
+		composeChownLike(path, st) // SQLite may have created -wal/-shm as root: give them back
+	}()
+	rows, err := db.QueryContext(ctx, `SELECT id, status, payment_id FROM orders WHERE idempotency_key LIKE ? ESCAPE '\'`, strings.ReplaceAll(prefix, "_", `\_`)+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []composeOrder
+	for rows.Next() {
+		var o composeOrder
+		if err := rows.Scan(&o.ID, &o.Status, &o.PaymentID); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// phase is one fault under load and what it measured.
+type composePhase struct {
+	Name          string
+	Report        loadgen.Report
+	BreakerOpens  uint64
+	Ledger        composeLedger
+	Recovery      time.Duration // fault-specific: time until healthy/registered/settled again
+	RecoveryLabel string
+}
+
+// underLoad runs the load generator for d while fault runs, then returns the report.
+func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fault func()) loadgen.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+	defer cancel()
+	type result struct {
+		rep loadgen.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := loadgen.Run(ctx, loadgen.Config{
+			Target: s.gateway, Rate: composeLoadRate, Duration: d, MaxInFlight: 256,
+			Timeout: 15 * time.Second, RunID: runID,
+		})
+		done <- result{rep, err}
+	}()
+	fault()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("loadgen.Run(%s) error: %v", runID, r.err)
+	}
+	return r.rep
+}
+
+func TestComposeEndToEnd(t *testing.T) {
+	s := newComposeStack(t)
+	began := time.Now()
+	var phases []composePhase
+
+	// Whatever happens: each service's logs on failure, then down -v.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if t.Failed() {
+			for _, svc := range composeServices {
+				out, _ := s.compose(ctx, "logs", "--no-color", "--tail", "150", svc)
+				t.Logf("==== logs of %s ====\n%s", svc, out)
+			}
+		}
+		if out, err := s.compose(ctx, "down", "-v", "--remove-orphans", "-t", "30"); err != nil {
+			t.Logf("compose down -v: %v\n%s", err, out)
+		}
+	})
+
+	// 2. Up, and wait for every healthcheck (compose 1.29 has no --wait: poll docker).
+	start := time.Now()
+	s.must(5*time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "up", "-d", "--no-build") })
+	s.waitHealthy(composeHealthTimeout, composeServices...)
+	upTime := time.Since(start)
+	t.Logf("up: all %d services healthy after %v", len(composeServices), upTime.Round(time.Millisecond))
+
+	// 3. Every service passing in Consul.
+	consulTime := s.waitConsul(time.Minute)
+	t.Logf("consul: every service passing (%v) %v after healthy", composeConsulWant, consulTime.Round(time.Millisecond))
+
+	cartURL := s.port("cart", "8082")
+	pay1URL := s.port("payment-1", "8083")
+	pay2URL := s.port("payment-2", "8083")
+	cartDB := s.cartDB()
+
+	// 4. Checkouts through the gateway, as the README's curl lines do them.
+	s.checkouts(t, 5, pay1URL)
+
+	// 5a. Kill one payment replica under load: retries go to the other one.
+	ph := composePhase{Name: "docker kill payment-1"}
+	opens := s.breakerOpens(context.Background(), cartURL)
+	ph.Report = s.underLoad(t, "e2ekill", 20*time.Second, func() {
+		time.Sleep(5 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) {
+			return s.run(ctx, "docker", "kill", s.container("payment-1"))
+		})
+		t.Logf("killed payment-1 at %v", time.Since(began).Round(time.Second))
+	})
+	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "payment-1") })
+	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, "payment-1"), "payment-1 healthy again"
+	ph.Ledger = s.mustLedger(cartDB, pay2URL, "e2ekill-")
+	phases = append(phases, ph)
+	s.expectNoFailures(t, ph)
+
+	// 5b. Stop and start the catalog under load: in-flight orders complete or are
+	// compensated once it is back, and none stays pending.
+	ph = composePhase{Name: "compose stop+start catalog"}
+	opens = s.breakerOpens(context.Background(), cartURL)
+	ph.Report = s.underLoad(t, "e2ecat", 25*time.Second, func() {
+		time.Sleep(5 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "catalog") })
+		t.Logf("stopped catalog at %v", time.Since(began).Round(time.Second))
+		time.Sleep(5 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "catalog") })
+		t.Logf("started catalog at %v", time.Since(began).Round(time.Second))
+	})
+	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	s.waitHealthy(time.Minute, "catalog")
+	// The cart's recovery loop (CART_RECOVERY_INTERVAL 10s, orders older than 5s) settles
+	// what the outage left pending; poll the ledger until nothing is pending, within 90s.
+	settle := time.Now()
+	for {
+		ph.Ledger = s.mustLedger(cartDB, pay1URL, "e2ecat-")
+		if ph.Ledger.ByStatus["pending"] == 0 || time.Since(settle) > 90*time.Second {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	ph.Recovery, ph.RecoveryLabel = time.Since(settle), "no order pending"
+	phases = append(phases, ph)
+	if n := ph.Ledger.ByStatus["pending"]; n != 0 {
+		t.Errorf("%s: %d orders still pending 90s after the catalog came back, want 0", ph.Name, n)
+	}
+	s.expectLedger(t, ph)
+
+	// 5c. Rolling restart of the payment replicas, one at a time: no client sees it.
+	ph = composePhase{Name: "rolling restart payment-1, payment-2"}
+	opens = s.breakerOpens(context.Background(), cartURL)
+	var restart time.Duration
+	ph.Report = s.underLoad(t, "e2eroll", 40*time.Second, func() {
+		time.Sleep(3 * time.Second)
+		r := time.Now()
+		for _, svc := range []string{"payment-1", "payment-2"} {
+			s.must(2*time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "restart", svc) })
+			s.waitHealthy(time.Minute, svc)
+			t.Logf("restarted %s, healthy at %v", svc, time.Since(began).Round(time.Second))
+		}
+		restart = time.Since(r)
+	})
+	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	ph.Recovery, ph.RecoveryLabel = restart, "both restarted and healthy"
+	ph.Ledger = s.mustLedger(cartDB, pay1URL, "e2eroll-")
+	phases = append(phases, ph)
+	s.expectNoFailures(t, ph)
+
+	// 5d. Consul stopped for 20s: traffic flows from the cached endpoints, and every
+	// service is registered and passing again after Consul returns (a dev agent forgets
+	// everything, so this is a re-registration).
+	ph = composePhase{Name: "consul stopped 20s"}
+	opens = s.breakerOpens(context.Background(), cartURL)
+	var reregistered time.Duration
+	ph.Report = s.underLoad(t, "e2econsul", 35*time.Second, func() {
+		time.Sleep(5 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "consul") })
+		t.Logf("stopped consul at %v", time.Since(began).Round(time.Second))
+		time.Sleep(20 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "consul") })
+		t.Logf("started consul at %v", time.Since(began).Round(time.Second))
+		s.waitHealthy(time.Minute, "consul")
+		reregistered = s.waitConsul(90 * time.Second)
+	})
+	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	ph.Recovery, ph.RecoveryLabel = reregistered, "all registrations passing after consul healthy"
+	ph.Ledger = s.mustLedger(cartDB, pay1URL, "e2econsul-")
+	phases = append(phases, ph)
+	s.expectNoFailures(t, ph)
+
+	// Every container still healthy at the end.
+	s.waitHealthy(time.Minute, composeServices...)
+
+	// The figures.
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ncompose end-to-end figures (load %d checkout flows/s, 3 requests each; latency from intended start):\n", composeLoadRate)
+	fmt.Fprintf(&b, "%-38s %7s %7s %6s %6s %9s %9s %6s  %-26s %s\n", "phase", "flows", "ok", "fail", "drop", "p50", "p99", "opens", "orders", "recovery")
+	for _, p := range phases {
+		fmt.Fprintf(&b, "%-38s %7d %7d %6d %6d %9v %9v %6d  %-26s %v (%s)\n", p.Name,
+			p.Report.Scheduled, p.Report.Succeeded, p.Report.Failed, p.Report.Dropped,
+			p.Report.P50.Round(time.Millisecond), p.Report.P99.Round(time.Millisecond), p.BreakerOpens,
+			composeStatusLine(p.Ledger), p.Recovery.Round(100*time.Millisecond), p.RecoveryLabel)
+		if len(p.Report.FailuresByStatus) > 0 {
+			fmt.Fprintf(&b, "%-38s failures by status %v, by step %v\n", "", p.Report.FailuresByStatus, p.Report.FailuresByStep)
+		}
+		fmt.Fprintf(&b, "%-38s double-charged orders: %d, inconsistent: %d\n", "", len(p.Ledger.DoubleCharged), len(p.Ledger.Inconsistent))
+	}
+	fmt.Fprintf(&b, "up to healthy %v, consul registration %v, whole test %v\n", upTime.Round(time.Millisecond), consulTime.Round(time.Millisecond), time.Since(began).Round(time.Second))
+	t.Log(b.String())
+}
+
+func composeStatusLine(l composeLedger) string {
+	var parts []string
+	for _, st := range []string{"paid", "failed", "cancelled", "pending"} {
+		if n := l.ByStatus[st]; n > 0 || st == "pending" {
+			parts = append(parts, fmt.Sprintf("%s=%d", st, n))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s *composeStack) expectNoFailures(t *testing.T, ph composePhase) {
+	t.Helper()
+	if ph.Report.Failed != 0 || ph.Report.Dropped != 0 {
+		t.Errorf("%s: %d failed and %d dropped of %d flows (by status %v, by step %v), want 0 and 0",
+			ph.Name, ph.Report.Failed, ph.Report.Dropped, ph.Report.Scheduled, ph.Report.FailuresByStatus, ph.Report.FailuresByStep)
+	}
+	if ph.Report.Scheduled == 0 || ph.Report.Succeeded == 0 {
+		t.Errorf("%s: %d flows scheduled, %d succeeded; the load did not run", ph.Name, ph.Report.Scheduled, ph.Report.Succeeded)
+	}
+	if n := ph.Ledger.ByStatus["paid"]; n != ph.Report.Succeeded {
+		t.Errorf("%s: %d paid orders in the cart database, want %d (one per successful checkout)", ph.Name, n, ph.Report.Succeeded)
+	}
+	s.expectLedger(t, ph)
+}
+
+func (s *composeStack) expectLedger(t *testing.T, ph composePhase) {
+	t.Helper()
+	if len(ph.Ledger.DoubleCharged) > 0 {
+		t.Errorf("%s: %d double-charged orders, want 0: %v", ph.Name, len(ph.Ledger.DoubleCharged), ph.Ledger.DoubleCharged)
+	}
+	if len(ph.Ledger.Inconsistent) > 0 {
+		t.Errorf("%s: orders and ledger disagree, want none: %v", ph.Name, ph.Ledger.Inconsistent)
+	}
+}
+
+func (s *composeStack) mustLedger(cartDB, paymentURL, prefix string) composeLedger {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := s.ledger(ctx, cartDB, paymentURL, prefix)
+	if err != nil {
+		s.t.Fatalf("ledger(%s): %v", prefix, err)
+	}
+	return rep
+}
+
+// cartDB finds the cart's SQLite file on its named volume.
+func (s *composeStack) cartDB() string {
+	s.t.Helper()
+	vol := s.project + "_cart-data"
+	out := s.must(30*time.Second, func(ctx context.Context) (string, error) {
+		return s.run(ctx, "docker", "volume", "inspect", "-f", "{{.Mountpoint}}", vol)
+	})
+	dir := strings.TrimSpace(out)
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+	if len(matches) != 1 {
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		s.t.Fatalf("volume %s (%s): want one *.db file, found %v (reading it needs root)", vol, dir, names)
+	}
+	return matches[0]
+}
+
+// checkouts runs n whole checkouts through the gateway and checks each: 201 paid, a
+// replay with the same key returns the same order, GET /api/orders/{id} says paid, and
+// the ledger has exactly one capture for it.
+func (s *composeStack) checkouts(t *testing.T, n int, paymentURL string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var products []struct {
+		ID         string `json:"id"`
+		PriceCents int64  `json:"price_cents"`
+		Stock      int64  `json:"stock"`
+	}
+	if err := s.getJSON(ctx, s.gateway+"/api/products", &products); err != nil {
+		t.Fatalf("GET /api/products: %v", err)
+	}
+	if len(products) < 20 {
+		t.Fatalf("GET /api/products listed %d products, want at least 20 (the seed data)", len(products))
+	}
+	for i := range n {
+		p := products[i%len(products)]
+		if p.PriceCents%100 == 13 || p.Stock == 0 { // the simulated processor declines x.13
+			p = products[(i+1)%len(products)]
+		}
+		cartID := fmt.Sprintf("e2e-cart-%d-%d", time.Now().UnixNano(), i)
+		key := "e2e-key-" + cartID
+		if st, body, err := s.do(ctx, http.MethodPut, "/api/carts/"+cartID+"/items/"+p.ID, `{"quantity":2}`, ""); err != nil || st != http.StatusOK {
+			t.Fatalf("PUT /api/carts/%s/items/%s = %d %s (%v), want 200", cartID, p.ID, st, body, err)
+		}
+		st, body, err := s.do(ctx, http.MethodPost, "/api/carts/"+cartID+"/checkout", "", key)
+		if err != nil || st != http.StatusCreated {
+			t.Fatalf("POST /api/carts/%s/checkout = %d %s (%v), want 201", cartID, st, body, err)
+		}
+		var co struct {
+			OrderID    string `json:"order_id"`
+			Status     string `json:"status"`
+			PaymentID  string `json:"payment_id"`
+			TotalCents int64  `json:"total_cents"`
+		}
+		if err := json.Unmarshal(body, &co); err != nil || co.Status != "paid" || co.OrderID == "" || co.TotalCents != 2*p.PriceCents {
+			t.Fatalf("checkout body %s (%v), want status paid, an order id and total %d", body, err, 2*p.PriceCents)
+		}
+		st, body2, err := s.do(ctx, http.MethodPost, "/api/carts/"+cartID+"/checkout", "", key)
+		var replay struct {
+			OrderID   string `json:"order_id"`
+			PaymentID string `json:"payment_id"`
+		}
+		_ = json.Unmarshal(body2, &replay)
+		if err != nil || st != http.StatusCreated || replay.OrderID != co.OrderID || replay.PaymentID != co.PaymentID {
+			t.Fatalf("replayed checkout = %d %s (%v), want 201 with order %s and payment %s", st, body2, err, co.OrderID, co.PaymentID)
+		}
+		var o struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		}
+		if err := s.getJSON(ctx, s.gateway+"/api/orders/"+co.OrderID, &o); err != nil || o.Status != "paid" {
+			t.Fatalf("GET /api/orders/%s = %+v (%v), want paid", co.OrderID, o, err)
+		}
+		var ps []composePayment
+		if err := s.getJSON(ctx, paymentURL+"/payments?order_id="+co.OrderID, &ps); err != nil {
+			t.Fatalf("GET /payments?order_id=%s: %v", co.OrderID, err)
+		}
+		if captured := composeCount(ps, "captured"); captured != 1 {
+			t.Fatalf("payments of order %s = %+v, want exactly one captured", co.OrderID, ps)
+		}
+	}
+	t.Logf("checkouts: %d through the gateway, each paid once, replays returned the same order", n)
+}
+
+func composeCount(ps []composePayment, status string) int {
+	n := 0
+	for _, p := range ps {
+		if p.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// composeChownLike gives the -wal and -shm files of the database at path the owner of the
+// database file, in case this (root) process created them.
+func composeChownLike(path string, st os.FileInfo) {
+	uid, gid, ok := composeOwner(st)
+	if !ok {
+		return
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		_ = os.Chown(path+suffix, uid, gid)
+	}
+}
+
+func composeOwner(st os.FileInfo) (uid, gid int, ok bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(sys.Uid), int(sys.Gid), true
+}
