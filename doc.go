@@ -3,7 +3,8 @@
 // context is cancelled, stops them in the order that loses no request:
 //
 //  1. Drain: every Drainer is told at once (the health registry turns /readyz to 503,
-//     the Consul registrar marks the instance critical or in maintenance).
+//     the Consul registrar marks the instance critical or in maintenance), and the
+//     servers stop keeping connections alive, so clients re-dial elsewhere.
 //  2. Wait Settings.DrainDelay, so load balancers and discovery watchers stop sending.
 //  3. Stop the Registrars (deregistration) and wait for them.
 //  4. http.Server.Shutdown with the rest of the budget: listeners close at once (new

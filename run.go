@@ -243,6 +243,12 @@ func (s *shutdown) run(hard context.Context) error {
 	}
 
 	add(s.phase(budget, "drain", func() error {
+		// Responses now carry "Connection: close" and idle keep-alive connections are
+		// closed, so clients re-dial (and their balancers pick another instance)
+		// while this one still accepts the stragglers.
+		for _, srv := range s.o.Servers {
+			srv.Server.SetKeepAlivesEnabled(false)
+		}
 		var errs []error
 		for _, d := range s.o.Drainers {
 			if err := d.Drain(budget); err != nil {

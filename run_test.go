@@ -156,8 +156,16 @@ func TestRunGracefulShutdown(t *testing.T) {
 	signalled := time.Now()
 	sigs <- syscall.SIGTERM
 	<-ready.drained
-	if code := get(t, fresh, url+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz after SIGTERM = %d, want 503", code)
+	resp, err := client.Get(url + "/readyz") // on a pooled keep-alive connection if one is idle
+	if err != nil {
+		t.Fatalf("GET /readyz after SIGTERM: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after SIGTERM = %d, want 503", resp.StatusCode)
+	}
+	if !resp.Close {
+		t.Errorf("/readyz after SIGTERM did not ask the client to close the connection")
 	}
 	if d := time.Since(signalled); d > 100*time.Millisecond {
 		t.Errorf("/readyz answered 503 %v after the signal, want within 100ms", d)
@@ -165,7 +173,7 @@ func TestRunGracefulShutdown(t *testing.T) {
 
 	<-shutdownBegan
 	// Listeners are closed: a new connection is refused at once, it does not hang.
-	_, err := fresh.Get(url + "/readyz")
+	_, err = fresh.Get(url + "/readyz")
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("GET after Shutdown began: err = %v, want connection refused", err)
 	}
