@@ -31,7 +31,8 @@ type Shutdowner interface {
 	Shutdown(ctx context.Context) error
 }
 
-// RunnerFunc adapts a function to Runner.
+// RunnerFunc adapts a function to Runner. The func adapters are as safe for
+// concurrent use as their functions are.
 type RunnerFunc func(ctx context.Context) error
 
 // Run calls f(ctx).
@@ -49,7 +50,9 @@ type ShutdownerFunc func(ctx context.Context) error
 // Shutdown calls f(ctx).
 func (f ShutdownerFunc) Shutdown(ctx context.Context) error { return f(ctx) }
 
-// Server is an HTTP server for Run to serve and shut down.
+// Server is an HTTP server for Run to serve and shut down. Hand each *http.Server to
+// one Run only: Run changes its BaseContext and keep-alive setting, and an
+// http.Server cannot be reused after Shutdown.
 type Server struct {
 	// Server is required. Run sets its BaseContext (wrapping any the caller set) so
 	// that shutdown can cancel the contexts of requests still running.
@@ -66,7 +69,7 @@ const (
 )
 
 // Settings tunes the shutdown sequence. The zero value is valid: zero fields take the
-// defaults in their comments. Keep Timeout below the orchestrator's grace period
+// defaults in their comments. It is a plain value, safe to share. Keep Timeout below the orchestrator's grace period
 // (Kubernetes terminationGracePeriodSeconds, default 30s; compose stop_grace_period,
 // default 10s, so raise it) so the process exits before it is killed.
 type Settings struct {
@@ -109,7 +112,9 @@ func (s Settings) timeout() time.Duration {
 }
 
 // Options is what Run starts and stops. Every field is optional; Run with no servers
-// and no components just waits for a signal or ctx.
+// and no components just waits for a signal or ctx. Run reads Options once and does
+// not keep it after it returns; the components in it must be safe to call from Run's
+// goroutines (each Runner runs in its own goroutine).
 type Options struct {
 	// Logger receives one line per shutdown phase. Nil discards.
 	Logger *slog.Logger

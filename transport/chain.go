@@ -31,7 +31,7 @@ func Chain(outer func(http.Handler) http.Handler, others ...func(http.Handler) h
 }
 
 // RoundTripperFunc adapts a function to http.RoundTripper, as http.HandlerFunc does
-// for handlers.
+// for handlers. It is as safe for concurrent use as the function is.
 type RoundTripperFunc func(*http.Request) (*http.Response, error)
 
 // RoundTrip calls f(r).

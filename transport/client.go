@@ -10,7 +10,8 @@ import (
 
 // ClientSettings configures NewClient and NewTransport. The zero value is safe: every
 // zero field takes the default in its comment, and a negative duration disables that
-// timeout. The env tags follow caarlos0/env/v11.
+// timeout. The env tags follow caarlos0/env/v11. It is a plain value, read once at
+// construction, and safe to share.
 type ClientSettings struct {
 	// Timeout bounds a whole exchange, reading the response body included; it becomes
 	// the request context's deadline, so PropagateDeadline sends it on. Prefer a

@@ -24,7 +24,8 @@ const (
 // for servers that stream, where WriteTimeout would cut long responses).
 //
 // The env tags follow caarlos0/env/v11, so config.Load fills the struct from the
-// environment with the same defaults as code.
+// environment with the same defaults as code. It is a plain value, read once by
+// NewServer, and safe to share.
 type ServerSettings struct {
 	// Addr is the TCP address to listen on. Default ":8080".
 	Addr string `env:"HTTP_ADDR" envDefault:":8080"`
