@@ -60,7 +60,7 @@ func New(name string, s Settings, r discovery.Resolver, inst observability.Instr
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	tel := resilience.Telemetry{Logger: logger, MeterProvider: inst.MeterProvider}
+	tel := resilience.Telemetry{Logger: logger, MeterProvider: inst.MeterProvider, TracerProvider: inst.TracerProvider}
 	rs, err := resilience.NewClientStack(name+"-upstream", s.Resilience, tel)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,217 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gantry-go/gantry/examples/cart"
+	"github.com/gantry-go/gantry/examples/internal/shop"
+	"github.com/gantry-go/gantry/observability"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startShop runs the shop's real wiring (cmd/shop's) on random loopback ports, with
+// every service's tracer provider exporting into exp and every log line into logs.
+func startShop(t *testing.T, exp *tracetest.InMemoryExporter, logs io.Writer) (*shop.Shop, func()) {
+	t.Helper()
+	providers := map[string]*sdktrace.TracerProvider{}
+	opts := shop.Options{
+		DataDir: t.TempDir(),
+		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
+		Instrument: func(service string) observability.Instrumentation {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+				sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
+			providers[service] = tp
+			return observability.Instrumentation{TracerProvider: tp}
+		},
+	}
+	s, err := shop.New(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("shop.New() = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Shop.Run() = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// TestCheckoutThroughGatewayIsOneTrace walks browse -> cart -> checkout through the
+// gateway, with every service a real HTTP server, and checks that the checkout is
+// one trace across gateway, cart, catalog and payment, and that the request id
+// reached every service's log.
+func TestCheckoutThroughGatewayIsOneTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	logs := &syncBuffer{}
+	s, stop := startShop(t, exp, logs)
+	gw := s.URLs["gateway"]
+
+	// The client starts the user journey's trace and sends it with every request.
+	client := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	ctx, root := client.Tracer("e2e").Start(context.Background(), "journey")
+	traceID := root.SpanContext().TraceID()
+	prop := propagation.TraceContext{}
+	send := func(method, path, body, key, reqID string) (int, []byte) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, gw+path, rd)
+		prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		if reqID != "" {
+			req.Header.Set("X-Request-Id", reqID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+
+	if st, b := send("GET", "/api/products", "", "", ""); st != 200 || !strings.Contains(string(b), `"p01"`) {
+		t.Fatalf("GET /api/products = %d %s", st, b)
+	}
+	if st, b := send("PUT", "/api/carts/e2e/items/p01", `{"quantity":1}`, "", ""); st != 200 {
+		t.Fatalf("PUT item = %d %s", st, b)
+	}
+	st, b := send("POST", "/api/carts/e2e/checkout", "", "e2e-key", "e2e-checkout-request")
+	if st != http.StatusCreated {
+		t.Fatalf("checkout = %d %s", st, b)
+	}
+	var co cart.CheckoutBody
+	if err := json.Unmarshal(b, &co); err != nil || co.Status != "paid" {
+		t.Fatalf("checkout body = %s, want paid", b)
+	}
+	if st, b := send("GET", "/api/orders/"+co.OrderID, "", "", ""); st != 200 || !strings.Contains(string(b), `"paid"`) {
+		t.Fatalf("GET order = %d %s, want paid", st, b)
+	}
+	root.End()
+
+	stop() // every handler has returned, so every server span has ended
+
+	// Every span of the journey, in every service, has the one trace id.
+	spans := exp.GetSpans()
+	parent := map[trace.SpanID]trace.SpanID{}
+	servers := map[string]int{}
+	var checkout trace.SpanID
+	for _, sp := range spans {
+		if sp.SpanContext.TraceID() != traceID {
+			t.Errorf("span %q of %s has trace %s, want %s", sp.Name, serviceOf(sp), sp.SpanContext.TraceID(), traceID)
+		}
+		parent[sp.SpanContext.SpanID()] = sp.Parent.SpanID()
+		if sp.SpanKind == trace.SpanKindServer {
+			servers[serviceOf(sp)]++
+			if serviceOf(sp) == "gateway" && strings.Contains(sp.Name, "POST") && attr(sp, "url.path") == "/api/carts/e2e/checkout" {
+				checkout = sp.SpanContext.SpanID()
+			}
+		}
+	}
+	for _, svc := range shop.Services() {
+		if servers[svc] == 0 {
+			t.Errorf("no server span from %s in the trace; server spans by service: %v", svc, servers)
+		}
+	}
+	if !checkout.IsValid() {
+		t.Fatalf("no gateway server span for the checkout among %d spans", len(spans))
+	}
+	// The checkout itself reached cart, catalog (reserve, confirm) and payment, each
+	// server span a descendant of the gateway's.
+	under := map[string]int{}
+	for _, sp := range spans {
+		if sp.SpanKind != trace.SpanKindServer || serviceOf(sp) == "gateway" {
+			continue
+		}
+		for id := parent[sp.SpanContext.SpanID()]; id.IsValid(); id = parent[id] {
+			if id == checkout {
+				under[serviceOf(sp)]++
+				break
+			}
+		}
+	}
+	if under["cart"] != 1 || under["catalog"] < 2 || under["payment"] != 1 {
+		t.Errorf("server spans under the gateway's checkout span = %v, want cart 1, catalog >= 2 (reserve, confirm), payment 1", under)
+	}
+
+	// The checkout's request id reached every service that took part in it.
+	for _, svc := range []string{"gateway", "cart", "catalog", "payment"} {
+		if !strings.Contains(logs.String(), `"service":"`+svc+`"`) || !hasLogLine(logs.String(), svc, "e2e-checkout-request") {
+			t.Errorf("no %s log line carries request id e2e-checkout-request", svc)
+		}
+	}
+}
+
+func hasLogLine(logs, service, reqID string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"service":"`+service+`"`) && strings.Contains(line, reqID) {
+			return true
+		}
+	}
+	return false
+}
+
+func attr(sp tracetest.SpanStub, key attribute.Key) string {
+	for _, kv := range sp.Attributes {
+		if kv.Key == key {
+			return kv.Value.Emit()
+		}
+	}
+	return ""
+}
+
+func serviceOf(sp tracetest.SpanStub) string {
+	for _, kv := range sp.Resource.Attributes() {
+		if kv.Key == "service.name" {
+			return kv.Value.AsString()
+		}
+	}
+	return "client"
+}
