@@ -1,0 +1,195 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/examples/gateway"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// upstream is a real server that echoes what it received.
+func upstream(t *testing.T, name string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/carts/missing" {
+			transport.WriteProblem(w, r, &transport.Problem{Type: "urn:test:missing", Status: 404, Detail: "no such cart"})
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"upstream": name, "method": r.Method, "path": r.URL.Path, "raw": r.URL.RawQuery,
+			"body": string(body), "request_id": r.Header.Get("X-Request-Id"), "traceparent": r.Header.Get("Traceparent"),
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newGateway(t *testing.T, catalogURL, cartURL string) *httptest.Server {
+	t.Helper()
+	h, err := gateway.NewHandler(http.DefaultTransport, gateway.Upstreams{Catalog: catalogURL, Cart: cartURL}, nil)
+	if err != nil {
+		t.Fatalf("NewHandler() = %v", err)
+	}
+	gw := httptest.NewServer(transport.Chain(transport.RequestID())(h))
+	t.Cleanup(gw.Close)
+	return gw
+}
+
+func TestGatewayRoutesToUpstreams(t *testing.T) {
+	cat, crt := upstream(t, "catalog"), upstream(t, "cart")
+	gw := newGateway(t, cat.URL, crt.URL)
+	tests := []struct {
+		method, path, body   string
+		upstream, wantPath string
+	}{
+		{"GET", "/api/products", "", "catalog", "/products"},
+		{"GET", "/api/products/p01", "", "catalog", "/products/p01"},
+		{"PUT", "/api/carts/c1/items/p01", `{"quantity":1}`, "cart", "/carts/c1/items/p01"},
+		{"POST", "/api/carts/c1/checkout", "", "cart", "/carts/c1/checkout"},
+		{"GET", "/api/orders/o1", "", "cart", "/orders/o1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, gw.URL+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("X-Request-Id", "rid-123")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got map[string]string
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+				t.Fatalf("%s %s: decode: %v", tt.method, tt.path, err)
+			}
+			if got["upstream"] != tt.upstream || got["path"] != tt.wantPath || got["method"] != tt.method || got["body"] != tt.body {
+				t.Errorf("%s %s reached %v, want %s %s %s", tt.method, tt.path, got, tt.upstream, tt.method, tt.wantPath)
+			}
+			if got["request_id"] != "rid-123" {
+				t.Errorf("%s %s: upstream saw X-Request-Id %q, want rid-123", tt.method, tt.path, got["request_id"])
+			}
+		})
+	}
+}
+
+func TestGatewayPassesUpstreamProblemsThrough(t *testing.T) {
+	cat, crt := upstream(t, "catalog"), upstream(t, "cart")
+	gw := newGateway(t, cat.URL, crt.URL)
+	resp, err := http.Get(gw.URL + "/api/carts/missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p transport.Problem
+	_ = json.NewDecoder(resp.Body).Decode(&p)
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != transport.ContentTypeProblem || p.Type != "urn:test:missing" || p.Detail != "no such cart" {
+		t.Errorf("GET /api/carts/missing = %d %q %+v, want the upstream's 404 problem unchanged", resp.StatusCode, resp.Header.Get("Content-Type"), p)
+	}
+}
+
+func TestGatewayErrors(t *testing.T) {
+	cat := upstream(t, "catalog")
+	// A port nobody listens on: connection refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	gw := newGateway(t, cat.URL, dead)
+
+	// A gateway whose upstream is a discovery name with no instance.
+	empty := discovery.NewStatic(map[string][]discovery.Instance{})
+	dt := discovery.NewTransport(empty, http.DefaultTransport, discovery.BalancerSettings{})
+	t.Cleanup(dt.Close)
+	h, err := gateway.NewHandler(dt, gateway.Upstreams{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unresolved := httptest.NewServer(h)
+	t.Cleanup(unresolved.Close)
+
+	tests := []struct {
+		name, url  string
+		want       int
+		retryAfter bool
+	}{
+		{"unknown api route", gw.URL + "/api/users", 404, false},
+		{"outside /api", gw.URL + "/", 404, false},
+		{"prefix lookalike", gw.URL + "/api/productsX", 404, false},
+		{"upstream refuses connections", gw.URL + "/api/carts/c1", 503, true},
+		{"upstream not in discovery", unresolved.URL + "/api/products", 503, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Get(tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want || resp.Header.Get("Content-Type") != transport.ContentTypeProblem {
+				t.Fatalf("GET %s = %d %q %s, want %d problem+json", tt.url, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
+			}
+			if got := resp.Header.Get("Retry-After") != ""; got != tt.retryAfter {
+				t.Errorf("GET %s Retry-After present = %v, want %v", tt.url, got, tt.retryAfter)
+			}
+			if strings.Contains(string(body), "127.0.0.1") || strings.Contains(string(body), "dial") {
+				t.Errorf("GET %s leaks internals: %s", tt.url, body)
+			}
+		})
+	}
+}
+
+func TestNewHandlerRejectsBadUpstreams(t *testing.T) {
+	for _, u := range []gateway.Upstreams{{Catalog: "catalog"}, {Cart: "ftp://x"}, {Cart: "http://"}} {
+		if _, err := gateway.NewHandler(http.DefaultTransport, u, nil); err == nil {
+			t.Errorf("NewHandler(%+v) = nil error, want a ConfigError", u)
+		}
+	}
+}
+
+func TestBreakerKey(t *testing.T) {
+	tests := map[string]string{
+		"http://cart/carts/c1/checkout":    "cart/checkout",
+		"http://cart/carts/c1/items/p01":   "cart/carts",
+		"http://cart/carts/c1":             "cart/carts",
+		"http://cart/orders/o1":            "cart/orders",
+		"http://catalog/products":          "catalog/products",
+		"http://catalog/reservations/r/x":  "catalog/other",
+		"http://cart/carts/checkout/items": "cart/carts",
+	}
+	for u, want := range tests {
+		r := httptest.NewRequest("GET", u, nil)
+		if got := gateway.BreakerKey(r); got != want {
+			t.Errorf("BreakerKey(%s) = %q, want %q", u, got, want)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		path, upstream, upath string
+		ok                    bool
+	}{
+		{"/api/products", "catalog", "/products", true},
+		{"/api/products/p1", "catalog", "/products/p1", true},
+		{"/api/carts/c/checkout", "cart", "/carts/c/checkout", true},
+		{"/api/orders", "cart", "/orders", true},
+		{"/api/productsX", "", "", false},
+		{"/products", "", "", false},
+		{"/api", "", "", false},
+	}
+	for _, tt := range tests {
+		up, p, ok := gateway.Resolve(tt.path)
+		if up != tt.upstream || p != tt.upath || ok != tt.ok {
+			t.Errorf("Resolve(%q) = %q, %q, %v, want %q, %q, %v", tt.path, up, p, ok, tt.upstream, tt.upath, tt.ok)
+		}
+	}
+}
