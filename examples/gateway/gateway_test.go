@@ -46,7 +46,7 @@ func TestGatewayRoutesToUpstreams(t *testing.T) {
 	cat, crt := upstream(t, "catalog"), upstream(t, "cart")
 	gw := newGateway(t, cat.URL, crt.URL)
 	tests := []struct {
-		method, path, body   string
+		method, path, body string
 		upstream, wantPath string
 	}{
 		{"GET", "/api/products", "", "catalog", "/products"},
