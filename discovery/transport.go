@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,17 +120,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if mem != nil {
 		mem.add(e.inst.Address)
 	}
-	out := *req
-	u := *req.URL
-	u.Host = e.inst.Address
+	// One allocation for the outgoing request and its URL; req itself is not modified.
+	out := &outgoing{req: *req, url: *req.URL}
+	out.url.Host = e.inst.Address
 	if e.inst.Scheme != "" {
-		u.Scheme = e.inst.Scheme
+		out.url.Scheme = e.inst.Scheme
 	}
-	out.URL = &u
+	out.req.URL = &out.url
 	start := b.Begin(e)
-	resp, err := t.next.RoundTrip(&out)
+	resp, err := t.next.RoundTrip(&out.req)
 	b.End(e, start, transport.Classify(resp, err))
 	return resp, err
+}
+
+type outgoing struct {
+	req http.Request
+	url url.URL
 }
 
 func isServiceName(host string) bool {

@@ -198,6 +198,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 	for _, f := range r.feeds {
 		wg.Go(func() { r.watch(ctx, f) })
 	}
+	<-ctx.Done() // block like every Runner, even with no services
 	wg.Wait()
 	return nil
 }

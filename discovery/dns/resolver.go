@@ -181,6 +181,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 			}
 		})
 	}
+	<-ctx.Done() // block like every Runner, even with no services
 	wg.Wait()
 	return nil
 }
