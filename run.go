@@ -199,7 +199,11 @@ func (g *group) stop(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %s components still running", ErrGraceExceeded, g.kind)
+		select {
+		case <-done: // finished just as the budget ran out
+		default:
+			return fmt.Errorf("%w: %s components still running", ErrGraceExceeded, g.kind)
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -220,7 +220,8 @@ func TestRunStreamEndsWhenBaseContextIsCancelled(t *testing.T) {
 	go func() {
 		runErr <- gantry.Run(ctx, gantry.Options{
 			Servers:  []gantry.Server{{Server: srv, Listener: ln}},
-			Settings: gantry.Settings{DrainDelay: -1, Timeout: 500 * time.Millisecond},
+			// 2s leaves a 200ms reserve after the cancellation, ample even on a loaded machine.
+			Settings: gantry.Settings{DrainDelay: -1, Timeout: 2 * time.Second},
 			Signals:  sigs,
 		})
 	}()
@@ -247,8 +248,8 @@ func TestRunStreamEndsWhenBaseContextIsCancelled(t *testing.T) {
 	if err := <-runErr; err != nil {
 		t.Errorf("Run() = %v, want nil (the stream ended within the budget)", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("shutdown took %v with a 500ms budget", d)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("shutdown took %v with a 2s budget", d)
 	}
 }
 
