@@ -396,6 +396,45 @@ type composePhase struct {
 	RecoveryLabel string
 }
 
+// composeProduct is an entry of GET /api/products.
+type composeProduct struct {
+	ID         string `json:"id"`
+	PriceCents int64  `json:"price_cents"`
+	Stock      int64  `json:"stock"`
+}
+
+// productsFor picks the products a run of n one-unit checkouts buys, so that none runs
+// out of stock mid-run (a 409 would count as a failed flow): the products with the most
+// stock, as many as can each take their share with room to spare. Products whose price
+// ends in 13 cents are left out: the simulated processor declines them.
+func (s *composeStack) productsFor(t *testing.T, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ps []composeProduct
+	if err := s.getJSON(ctx, s.gateway+"/api/products", &ps); err != nil {
+		t.Fatalf("GET /api/products: %v", err)
+	}
+	ps = slices.DeleteFunc(ps, func(p composeProduct) bool {
+		return p.PriceCents%100 == 13 || p.Stock <= 0
+	})
+	slices.SortFunc(ps, func(a, b composeProduct) int {
+		return int(b.Stock - a.Stock)
+	})
+	for k := len(ps); k > 0; k-- {
+		share := int64((n+k-1)/k) * 2
+		if ps[k-1].Stock >= share {
+			ids := make([]string, k)
+			for i := range k {
+				ids[i] = ps[i].ID
+			}
+			return ids
+		}
+	}
+	t.Fatalf("not enough stock left for %d checkouts: %+v", n, ps)
+	return nil
+}
+
 // underLoad runs the load generator for d while fault runs, then returns the report.
 func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fault func()) loadgen.Report {
 	t.Helper()
@@ -405,11 +444,12 @@ func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fa
 		rep loadgen.Report
 		err error
 	}
+	products := s.productsFor(t, int(composeLoadRate*d.Seconds())+1)
 	done := make(chan result, 1)
 	go func() {
 		rep, err := loadgen.Run(ctx, loadgen.Config{
 			Target: s.gateway, Rate: composeLoadRate, Duration: d, MaxInFlight: 256,
-			Timeout: 15 * time.Second, RunID: runID,
+			Timeout: 15 * time.Second, RunID: runID, Products: products,
 		})
 		done <- result{rep, err}
 	}()
@@ -644,11 +684,7 @@ func (s *composeStack) checkouts(t *testing.T, n int, paymentURL string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var products []struct {
-		ID         string `json:"id"`
-		PriceCents int64  `json:"price_cents"`
-		Stock      int64  `json:"stock"`
-	}
+	var products []composeProduct
 	if err := s.getJSON(ctx, s.gateway+"/api/products", &products); err != nil {
 		t.Fatalf("GET /api/products: %v", err)
 	}

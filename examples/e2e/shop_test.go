@@ -1,0 +1,87 @@
+package e2e_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gantry-go/gantry/examples/internal/loadgen"
+	"github.com/gantry-go/gantry/examples/internal/shop"
+	"github.com/gantry-go/gantry/resilience"
+	"github.com/gantry-go/gantry/transport"
+)
+
+func runShop(t *testing.T, o shop.Options) *shop.Shop {
+	t.Helper()
+	o.DataDir = t.TempDir()
+	s, err := shop.New(context.Background(), o)
+	if err != nil {
+		t.Fatalf("shop.New() = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Shop.Run() = %v", err)
+		}
+	})
+	return s
+}
+
+func TestGatewayRateLimitsEachClient(t *testing.T) {
+	s := runShop(t, shop.Options{RateLimit: resilience.RateLimitSettings{KeyRate: 1, KeyBurst: 2}})
+	var codes []int
+	var last *http.Response
+	for range 3 {
+		resp, err := http.Get(s.URLs["gateway"] + "/api/products")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		last = resp
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("3 requests with a burst of 2 = %v, want [200 200 429]", codes)
+	}
+	if ra, err := strconv.Atoi(last.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("429 Retry-After = %q, want whole seconds >= 1", last.Header.Get("Retry-After"))
+	}
+	if ct := last.Header.Get("Content-Type"); ct != transport.ContentTypeProblem {
+		t.Errorf("429 Content-Type = %q, want %s", ct, transport.ContentTypeProblem)
+	}
+	// The limit is per client: the cart service itself is not limited.
+	resp, err := http.Get(s.URLs["cart"] + "/carts/c1")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET cart directly = %v %v, want 200", resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+}
+
+func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
+	s := runShop(t, shop.Options{})
+	rep, err := loadgen.Run(context.Background(), loadgen.Config{
+		Target: s.URLs["gateway"], Rate: 20, Duration: time.Second, MaxInFlight: 32,
+	})
+	if err != nil {
+		t.Fatalf("loadgen.Run() = %v", err)
+	}
+	if rep.Scheduled != 20 || rep.Succeeded != 20 || rep.Failed != 0 || rep.Dropped != 0 {
+		t.Fatalf("loadgen.Run() = %+v, want 20 successful checkout flows", rep)
+	}
+	orders, err := s.CartStore.CountOrders(context.Background())
+	if err != nil || orders["paid"] != 20 {
+		t.Errorf("orders by status = %v (%v), want 20 paid", orders, err)
+	}
+	if rep.P50 <= 0 || rep.P99 < rep.P50 {
+		t.Errorf("latencies p50 %v p99 %v, want 0 < p50 <= p99", rep.P50, rep.P99)
+	}
+}
