@@ -42,7 +42,6 @@ type Recoverer struct {
 	shop     *Shop
 	settings RecoverySettings
 	log      *slog.Logger
-	tick     func(d time.Duration) (<-chan time.Time, func())
 }
 
 // NewRecoverer returns a Recoverer for shop. logger may be nil (no logs).
@@ -50,18 +49,14 @@ func NewRecoverer(shop *Shop, s RecoverySettings, logger *slog.Logger) *Recovere
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recoverer{shop: shop, settings: s.withDefaults(), log: logger,
-		tick: func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}}
+	return &Recoverer{shop: shop, settings: s.withDefaults(), log: logger}
 }
 
 // Run sweeps once at start and then every Interval, until ctx is cancelled. It
 // returns nil on cancellation.
 func (r *Recoverer) Run(ctx context.Context) error {
-	c, stop := r.tick(r.settings.Interval)
-	defer stop()
+	t := time.NewTicker(r.settings.Interval)
+	defer t.Stop()
 	for {
 		if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "order recovery sweep failed", "error", err)
@@ -69,7 +64,7 @@ func (r *Recoverer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c:
+		case <-t.C:
 		}
 	}
 }
