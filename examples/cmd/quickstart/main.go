@@ -43,9 +43,9 @@ func run(ctx context.Context) error {
 	mux.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) {
 		transport.WriteJSON(w, http.StatusOK, map[string]string{"hello": r.PathValue("name")})
 	})
-	handler := transport.Chain(transport.Recover(log), observability.Middleware(tel.Instrumentation()),
-		transport.RequestID(), transport.AccessLog(log), transport.Deadline(),
-		transport.BodyLimit(cfg.HTTP.BodyLimit()))(mux)
+	handler := transport.Chain(transport.Recover(log), transport.RequestID(), // first = outermost
+		observability.Middleware(tel.Instrumentation()), transport.AccessLog(log),
+		transport.BodyLimit(cfg.HTTP.BodyLimit()), transport.Deadline())(mux)
 
 	return gantry.Run(ctx, gantry.Options{
 		Logger:     log,
