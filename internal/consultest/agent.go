@@ -60,6 +60,7 @@ type Agent struct {
 	bin   string
 	node  string
 	ports ports
+	opts  Options
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -67,6 +68,15 @@ type Agent struct {
 	log     *bytes.Buffer
 	starts  int
 	stopped bool
+}
+
+// Options adjusts the agent Start runs.
+type Options struct {
+	// HCL are extra configuration snippets, each passed with -hcl.
+	HCL []string
+	// Token is the ACL token Config and Client use, and that readiness polling
+	// needs when ACLs are enabled.
+	Token string
 }
 
 type ports struct {
@@ -77,7 +87,13 @@ type ports struct {
 // agent does not elect itself leader and sync its node within 30s.
 func Start(tb testing.TB) *Agent {
 	tb.Helper()
-	a := &Agent{tb: tb, bin: Binary(tb)}
+	return StartWith(tb, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, o Options) *Agent {
+	tb.Helper()
+	a := &Agent{tb: tb, bin: Binary(tb), opts: o}
 	a.node = fmt.Sprintf("gantry-test-%d", os.Getpid())
 	p, err := freePorts(7)
 	if err != nil {
@@ -101,7 +117,7 @@ func (a *Agent) NodeName() string { return a.node }
 // Config returns a consul/api config pointing at the agent, with nothing taken from
 // the process environment.
 func (a *Agent) Config() *api.Config {
-	return &api.Config{Address: a.HTTPAddr(), Scheme: "http", Transport: api.DefaultConfig().Transport}
+	return &api.Config{Address: a.HTTPAddr(), Scheme: "http", Token: a.opts.Token, Transport: api.DefaultConfig().Transport}
 }
 
 // Client returns a consul/api client for the agent.
@@ -152,6 +168,9 @@ func (a *Agent) start() {
 		"-server-port", strconv.Itoa(p.server),
 		"-grpc-port", strconv.Itoa(p.grpc), "-grpc-tls-port", strconv.Itoa(p.grpcTLS),
 		"-hcl", "disable_update_check = true",
+	}
+	for _, h := range a.opts.HCL {
+		args = append(args, "-hcl", h)
 	}
 	cmd := exec.Command(a.bin, args...)
 	a.log = &bytes.Buffer{}

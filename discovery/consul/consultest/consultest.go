@@ -16,6 +16,16 @@ import (
 // methods are safe for concurrent use.
 type Agent = consultest.Agent
 
+// Options adjusts the agent StartWith runs: extra -hcl snippets and the ACL token
+// its clients use.
+type Options = consultest.Options
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, o Options) *Agent {
+	tb.Helper()
+	return consultest.StartWith(tb, o)
+}
+
 // Start starts an agent, waits until it is leader and has synced its node, and stops
 // it when tb ends. It skips tb when no consul binary is found (fails it when
 // CI=true).
