@@ -22,7 +22,7 @@ func TestACLTokenFromConsulEnvironment(t *testing.T) {
 	const root = "7d4e8b2c-0000-4000-8000-gantrytest01"
 	agent := consultest.StartWith(t, consultest.Options{
 		Token: root,
-		HCL: []string{`acl { enabled = true, default_policy = "deny", tokens { initial_management = "` + root + `", agent = "` + root + `" } }`},
+		HCL:   []string{`acl { enabled = true, default_policy = "deny", tokens { initial_management = "` + root + `", agent = "` + root + `" } }`},
 	})
 	fromEnv := func(t *testing.T) *api.Client {
 		t.Helper()
