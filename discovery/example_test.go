@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/go-kit/kit/sd"
+
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/transport"
 )
@@ -111,3 +113,69 @@ func ExampleDebugHandler() {
 	// Output:
 	// 200 true true
 }
+
+func ExampleNewFeed() {
+	f := discovery.NewFeed("catalog")
+	// A Feed is a go-kit sd.Instancer: it sends the current set on Register.
+	events := make(chan sd.Event, 2)
+	f.Register(events)
+	f.Update(discovery.Snapshot{Instances: []discovery.Instance{{ID: "c1", Address: "127.0.0.1:8081"}}})
+	fmt.Println((<-events).Instances, (<-events).Instances)
+	f.Deregister(events)
+	// Output:
+	// [] [127.0.0.1:8081]
+}
+
+func ExampleRememberAttempts() {
+	var hits []string
+	handler := func(name string, status int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits = append(hits, name)
+			w.WriteHeader(status)
+		})
+	}
+	down := httptest.NewServer(handler("down", http.StatusServiceUnavailable))
+	defer down.Close()
+	up := httptest.NewServer(handler("up", http.StatusOK))
+	defer up.Close()
+	r := discovery.NewStatic(map[string][]discovery.Instance{"pay": {
+		{ID: "a", Address: strings.TrimPrefix(down.URL, "http://")},
+		{ID: "b", Address: strings.TrimPrefix(up.URL, "http://")},
+	}})
+	t := discovery.NewTransport(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
+	defer t.Close()
+
+	// retry stands in for the resilience retry layer: up to 3 attempts on a retryable outcome.
+	retry := func(next http.RoundTripper) http.RoundTripper {
+		return roundTrip(func(req *http.Request) (*http.Response, error) {
+			for attempt := 0; ; attempt++ {
+				r := req.Clone(req.Context())
+				r.Header.Set(transport.HeaderAttempt, fmt.Sprint(attempt))
+				resp, err := next.RoundTrip(r)
+				if attempt == 2 || !transport.Classify(resp, err).Retryable() {
+					return resp, err
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	client := &http.Client{Transport: discovery.RememberAttempts(retry(t))}
+	for range 2 {
+		resp, err := client.Get("http://pay/charge")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode)
+	}
+	fmt.Println(hits)
+	// Output:
+	// 200
+	// 200
+	// [up down up]
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
