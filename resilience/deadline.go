@@ -142,22 +142,34 @@ func Timeout(d time.Duration) func(http.RoundTripper) http.RoundTripper {
 		if d <= 0 {
 			return next
 		}
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-			ctx := req.Context()
-			dl := time.Now().Add(d)
-			if cur, ok := ctx.Deadline(); ok && !cur.After(dl) {
-				return next.RoundTrip(req)
-			}
-			ctx, cancel := context.WithDeadline(ctx, dl)
-			resp, err := next.RoundTrip(req.WithContext(ctx))
-			if err != nil || resp == nil || resp.Body == nil || resp.Body == http.NoBody {
-				cancel()
-				return resp, err
-			}
-			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-			return resp, nil
-		})
+		return &timeoutRT{next: next, d: d}
 	}
+}
+
+type timeoutRT struct {
+	next http.RoundTripper
+	d    time.Duration
+}
+
+func (t *timeoutRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	dl := time.Now().Add(t.d)
+	if cur, ok := ctx.Deadline(); ok && !cur.After(dl) {
+		return t.next.RoundTrip(req)
+	}
+	ctx, cancel := context.WithDeadline(ctx, dl)
+	// One allocation holds the request copy and the body wrapper; the copy made by
+	// WithContext stays on the stack.
+	a := new(timedAttempt)
+	a.req = *req.WithContext(ctx)
+	resp, err := t.next.RoundTrip(&a.req)
+	if err != nil || resp == nil || resp.Body == nil || resp.Body == http.NoBody {
+		cancel()
+		return resp, err
+	}
+	a.body = cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = &a.body
+	return resp, nil
 }
 
 // TimeoutEndpoint returns go-kit middleware bounding each call to d, unless the
@@ -176,6 +188,12 @@ func TimeoutEndpoint(d time.Duration) endpoint.Middleware {
 			return next(ctx, request)
 		}
 	}
+}
+
+// timedAttempt is the per-attempt state of Timeout.
+type timedAttempt struct {
+	req  http.Request
+	body cancelBody
 }
 
 // cancelBody releases an attempt's context once its body is done.
