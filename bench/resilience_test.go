@@ -64,7 +64,9 @@ func (u *resUpstream) RoundTrip(*http.Request) (*http.Response, error) {
 
 var errResStatus = errors.New("5xx")
 
-func resHandler() http.Handler { return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}) }
+func resHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+}
 
 func serveLoop(b *testing.B, h http.Handler) {
 	w := &resWriter{h: http.Header{}}
