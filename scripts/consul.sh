@@ -18,12 +18,15 @@ log() { printf 'consul.sh: %s\n' "$*" >&2; }
 
 if command -v consul >/dev/null 2>&1; then
 	p=$(command -v consul)
-	if "$p" version 2>/dev/null | head -n1 | grep -Eq '^Consul v1\.21\.'; then
+	# Capture first: `consul version | head -n1` would die of SIGPIPE under pipefail.
+	v=$("$p" version 2>/dev/null || true)
+	v=${v%%$'\n'*}
+	if [[ $v =~ ^Consul\ v1\.21\. ]]; then
 		# Absolute path (command -v may return a relative one if PATH has one).
 		printf '%s\n' "$(cd "$(dirname "$p")" && pwd)/$(basename "$p")"
 		exit 0
 	fi
-	log "ignoring $p: $("$p" version 2>/dev/null | head -n1 || echo 'unknown version'), want v1.21.x"
+	log "ignoring $p: ${v:-unknown version}, want v1.21.x"
 fi
 
 cache=${GANTRY_CACHE:-$HOME/.cache/gantry}/consul-$VERSION
