@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tour := fs.Bool("tour", false, "run a scripted walk-through (browse, check out, replay, flaky payment, breaker) and exit")
 	random := fs.Bool("random-ports", false, "listen on random free ports instead of 8080-8083 (always on with -tour)")
 	verbose := fs.Bool("v", false, "log every request to stderr")
+	clientRate := fs.Float64("client-rate", 100, "requests per second the gateway allows each client IP (bursts of twice that)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	opts := shop.Options{DataDir: *dataDir, Logger: logger}
+	opts := shop.Options{DataDir: *dataDir, Logger: logger,
+		RateLimit: resilience.RateLimitSettings{KeyRate: *clientRate, KeyBurst: int(2 * *clientRate)}}
 	if !*random && !*tour {
 		opts.Addrs = map[string]string{
 			"gateway": "127.0.0.1:8080", "catalog": "127.0.0.1:8081", "cart": "127.0.0.1:8082", "payment": "127.0.0.1:8083",

@@ -33,11 +33,18 @@ func (f *flows) listProducts(ctx context.Context) ([]string, error) {
 	if err != nil || status != http.StatusOK {
 		return nil, fmt.Errorf("loadgen: list products at %s: status %d: %v", f.target, status, err)
 	}
-	var ids []string
+	// Prefer well-stocked products, so a long run does not turn into 409s.
+	var ids, plenty []string
 	for _, p := range ps {
 		if p.Stock > 0 && p.PriceCents%100 != 13 {
 			ids = append(ids, p.ID)
+			if p.Stock >= 100 {
+				plenty = append(plenty, p.ID)
+			}
 		}
+	}
+	if len(plenty) > 0 {
+		ids = plenty
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("loadgen: no product in stock at %s", f.target)

@@ -47,9 +47,9 @@ type Config struct {
 	MaxInFlight int
 	// Timeout bounds one whole flow. Default 10s.
 	Timeout time.Duration
-	// Products restricts the products bought; empty means every product the catalog
-	// lists with stock, except those whose price ends in 13 cents (the simulated
-	// processor declines those).
+	// Products restricts the products bought; empty means the products the catalog
+	// lists with at least 100 in stock (or any stock, if none has that much), except
+	// those whose price ends in 13 cents (the simulated processor declines those).
 	Products []string
 	// Client sends the requests; nil means a client with a pool sized for
 	// MaxInFlight.
