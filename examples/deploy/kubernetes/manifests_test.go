@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/discovery/dns"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/transport"
 	appsv1 "k8s.io/api/apps/v1"
@@ -384,26 +385,50 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		}
 	}
 
-	// Discovery: without Consul, DISCOVERY_STATIC must list every upstream, each at a
-	// Service of these manifests and one of its ports.
+	// Discovery: without Consul, DISCOVERY_DNS or DISCOVERY_STATIC must list every
+	// upstream, each at a Service of these manifests and one of its ports.
 	if env["CONSUL_HTTP_ADDR"] == "" {
-		peers, err := discovery.ParseStatic(env["DISCOVERY_STATIC"])
-		if err != nil {
-			fail("%v", err)
-		}
-		for _, up := range upstreams[svc] {
-			ins, ok := peers[up]
-			if !ok {
-				fail("DISCOVERY_STATIC has no %s (and CONSUL_HTTP_ADDR is unset)", up)
+		variable := "DISCOVERY_STATIC"
+		addrs := map[string][]string{}
+		if targets, ok := env["DISCOVERY_DNS"]; ok {
+			variable = "DISCOVERY_DNS"
+			ts, err := dns.ParseTargets(targets)
+			if err != nil {
+				fail("%v", err)
 			}
-			for _, in := range ins {
-				host, port, err := net.SplitHostPort(in.Address)
-				if err != nil {
-					fail("DISCOVERY_STATIC %s: %v", up, err)
+			for name, t := range ts {
+				if t.SRV {
+					fail("DISCOVERY_DNS %s: srv: targets are not checked here; use host:port", name)
 					continue
 				}
-				if s, ok := m.services[host]; !ok || !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return strconv.Itoa(int(p.Port)) == port }) {
-					fail("DISCOVERY_STATIC %s=%s: no Service %s with port %s", up, in.Address, host, port)
+				addrs[name] = []string{net.JoinHostPort(t.Name, strconv.Itoa(t.Port))}
+			}
+		} else {
+			peers, err := discovery.ParseStatic(env["DISCOVERY_STATIC"])
+			if err != nil {
+				fail("%v", err)
+			}
+			for name, ins := range peers {
+				for _, in := range ins {
+					addrs[name] = append(addrs[name], in.Address)
+				}
+			}
+		}
+		for _, up := range upstreams[svc] {
+			list, ok := addrs[up]
+			if !ok || len(list) == 0 {
+				fail("%s has no %s (and CONSUL_HTTP_ADDR is unset)", variable, up)
+			}
+			for _, a := range list {
+				host, port, err := net.SplitHostPort(a)
+				if err != nil {
+					fail("%s %s: %v", variable, up, err)
+					continue
+				}
+				// A Service name, bare or qualified with this namespace.
+				name, _ := strings.CutSuffix(host, "."+m.kust.Namespace+".svc.cluster.local")
+				if s, ok := m.services[name]; !ok || !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return strconv.Itoa(int(p.Port)) == port }) {
+					fail("%s %s=%s: no Service %s with port %s", variable, up, a, name, port)
 				}
 			}
 		}
@@ -556,6 +581,7 @@ func TestManifestsCheckCatches(t *testing.T) {
 		{"no HPA", "payment.yaml", "minReplicas: 2", "minReplicas: 1", "payment HPA: replicas min"},
 		{"upstream at a missing port", "gateway.yaml", "cart=http://cart:8082", "cart=http://cart:9082", "no Service cart with port 9082"},
 		{"upstream missing", "cart.yaml", `"catalog=http://catalog:8081;payment=http://payment:8083"`, `"catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment"},
+		{"DNS target at a missing Service", "gateway.yaml", `DISCOVERY_STATIC: "catalog=http://catalog:8081;cart=http://cart:8082"`, `DISCOVERY_DNS: "catalog=catalog.gantry-shop.svc.cluster.local:8081;cart=carts:8082"`, "DISCOVERY_DNS cart=carts:8082: no Service carts"},
 		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml"},
 	}
 	for _, tt := range tests {
