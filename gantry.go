@@ -58,7 +58,8 @@ type Server struct {
 	// that shutdown can cancel the contexts of requests still running.
 	Server *http.Server
 	// Listener is the listener to serve on; nil means listen on TCP at Server.Addr
-	// (":http" when empty). Run closes it on shutdown.
+	// (":http" when empty). Run owns it: it is closed when Run returns, even when Run
+	// fails before serving.
 	Listener net.Listener
 }
 

@@ -33,6 +33,11 @@ const minTelemetryBudget = time.Second
 // their closing with Server.RegisterOnShutdown.
 func Run(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
+		for _, s := range o.Servers {
+			if s.Listener != nil {
+				_ = s.Listener.Close()
+			}
+		}
 		return err
 	}
 	log := o.Logger
@@ -77,8 +82,11 @@ func Run(ctx context.Context, o Options) error {
 	select {
 	case <-ctx.Done():
 		reason = "context done"
-	case sig := <-sigs:
-		reason = "signal " + sig.String()
+	case sig, ok := <-sigs:
+		reason = "signal " + signalName(sig, ok)
+		if !ok {
+			sigs = nil // closed: no second signal can come from it
+		}
 	case err := <-failed:
 		reason = "component failed"
 		errs = append(errs, err)
@@ -106,8 +114,8 @@ func Run(ctx context.Context, o Options) error {
 				return errors.Join(errs...)
 			}
 		}
-	case sig := <-sigs:
-		log.LogAttrs(ctx, slog.LevelWarn, "second signal, stopping at once", slog.String("signal", sig.String()))
+	case sig, ok := <-sigs:
+		log.LogAttrs(ctx, slog.LevelWarn, "second signal, stopping at once", slog.String("signal", signalName(sig, ok)))
 		cancelHard()
 		cancelBase()
 		registrars.cancel()
@@ -115,13 +123,21 @@ func Run(ctx context.Context, o Options) error {
 		for _, s := range o.Servers {
 			_ = s.Server.Close()
 		}
-		errs = append(errs, fmt.Errorf("%w (%v)", ErrSecondSignal, sig))
+		errs = append(errs, fmt.Errorf("%w (%s)", ErrSecondSignal, signalName(sig, ok)))
 		return errors.Join(errs...)
 	}
 }
 
-// listen opens a TCP listener for every server without one. On error it closes the
-// listeners it opened.
+// signalName names a received signal; a closed Options.Signals channel counts as one.
+func signalName(sig os.Signal, ok bool) string {
+	if !ok || sig == nil {
+		return "channel closed"
+	}
+	return sig.String()
+}
+
+// listen opens a TCP listener for every server without one. On error it closes every
+// listener, the caller's included: Run owns them.
 func listen(servers []Server) ([]net.Listener, error) {
 	lns := make([]net.Listener, len(servers))
 	for i, s := range servers {
@@ -136,8 +152,11 @@ func listen(servers []Server) ([]net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			for j := range i {
-				if servers[j].Listener == nil {
-					_ = lns[j].Close()
+				_ = lns[j].Close()
+			}
+			for _, s := range servers[i+1:] {
+				if s.Listener != nil {
+					_ = s.Listener.Close()
 				}
 			}
 			return nil, fmt.Errorf("gantry: listen on %s: %w", addr, err)

@@ -299,11 +299,13 @@ func TestRunSecondSignalReturnsAtOnce(t *testing.T) {
 func TestRunListenError(t *testing.T) {
 	taken := loopback(t)
 	defer taken.Close()
+	given := loopback(t)
 	var ran atomic.Bool
 	err := gantry.Run(context.Background(), gantry.Options{
 		Servers: []gantry.Server{
 			{Server: &http.Server{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Second}},
 			{Server: &http.Server{Addr: taken.Addr().String(), ReadHeaderTimeout: time.Second}},
+			{Server: &http.Server{ReadHeaderTimeout: time.Second}, Listener: given},
 		},
 		Background: []gantry.Runner{gantry.RunnerFunc(func(context.Context) error { ran.Store(true); return nil })},
 		Signals:    make(chan os.Signal),
@@ -313,5 +315,20 @@ func TestRunListenError(t *testing.T) {
 	}
 	if ran.Load() {
 		t.Errorf("a background component started although listening failed")
+	}
+	if _, err := net.Dial("tcp", given.Addr().String()); err == nil {
+		t.Errorf("the caller's listener is still open after Run failed; Run owns it")
+	}
+}
+
+func TestRunClosedSignalChannelShutsDown(t *testing.T) {
+	sigs := make(chan os.Signal)
+	close(sigs)
+	err := gantry.Run(context.Background(), gantry.Options{
+		Settings: gantry.Settings{DrainDelay: -1},
+		Signals:  sigs,
+	})
+	if err != nil {
+		t.Errorf("Run(closed signal channel) = %v, want a clean shutdown", err)
 	}
 }
