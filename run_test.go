@@ -219,7 +219,7 @@ func TestRunStreamEndsWhenBaseContextIsCancelled(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() {
 		runErr <- gantry.Run(ctx, gantry.Options{
-			Servers:  []gantry.Server{{Server: srv, Listener: ln}},
+			Servers: []gantry.Server{{Server: srv, Listener: ln}},
 			// 2s leaves a 200ms reserve after the cancellation, ample even on a loaded machine.
 			Settings: gantry.Settings{DrainDelay: -1, Timeout: 2 * time.Second},
 			Signals:  sigs,
