@@ -18,10 +18,11 @@ func (b *Breaker) serve(next http.Handler, w http.ResponseWriter, r *http.Reques
 	rec.Reset(w)
 	ok := b.run(func() transport.Outcome {
 		next.ServeHTTP(rec, r)
-		if errors.Is(r.Context().Err(), context.Canceled) {
-			return transport.Canceled
+		o := transport.ClassifyStatus(rec.StatusOr(http.StatusOK))
+		if o.BreakerFailure() && errors.Is(r.Context().Err(), context.Canceled) {
+			return transport.Canceled // the client went away; not the handler's fault
 		}
-		return transport.ClassifyStatus(rec.StatusOr(http.StatusOK))
+		return o
 	})
 	rec.Reset(nil)
 	b.sh.recs.Put(rec)
