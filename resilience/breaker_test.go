@@ -275,3 +275,16 @@ func TestBreakerServerAndClient(t *testing.T) {
 		t.Fatalf("Len() = %d, want 2", set.Len())
 	}
 }
+
+func TestBreakerServerCanceledRequestIsNeutral(t *testing.T) {
+	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 1}, Telemetry{})
+	h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable) // what a handler may answer once its client left
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	if s := b.Snapshot(); s.State != "closed" || s.Failures != 0 || s.Exclusions != 1 {
+		t.Fatalf("Snapshot() after a canceled request = %+v, want closed with 1 exclusion", s)
+	}
+}
