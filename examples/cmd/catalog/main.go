@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-go/gantry/examples/internal/platform"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -27,6 +28,8 @@ var version = "dev"
 // Config is everything catalog reads from the environment.
 type Config struct {
 	platform.Settings
+	Shed         resilience.ShedSettings // SHED_*
+	ShedDisabled bool                    `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
 }
 
 func main() {
@@ -73,6 +76,14 @@ func run(ctx context.Context, env map[string]string) error {
 	}
 	api := catalog.NewHTTPHandler(catalog.NewService(store), logger)
 
+	// Resilience: adaptive load shedding of the API (never of the health probes).
+	var policies []resilience.Inspectable
+	if !cfg.ShedDisabled {
+		shed := resilience.NewShedder("catalog", cfg.Shed, resilience.Telemetry{Logger: logger, MeterProvider: tel.MeterProvider()})
+		api = shed.Server()(api)
+		policies = append(policies, shed)
+	}
+
 	// Wire: health, discovery, operational endpoints, middleware, server.
 	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
 	consul, err := platform.ConsulClient(cfg.Discovery)
@@ -88,9 +99,10 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	mux := platform.Mount(api, platform.Ops{
-		Health:    checks,
-		Metrics:   tel.MetricsHandler(),
-		Discovery: discovery.DebugHandler(resolver, nil),
+		Health:     checks,
+		Metrics:    tel.MetricsHandler(),
+		Discovery:  discovery.DebugHandler(resolver, nil),
+		Resilience: resilience.DebugHandler(policies...),
 	})
 	server := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings)(mux), cfg.HTTP)
 

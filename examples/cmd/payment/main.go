@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-go/gantry/examples/payment"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	platform.Settings
 	Processor payment.ProcessorSettings // PAYMENT_PROCESSOR_LATENCY, PAYMENT_PROCESSOR_FAILURE_RATE
 	Payment   payment.Settings          // PAYMENT_IDEMPOTENCY_LEASE
+	Shed      resilience.ShedSettings   // SHED_*
+	// ShedDisabled turns off adaptive load shedding of the API.
+	ShedDisabled bool `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
 }
 
 func main() {
@@ -77,6 +81,14 @@ func run(ctx context.Context, env map[string]string) error {
 	processor := payment.NewSimulatedProcessor(cfg.Processor, nil)
 	api := payment.NewHTTPHandler(payment.NewService(store, processor, cfg.Payment), logger)
 
+	// Resilience: adaptive load shedding of the API (never of the health probes).
+	var policies []resilience.Inspectable
+	if !cfg.ShedDisabled {
+		shed := resilience.NewShedder("payment", cfg.Shed, resilience.Telemetry{Logger: logger, MeterProvider: tel.MeterProvider()})
+		api = shed.Server()(api)
+		policies = append(policies, shed)
+	}
+
 	// Wire: health, discovery, operational endpoints, middleware, server.
 	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
 	consul, err := platform.ConsulClient(cfg.Discovery)
@@ -92,9 +104,10 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	mux := platform.Mount(api, platform.Ops{
-		Health:    checks,
-		Metrics:   tel.MetricsHandler(),
-		Discovery: discovery.DebugHandler(resolver, nil),
+		Health:     checks,
+		Metrics:    tel.MetricsHandler(),
+		Discovery:  discovery.DebugHandler(resolver, nil),
+		Resilience: resilience.DebugHandler(policies...),
 	})
 	server := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings)(mux), cfg.HTTP)
 
