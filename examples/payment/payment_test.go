@@ -520,3 +520,32 @@ func FuzzCharge(f *testing.F) {
 		f.Errorf("payments sharing a key = %d, want 0", n)
 	}
 }
+
+// cancelling is a processor that approves and then cancels the caller's request, as a
+// client that gives up just after the processor answered.
+type cancelling struct{ cancel context.CancelFunc }
+
+func (c cancelling) Authorize(context.Context, payment.ChargeRequest) (payment.Decision, error) {
+	c.cancel()
+	return payment.Decision{Approved: true}, nil
+}
+func (c cancelling) Refund(context.Context, payment.Payment) error { return nil }
+
+func TestApprovedChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "p.db"))
+	store, err := payment.NewStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	svc := payment.NewService(store, cancelling{cancel}, payment.Settings{})
+	req := payment.ChargeRequest{OrderID: "o-gone", AmountCents: 900, Currency: "USD"}
+	first, err := svc.Charge(ctx, "k-gone", req)
+	if err != nil {
+		t.Fatalf("Charge() with the client gone after approval = %v, want the payment recorded", err)
+	}
+	again, err := payment.NewService(store, payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil), payment.Settings{}).Charge(t.Context(), "k-gone", req)
+	if err != nil || !again.Replayed || again.Payment.ID != first.Payment.ID {
+		t.Errorf("retry = %+v, %v, want a replay of %s", again, err, first.Payment.ID)
+	}
+}

@@ -202,7 +202,11 @@ func (s *service) Charge(ctx context.Context, key string, req ChargeRequest) (Ch
 	if !dec.Approved {
 		p.Status, p.DeclineReason = StatusDeclined, dec.Reason
 	}
-	if err := s.store.Complete(ctx, key, c.Token, p); err != nil {
+	// The processor has answered: record the answer even if the client has gone
+	// away meanwhile, so that its retry finds it.
+	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.Complete(commitCtx, key, c.Token, p); err != nil {
 		drop()
 		return ChargeResult{}, err
 	}
