@@ -16,6 +16,7 @@ type Endpoint struct {
 	inst Instance
 
 	inflight atomic.Int64
+	calls    atomic.Uint32 // for latency sampling
 	cost     atomic.Uint64 // float64 bits: peak-EWMA latency in ns
 	stamp    atomic.Int64  // unix ns of the last observation
 	failures atomic.Int32  // consecutive failures

@@ -144,6 +144,9 @@ func isServiceName(host string) bool {
 
 func retried(req *http.Request) bool {
 	v := req.Header.Get(transport.HeaderAttempt)
+	if v == "" || v == "0" {
+		return false // the common case, without strconv's error allocation
+	}
 	n, err := strconv.Atoi(v)
 	return err == nil && n > 0
 }
