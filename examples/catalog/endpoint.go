@@ -9,7 +9,7 @@ import (
 
 // Endpoints collects the catalog's go-kit endpoints, one per operation, so that
 // middleware (logging, metrics, breakers) can wrap each, and so that transports other
-// than HTTP could serve them.
+// than HTTP could serve them. The endpoints are safe for concurrent use.
 type Endpoints struct {
 	ListProducts   endpoint.Endpoint
 	GetProduct     endpoint.Endpoint

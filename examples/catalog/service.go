@@ -28,12 +28,13 @@ var (
 )
 
 // InvalidError is a request field that fails validation. errors.Is(err, ErrInvalid)
-// matches it.
+// matches it. It is an immutable value, safe for concurrent use.
 type InvalidError struct {
 	Field  string
 	Reason string
 }
 
+// Error names the field and the reason.
 func (e *InvalidError) Error() string {
 	return "catalog: invalid request: " + e.Field + ": " + e.Reason
 }

@@ -6,7 +6,8 @@ import (
 	"github.com/go-kit/kit/endpoint"
 )
 
-// Endpoints collects the payment service's go-kit endpoints, one per operation.
+// Endpoints collects the payment service's go-kit endpoints, one per operation. The
+// endpoints are safe for concurrent use.
 type Endpoints struct {
 	Charge      endpoint.Endpoint
 	Get         endpoint.Endpoint

@@ -74,9 +74,10 @@ func (p *SimulatedProcessor) Refund(ctx context.Context, _ Payment) error {
 const retryAfter = time.Second
 
 // UnavailableError is a processor failure; it wraps ErrUnavailable and tells the
-// caller when to retry.
+// caller when to retry. It is an immutable value, safe for concurrent use.
 type UnavailableError struct{ Retry time.Duration }
 
+// Error returns ErrUnavailable's message.
 func (e *UnavailableError) Error() string { return ErrUnavailable.Error() }
 
 // Unwrap returns ErrUnavailable.
