@@ -24,14 +24,17 @@ type Store struct {
 // and returns a Store over it. The caller keeps ownership of db and closes it after
 // the Store's last use.
 func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
-	if err := sqlitedb.Migrate(ctx, db, migrations); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, migrations()); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	return &Store{db: db}, nil
 }
 
-var migrations = []sqlitedb.Migration{
-	{Version: 1, Name: "products and reservations", SQL: `
+// migrations returns the schema history, oldest first. Released migrations are never
+// edited; changes are new migrations.
+func migrations() []sqlitedb.Migration {
+	return []sqlitedb.Migration{
+		{Version: 1, Name: "products and reservations", SQL: `
 CREATE TABLE products (
 	id            TEXT PRIMARY KEY,
 	name          TEXT NOT NULL,
@@ -56,7 +59,8 @@ CREATE TABLE reservation_items (
 	quantity       INTEGER NOT NULL CHECK (quantity > 0),
 	PRIMARY KEY (reservation_id, product_id)
 );`},
-	{Version: 2, Name: "seed products", SQL: seedProducts},
+		{Version: 2, Name: "seed products", SQL: seedProducts},
+	}
 }
 
 // seedProducts loads the demo catalog on first start. "Card Decline Tester" costs

@@ -22,14 +22,17 @@ type Store struct {
 // NewStore migrates db to the current schema and returns a Store over it. The caller
 // keeps ownership of db and closes it after the Store's last use.
 func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
-	if err := sqlitedb.Migrate(ctx, db, migrations); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, migrations()); err != nil {
 		return nil, fmt.Errorf("payment: %w", err)
 	}
 	return &Store{db: db}, nil
 }
 
-var migrations = []sqlitedb.Migration{
-	{Version: 1, Name: "payments and idempotency keys", SQL: `
+// migrations returns the schema history, oldest first. Released migrations are never
+// edited; changes are new migrations.
+func migrations() []sqlitedb.Migration {
+	return []sqlitedb.Migration{
+		{Version: 1, Name: "payments and idempotency keys", SQL: `
 CREATE TABLE payments (
 	id              TEXT PRIMARY KEY,
 	order_id        TEXT NOT NULL,
@@ -58,6 +61,7 @@ CREATE TABLE idempotency_keys (
 	response_body BLOB,             -- the payment as first answered, JSON
 	CHECK ((state = 'completed') = (payment_id IS NOT NULL AND response_body IS NOT NULL))
 );`},
+	}
 }
 
 // Claim is the outcome of claiming an idempotency key: either this caller now owns
