@@ -34,6 +34,12 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 			p = &cp
 		}
 	}
+	if p.Status == 0 || p.Title == "" {
+		cp := *p
+		cp.Status = p.StatusCode()
+		cp.Title = p.title()
+		p = &cp
+	}
 	if p.Retry > 0 {
 		h.Set(HeaderRetryAfter, RetryAfterSeconds(p.Retry))
 	}

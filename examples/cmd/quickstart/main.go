@@ -43,6 +43,9 @@ func run(ctx context.Context) error {
 	mux.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) {
 		transport.WriteJSON(w, http.StatusOK, map[string]string{"hello": r.PathValue("name")})
 	})
+	if err := transport.HandleUnmatched(mux); err != nil { // 404 and 405 as problem+json too
+		return err
+	}
 	handler := transport.Chain(transport.Recover(log), transport.RequestID(), // first = outermost
 		observability.Middleware(tel.Instrumentation()), transport.AccessLog(log),
 		transport.BodyLimit(cfg.HTTP.BodyLimit()), transport.Deadline())(mux)
