@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-go/gantry/examples/internal/loadgen"
 	"github.com/gantry-go/gantry/examples/internal/shop"
+	"github.com/gantry-go/gantry/examples/internal/upstream"
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
@@ -67,7 +68,10 @@ func TestGatewayRateLimitsEachClient(t *testing.T) {
 }
 
 func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
-	s := runShop(t, shop.Options{})
+	// Generous timeouts: this checks the flows and the report, not the latency of a
+	// busy test machine (possibly under -race).
+	patient := upstream.Settings{Resilience: resilience.ClientSettings{AttemptTimeout: 5 * time.Second, RequestTimeout: 20 * time.Second}}
+	s := runShop(t, shop.Options{Upstream: patient, GatewayUpstream: patient})
 	rep, err := loadgen.Run(context.Background(), loadgen.Config{
 		Target: s.URLs["gateway"], Rate: 20, Duration: time.Second, MaxInFlight: 32,
 	})
