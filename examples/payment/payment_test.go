@@ -549,3 +549,44 @@ func TestApprovedChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 		t.Errorf("retry = %+v, %v, want a replay of %s", again, err, first.Payment.ID)
 	}
 }
+
+// stalling blocks its first authorization until release is closed, as a request
+// that outlives its idempotency lease.
+type stalling struct {
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stalling) Authorize(ctx context.Context, _ payment.ChargeRequest) (payment.Decision, error) {
+	if s.calls.Add(1) == 1 {
+		close(s.entered)
+		<-s.release
+	}
+	return payment.Decision{Approved: true}, nil
+}
+func (s *stalling) Refund(context.Context, payment.Payment) error { return nil }
+
+func TestStalledRequestLosesItsClaimAfterTheLease(t *testing.T) {
+	proc := &stalling{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 5 * time.Second}})
+	slow := make(chan result, 1)
+	go func() { slow <- e.charge(t, "k-stall", "order-stall", 800) }()
+	<-proc.entered // the first request holds the claim and is stuck at the processor
+	wantProblem(t, e.charge(t, "k-stall", "order-stall", 800), http.StatusConflict)
+	e.clock.Advance(6 * time.Second) // its lease expires: a retry takes the key over
+	taken := e.charge(t, "k-stall", "order-stall", 800)
+	if taken.status != http.StatusCreated {
+		t.Fatalf("retry after the lease = %d %s, want 201", taken.status, taken.body)
+	}
+	close(proc.release) // the stalled request wakes up and must not charge again
+	if r := <-slow; r.status != http.StatusConflict {
+		t.Errorf("stalled request = %d %s, want 409 (claim lost)", r.status, r.body)
+	}
+	if got := e.ledger(t, "order_id = 'order-stall'"); got != 1 {
+		t.Errorf("ledger rows = %d, want 1", got)
+	}
+	if r := e.charge(t, "k-stall", "order-stall", 800); r.status != http.StatusCreated || !bytes.Equal(r.body, taken.body) {
+		t.Errorf("final replay = %d %s, want the takeover's answer %s", r.status, r.body, taken.body)
+	}
+}
