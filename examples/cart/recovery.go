@@ -3,6 +3,7 @@ package cart
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -112,4 +113,16 @@ func (r *Recoverer) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// Validate reports settings that cannot work, naming their environment variables.
+func (s RecoverySettings) Validate() error {
+	var errs []error
+	if s.Interval < 0 {
+		errs = append(errs, fmt.Errorf("CART_RECOVERY_INTERVAL: %v is negative", s.Interval))
+	}
+	if s.Batch < 0 {
+		errs = append(errs, fmt.Errorf("CART_RECOVERY_BATCH: %d is negative", s.Batch))
+	}
+	return errors.Join(errs...)
 }

@@ -385,3 +385,15 @@ func newOrderID() string {
 // from the order id alone, so every resumption of the saga sends the same key and the
 // payment service can never capture twice for one order.
 func ChargeKey(orderID string) string { return "charge-" + orderID }
+
+// Validate reports negative durations, naming their environment variables.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.RetryAfter < 0 {
+		errs = append(errs, fmt.Errorf("CART_RETRY_AFTER: %v is negative", s.RetryAfter))
+	}
+	if s.CancelAfter < 0 {
+		errs = append(errs, fmt.Errorf("CART_CANCEL_AFTER: %v is negative", s.CancelAfter))
+	}
+	return errors.Join(errs...)
+}

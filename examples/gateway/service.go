@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -12,6 +15,21 @@ type Upstreams struct {
 	Catalog string `env:"GATEWAY_CATALOG_URL" envDefault:"http://catalog"`
 	// Cart serves /api/carts and /api/orders. Default "http://cart".
 	Cart string `env:"GATEWAY_CART_URL" envDefault:"http://cart"`
+}
+
+// Validate reports an upstream URL that is not an absolute http(s) URL, naming its
+// environment variable.
+func (u Upstreams) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, v string }{{"GATEWAY_CATALOG_URL", u.Catalog}, {"GATEWAY_CART_URL", u.Cart}} {
+		if f.v == "" {
+			continue
+		}
+		if t, err := url.Parse(f.v); err != nil || t.Host == "" || (t.Scheme != "http" && t.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute http(s) URL", f.name, f.v))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (u Upstreams) withDefaults() Upstreams {

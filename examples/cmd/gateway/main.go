@@ -47,8 +47,9 @@ func main() {
 	healthcheck := flag.Bool("healthcheck", false, "probe this service's /readyz and exit 0 if ready")
 	flag.Parse()
 	ctx := context.Background()
+	env := platform.Environ(defaults)
 	if *healthcheck {
-		cfg, err := config.Load[Config](config.WithEnvironment(platform.Environ(defaults)))
+		cfg, err := config.Load[Config](config.WithEnvironment(env))
 		if err == nil {
 			err = platform.Healthcheck(ctx, cfg.HTTP.Addr)
 		}
@@ -58,14 +59,16 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx); err != nil {
+	if err := run(ctx, env); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
-	cfg, err := config.Load[Config](config.WithEnvironment(platform.Environ(defaults)))
+// run loads the configuration from env, builds the service and serves until a
+// signal or ctx ends it.
+func run(ctx context.Context, env map[string]string) error {
+	cfg, err := config.Load[Config](config.WithEnvironment(env))
 	if err != nil {
 		return err
 	}
