@@ -146,3 +146,40 @@ func TestConstraintErrors(t *testing.T) {
 		})
 	}
 }
+
+// Two replicas starting at once on a fresh file (two pools stand in for two
+// processes) both migrate successfully, and the seed runs once.
+func TestConcurrentMigrateOnFreshFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fresh.db")
+	errs := make(chan error, 4)
+	dbs := make(chan *sql.DB, 4)
+	for range 4 {
+		go func() {
+			db, err := sqlitedb.Open(context.Background(), path, sqlitedb.Settings{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			dbs <- db
+			errs <- sqlitedb.Migrate(context.Background(), db, testMigrations)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("Open+Migrate from one of 4 concurrent starters = %v", err)
+		}
+	}
+	close(dbs)
+	var n int
+	for db := range dbs {
+		if n == 0 {
+			if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM accounts`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+	}
+	if n != 2 {
+		t.Errorf("rows after 4 concurrent migrations = %d, want 2 (seeded once)", n)
+	}
+}
