@@ -82,3 +82,20 @@ func ExampleNewService() {
 	// catalog: insufficient stock: product "p22": 99 requested
 	// {ProductID:p01 Initial:100 Available:97 Held:0 Sold:3}
 }
+
+// The go-kit endpoints can be called directly, or wrapped in endpoint middleware
+// before a transport serves them.
+func ExampleMakeEndpoints() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "catalog")
+	defer os.RemoveAll(dir)
+	db, _ := sqlitedb.Open(ctx, filepath.Join(dir, "catalog.db"), sqlitedb.Settings{})
+	defer db.Close()
+	store, _ := catalog.NewStore(ctx, db)
+	e := catalog.MakeEndpoints(catalog.NewService(store))
+
+	resp, err := e.Reserve(ctx, catalog.ReserveRequest{OrderID: "o-1", Items: []catalog.Item{{ProductID: "p02", Quantity: 1}}})
+	r := resp.(catalog.ReserveResponse)
+	fmt.Println(r.Status, r.StatusCode(), err)
+	// Output: held 201 <nil>
+}

@@ -76,3 +76,27 @@ func ExampleNewSimulatedProcessor() {
 	// payment: card processor unavailable
 	// {Approved:false Reason:card_declined}
 }
+
+// The service without HTTP: a retry with the same key is a replay, not a new charge.
+func ExampleNewService() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "payment")
+	defer os.RemoveAll(dir)
+	db, _ := sqlitedb.Open(ctx, filepath.Join(dir, "payment.db"), sqlitedb.Settings{})
+	defer db.Close()
+	store, _ := payment.NewStore(ctx, db)
+	svc := payment.NewService(store, payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil), payment.Settings{})
+
+	req := payment.ChargeRequest{OrderID: "o-9", AmountCents: 4200, Currency: "EUR"}
+	first, _ := svc.Charge(ctx, "key-9", req)
+	again, _ := svc.Charge(ctx, "key-9", req)
+	fmt.Println(first.Payment.Status, first.Replayed, again.Replayed, again.Payment.ID == first.Payment.ID)
+	_, err := svc.Charge(ctx, "key-10", req) // another key, same order
+	fmt.Println(err)
+	list, _ := svc.ListByOrder(ctx, "o-9")
+	fmt.Println(len(list))
+	// Output:
+	// captured false true true
+	// payment: order already charged
+	// 1
+}

@@ -48,3 +48,15 @@ func ExampleHealthcheck() {
 	fmt.Println(err != nil)
 	// Output: true
 }
+
+// Without CONSUL_HTTP_ADDR, peers come from DISCOVERY_STATIC and nothing registers.
+func ExampleNewResolver() {
+	s := platform.DiscoverySettings{}
+	s.Static.Services = "payment=http://127.0.0.1:8083,http://127.0.0.1:9083"
+	c, _ := platform.ConsulClient(s) // nil: no Consul
+	reg, _ := platform.NewRegistrar(c, nil, "cart", ":8082", s, nil)
+	r, run, _ := platform.NewResolver(c, []string{"payment"}, s, nil, nil)
+	feed, _ := r.Lookup("payment")
+	fmt.Println(reg == nil, run == nil, len(feed.Snapshot().Instances))
+	// Output: true true 2
+}
