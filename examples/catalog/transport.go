@@ -49,19 +49,7 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 	handle("DELETE /reservations/{id}", e.Release, decodeID)
 	handle("GET /inventory", e.Inventory, noRequest)
 
-	for path, allow := range map[string]string{
-		"/products":                  "GET, HEAD",
-		"/products/{id}":             "GET, HEAD",
-		"/reservations":              "POST",
-		"/reservations/{id}":         "GET, HEAD, DELETE",
-		"/reservations/{id}/confirm": "POST",
-		"/inventory":                 "GET, HEAD",
-	} {
-		mux.Handle(path, methodNotAllowed(allow))
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
-	})
+	_ = transport.HandleUnmatched(mux) // 404 and 405 (with Allow) as problem+json; "/" is free here
 	return mux
 }
 
@@ -75,13 +63,6 @@ func problems(next endpoint.Endpoint) endpoint.Endpoint {
 		}
 		return resp, nil
 	}
-}
-
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; use " + allow})
-	})
 }
 
 func noRequest(context.Context, *http.Request) (any, error) { return struct{}{}, nil }

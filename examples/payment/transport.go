@@ -51,16 +51,7 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.Handle("GET /payments/{id}", httptransport.NewServer(problems(e.Get), decodeID, transport.EncodeJSONResponse, opts...))
 	mux.Handle("GET /payments", httptransport.NewServer(problems(e.ListByOrder), decodeOrder, transport.EncodeJSONResponse, opts...))
 	mux.Handle("POST /payments/{id}/refund", httptransport.NewServer(problems(e.Refund), decodeID, transport.EncodeJSONResponse, opts...))
-	for path, allow := range map[string]string{
-		"/payments":             "GET, HEAD, POST",
-		"/payments/{id}":        "GET, HEAD",
-		"/payments/{id}/refund": "POST",
-	} {
-		mux.Handle(path, methodNotAllowed(allow))
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
-	})
+	_ = transport.HandleUnmatched(mux) // 404 and 405 (with Allow) as problem+json; "/" is free here
 	return mux
 }
 
@@ -74,13 +65,6 @@ func problems(next endpoint.Endpoint) endpoint.Endpoint {
 		}
 		return resp, nil
 	}
-}
-
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; use " + allow})
-	})
 }
 
 // DecodeChargeRequest reads the Idempotency-Key header and strictly decodes and
