@@ -55,33 +55,40 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 )
 
-// evictSample is how many entries an insertion into a full registry inspects.
-const evictSample = 16
+// evictProbes bounds how many entries one eviction inspects.
+const evictProbes = 16
 
 // keyed is a bounded map from key to policy with idle eviction. Lookups never read
-// the clock: they set a "used" bit (the CLOCK approximation of LRU). Insertions into
-// a full map sample evictSample entries: an entry used since it was last seen gets a
-// fresh timestamp and its bit cleared (a second chance); an entry unused for longer
-// than the idle timeout is evicted; when none is, the least recently seen one of the
-// sample is. Insertion is therefore O(1) and the map never exceeds max entries.
+// the clock: they set a "used" bit. Two mechanisms bound it:
+//
+//   - Idle eviction: an insertion at least IdleTimeout/2 after the previous sweep
+//     sweeps the whole map (amortised O(1) per insertion), deleting entries found
+//     unused for longer than IdleTimeout and clearing the bits of the others. An
+//     entry is thus evicted between IdleTimeout and twice that after its last use,
+//     provided new keys keep arriving (without them the map does not grow).
+//   - Capacity: an insertion into a full map evicts one entry by the CLOCK algorithm
+//     (second chance): it probes from a random entry, clearing used bits, and evicts
+//     the first entry not used since its bit was last cleared (or the last probed one
+//     after evictProbes). The map never exceeds max entries.
 //
 // A one-entry cache of the last hit makes the common single-key case (one upstream
 // per client) skip the map. keyed is safe for concurrent use.
 type keyed[V any] struct {
-	mu      sync.RWMutex
-	m       map[string]*slot[V]
-	max     int
-	idle    int64 // nanoseconds
-	newV    func(key string) V
-	evicted atomic.Uint64
-	last    atomic.Pointer[slot[V]]
+	mu        sync.RWMutex
+	m         map[string]*slot[V]
+	max       int
+	idle      int64 // nanoseconds
+	lastSweep int64 // unix nanoseconds, under mu
+	newV      func(key string) V
+	evicted   atomic.Uint64
+	last      atomic.Pointer[slot[V]]
 }
 
 type slot[V any] struct {
 	key  string
 	v    V
 	used atomic.Bool
-	seen atomic.Int64 // unix nanoseconds when the entry was last found used, or created
+	seen int64 // unix nanoseconds when the entry was last found used; under mu
 }
 
 func newKeyed[V any](maxKeys int, idle time.Duration, newV func(string) V) *keyed[V] {
@@ -91,7 +98,8 @@ func newKeyed[V any](maxKeys int, idle time.Duration, newV func(string) V) *keye
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	return &keyed[V]{m: make(map[string]*slot[V]), max: maxKeys, idle: int64(idle), newV: newV}
+	return &keyed[V]{m: make(map[string]*slot[V]), max: maxKeys, idle: int64(idle), newV: newV,
+		lastSweep: time.Now().UnixNano()}
 }
 
 func (s *slot[V]) touch() {
@@ -124,48 +132,59 @@ func (k *keyed[V]) insert(key string) *slot[V] {
 		return s
 	}
 	now := time.Now().UnixNano()
-	if len(k.m) >= k.max {
-		k.evictLocked(now)
+	if now-k.lastSweep > k.idle/2 {
+		k.sweepLocked(now)
 	}
-	s := &slot[V]{key: strings.Clone(key), v: k.newV(key)}
-	s.seen.Store(now)
+	if len(k.m) >= k.max {
+		k.evictLocked()
+	}
+	s := &slot[V]{key: strings.Clone(key), v: k.newV(key), seen: now}
 	k.m[s.key] = s
 	return s
 }
 
-func (k *keyed[V]) evictLocked(now int64) {
-	var (
-		victim *slot[V]
-		n      int
-		freed  uint64
-	)
-	for key, s := range k.m { // map iteration starts at a random entry
+// sweepLocked deletes the entries unused for longer than the idle timeout.
+func (k *keyed[V]) sweepLocked(now int64) {
+	k.lastSweep = now
+	var freed uint64
+	for key, s := range k.m {
 		switch {
 		case s.used.Load():
 			s.used.Store(false)
-			s.seen.Store(now)
-		case now-s.seen.Load() > k.idle:
+			s.seen = now
+		case now-s.seen > k.idle:
 			delete(k.m, key)
 			freed++
-		case victim == nil || s.seen.Load() < victim.seen.Load():
-			victim = s
 		}
-		if n++; n >= evictSample {
+	}
+	if freed > 0 {
+		k.last.Store(nil)
+		k.evicted.Add(freed)
+	}
+}
+
+// evictLocked evicts one entry (CLOCK, from a random start).
+func (k *keyed[V]) evictLocked() {
+	var victim *slot[V]
+	n := 0
+	for _, s := range k.m { // map iteration starts at a random entry
+		victim = s
+		if !s.used.Load() {
+			break
+		}
+		s.used.Store(false)
+		if n++; n >= evictProbes {
 			break
 		}
 	}
-	if freed == 0 {
-		if victim == nil { // every sampled entry was in use: evict any of them
-			for key := range k.m {
-				victim = k.m[key]
-				break
-			}
-		}
-		delete(k.m, victim.key)
-		freed = 1
+	if victim == nil {
+		return
 	}
+	delete(k.m, victim.key)
+	// A concurrent get may still cache the evicted slot for a moment; it is then
+	// served outside the map until another key is used, which bounds memory by one.
 	k.last.Store(nil)
-	k.evicted.Add(freed)
+	k.evicted.Add(1)
 }
 
 // len returns the number of keys held.
