@@ -245,6 +245,78 @@ func TestWithAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("rolling drain through the resolving transport fails no request", func(t *testing.T) {
+		t.Parallel()
+		c := agent.Client()
+		var hitsA, hitsB atomic.Int64
+		srvA := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsA.Add(1) }))
+		defer srvA.Close()
+		srvB := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hitsB.Add(1) }))
+		defer srvB.Close()
+		r := watch(t, c, WatchSettings{Services: []string{"roll"}})
+		var regA *Registrar
+		var stopA func() error
+		for _, srv := range []*httptest.Server{srvA, srvB} {
+			host, port := hostPort(t, srv.URL)
+			reg, err := NewRegistrar(c, &ready{ok: true}, Registration{Name: "roll", Address: host, Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := run(t, reg.Run)
+			if srv == srvA {
+				regA, stopA = reg, stop
+			}
+		}
+		waitFeed(t, feed(t, r, "roll"), 5*time.Second, "both instances", func(s discovery.Snapshot) bool { return len(s.Instances) == 2 })
+
+		tr := discovery.NewTransport(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
+		defer tr.Close()
+		client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+		var requests, failures atomic.Int64
+		stopLoad := make(chan struct{})
+		loadDone := make(chan struct{})
+		go func() {
+			defer close(loadDone)
+			for {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				requests.Add(1)
+				resp, err := client.Get("http://roll/")
+				if err != nil || resp.StatusCode != http.StatusOK {
+					failures.Add(1)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		time.Sleep(300 * time.Millisecond) // traffic on both instances
+		// Shutdown of A in gantry.Run's order: drain, drain delay, deregister, stop the server.
+		if err := regA.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // the drain delay
+		if err := stopA(); err != nil {
+			t.Fatal(err)
+		}
+		srvA.Close()
+		afterA := hitsB.Load()
+		time.Sleep(300 * time.Millisecond) // traffic on B alone
+		close(stopLoad)
+		<-loadDone
+		t.Logf("%d requests: A served %d, B %d", requests.Load(), hitsA.Load(), hitsB.Load())
+		if f := failures.Load(); f != 0 {
+			t.Errorf("%d of %d requests failed during A's drain and shutdown, want 0", f, requests.Load())
+		}
+		if hitsA.Load() == 0 || hitsB.Load() == afterA {
+			t.Errorf("A served %d and B served %d after A stopped; want traffic on both, then on B", hitsA.Load(), hitsB.Load()-afterA)
+		}
+	})
+
 	t.Run("token is never logged", func(t *testing.T) {
 		t.Parallel()
 		const token = "3f7c1f6e-secret-token-4b1d"
