@@ -13,7 +13,8 @@ import (
 // Redacted is what [Describe] shows instead of the value of a secret.
 const Redacted = "[redacted]"
 
-// Var describes one environment variable of a configuration struct.
+// Var describes one environment variable of a configuration struct. It is a plain
+// value.
 type Var struct {
 	// Name is the full variable name, prefixes included.
 	Name string
@@ -35,7 +36,8 @@ type Var struct {
 }
 
 // Dump is the effective configuration: one [Var] per environment variable, in
-// field order. It never holds the value of a secret.
+// field order. It never holds the value of a secret. Its methods only read it, so it
+// is safe for concurrent use as long as nobody modifies it.
 type Dump []Var
 
 // Describe lists the variables of v, a struct or a pointer to one, with their current

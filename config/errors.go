@@ -10,7 +10,8 @@ import (
 // configuration.
 var ErrInvalid = errors.New("config: invalid configuration")
 
-// FieldError is one problem with one environment variable.
+// FieldError is one problem with one environment variable. It is immutable once
+// built and safe to share.
 type FieldError struct {
 	// Var is the full name of the environment variable, prefix included.
 	Var string
@@ -32,7 +33,8 @@ func (e *FieldError) Error() string { return e.Var + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // Error is the error [Load] returns for bad configuration. It lists every problem
-// found, parse errors and Validate errors alike.
+// found, parse errors and Validate errors alike. It is not modified after Load returns
+// it and is safe for concurrent reads.
 type Error struct {
 	// Problems holds one error per problem, usually a [*FieldError].
 	Problems []error

@@ -12,7 +12,7 @@ import (
 )
 
 // Options tune [Load] and [Describe]. The zero value reads the process environment
-// with no prefix.
+// with no prefix. Options is a plain value; Load only reads it.
 type Options struct {
 	// Environment replaces the process environment when not nil. Tests set it so
 	// that they never touch os.Setenv.
@@ -21,7 +21,8 @@ type Options struct {
 	Prefix string
 }
 
-// Option sets a field of [Options].
+// Option sets a field of [Options]. Options are applied in order; the functions
+// returned here are safe to share.
 type Option func(*Options)
 
 // WithEnvironment makes [Load] read variables from m instead of the process

@@ -16,7 +16,8 @@ import (
 const scope = "github.com/gantry-go/gantry/observability"
 
 // Instrumentation carries the providers that [Middleware] and [Transport] use. The
-// zero value works and records nothing. [Telemetry.Instrumentation] fills it in.
+// zero value works and records nothing. [Telemetry.Instrumentation] fills it in. It is
+// a plain value; the providers it holds are safe for concurrent use.
 type Instrumentation struct {
 	// TracerProvider creates the spans; nil means no spans (and no trace context
 	// extraction or injection).

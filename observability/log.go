@@ -13,7 +13,8 @@ import (
 // ErrLogFormat is returned by [NewLogger] for a LOG_FORMAT other than json or text.
 var ErrLogFormat = errors.New("observability: unknown log format")
 
-// LogSettings configure [NewLogger]. The zero value logs JSON at level info.
+// LogSettings configure [NewLogger]. The zero value logs JSON at level info. It is a
+// plain value.
 type LogSettings struct {
 	// Level is the minimum level logged: debug, info, warn or error, optionally with
 	// an offset such as warn+2. Default info.

@@ -28,7 +28,7 @@ const (
 // TelemetrySettings configure [NewTelemetry] with the variables of the OpenTelemetry
 // specification (same names, same meaning), so that a collector set up for any
 // OTel SDK works unchanged. The zero value works: no exporter, parent-based
-// always-on sampling, metrics served on /metrics only.
+// always-on sampling, metrics served on /metrics only. It is a plain value.
 type TelemetrySettings struct {
 	// ServiceName is the service.name resource attribute. Default "unknown_service".
 	ServiceName string `env:"OTEL_SERVICE_NAME" envDefault:"unknown_service" desc:"Service name reported with every span and metric (resource attribute service.name)."`

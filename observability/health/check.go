@@ -8,7 +8,7 @@ import (
 	"github.com/gantry-go/gantry/config"
 )
 
-// Role says which probes a check feeds. Roles combine with |.
+// Role says which probes a check feeds. Roles combine with |. It is a plain value.
 type Role uint8
 
 const (
@@ -38,7 +38,8 @@ func (r Role) String() string {
 	return s
 }
 
-// Check is one named health check.
+// Check is one named health check. It is a plain value; its Func is called from
+// one goroutine at a time (the check's own loop in [Registry.Run]).
 type Check struct {
 	// Name identifies the check in responses; it must be unique in a registry.
 	Name string
@@ -59,7 +60,7 @@ type Check struct {
 }
 
 // Settings tune a [Registry]. The zero value works: checks run every 10s with a 2s
-// timeout.
+// timeout. It is a plain value.
 type Settings struct {
 	// Interval is the default time between runs of a check. Default 10s.
 	Interval time.Duration `env:"HEALTH_CHECK_INTERVAL" envDefault:"10s" desc:"Default time between two runs of a health check."`

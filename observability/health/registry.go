@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Status is the state of one check or of a probe.
+// Status is the state of one check or of a probe. It is a plain value.
 type Status string
 
 // Statuses.
@@ -22,7 +22,8 @@ const (
 	StatusPending Status = "pending"
 )
 
-// Result is the cached outcome of the last run of a check.
+// Result is the cached outcome of the last run of a check. Results returns copies,
+// so a Result is safe to keep and read.
 type Result struct {
 	Name     string
 	Roles    Role
