@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +36,14 @@ func TestSagaSurvivesAFaultAtEveryStep(t *testing.T) {
 		}
 	}
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("fault seed %d", seed)
+	if v := os.Getenv("SAGA_SEED"); v != "" { // replay a failing run's plans and faults
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("SAGA_SEED=%q: %v", v, err)
+		}
+		seed = n
+	}
+	t.Logf("fault seed %d (SAGA_SEED=%d replays these plans and faults)", seed, seed)
 	faults := shoptest.NewFaults(seed, choices)
 
 	cat := shoptest.StartCatalog(t, faults.WrapCatalog)
