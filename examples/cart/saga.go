@@ -126,8 +126,8 @@ func (s *Shop) unavailable(dep string, o Order, err error) error {
 		cp.OrderID = o.ID
 		return &cp
 	}
-	if ctx := err; errors.Is(ctx, context.Canceled) || errors.Is(ctx, context.DeadlineExceeded) {
-		return err
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // the caller gave up; the order stays at its step for a retry
 	}
 	return &UnavailableError{Dependency: dep, OrderID: o.ID, Err: err}
 }
