@@ -31,6 +31,9 @@ type Instrumentation struct {
 	// http.server.response.body.size (which otelhttp always records). Default false:
 	// each costs about as much as the duration histogram.
 	BodySizeMetrics bool
+	// ActiveRequests adds the opt-in up-down counter http.server.active_requests
+	// (attributes http.request.method and url.scheme). Default false.
+	ActiveRequests bool
 }
 
 func (i Instrumentation) propagator() propagation.TextMapPropagator {
@@ -227,6 +230,20 @@ func recordOpts(c *cache[metricKey, []metric.RecordOption], k metricKey) []metri
 		return o
 	}
 	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(k.attrs()...))}
+	c.store(k, o)
+	return o
+}
+
+// activeKey identifies one attribute set of http.server.active_requests.
+type activeKey struct{ method, scheme string }
+
+// addOpts returns the add options (one attribute set) for k, cached.
+func addOpts(c *cache[activeKey, []metric.AddOption], k activeKey) []metric.AddOption {
+	if o, ok := c.load(k); ok {
+		return o
+	}
+	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+		semconv.HTTPRequestMethodKey.String(k.method), semconv.URLScheme(k.scheme)))}
 	c.store(k, o)
 	return o
 }

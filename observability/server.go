@@ -35,7 +35,8 @@ import (
 //     http.response.status_code, http.route, error.type; not the opt-in
 //     server.address and server.port); with Instrumentation.BodySizeMetrics also
 //     http.server.request.body.size (from Content-Length) and
-//     http.server.response.body.size.
+//     http.server.response.body.size; with Instrumentation.ActiveRequests also the
+//     up-down counter http.server.active_requests.
 //
 // The request context carries the span, so logs written with it get trace ids (see
 // [NewTraceHandler]). A handler that panics is recorded as a 500 and the panic goes
@@ -50,7 +51,7 @@ func Middleware(i Instrumentation) func(http.Handler) http.Handler {
 	}
 	if i.MeterProvider != nil {
 		m := i.MeterProvider.Meter(scope)
-		var err1, err2, err3 error
+		var err1, err2, err3, err4 error
 		s.duration, err1 = m.Float64Histogram("http.server.request.duration", metric.WithUnit("s"),
 			metric.WithDescription("Duration of HTTP server requests."),
 			metric.WithExplicitBucketBoundaries(durationBuckets()...))
@@ -62,7 +63,11 @@ func Middleware(i Instrumentation) func(http.Handler) http.Handler {
 		}
 		// The API returns usable (no-op) instruments with an error; telemetry set-up
 		// problems must not stop a service, so the errors are ignored.
-		_, _, _ = err1, err2, err3
+		if i.ActiveRequests {
+			s.active, err4 = m.Int64UpDownCounter("http.server.active_requests", metric.WithUnit("{request}"),
+				metric.WithDescription("Number of active HTTP server requests."))
+		}
+		_, _, _, _ = err1, err2, err3, err4
 		s.metrics = true
 	}
 	s.pool.New = func() any { return new(serverState) }
@@ -83,7 +88,9 @@ type serverInst struct {
 	duration  metric.Float64Histogram
 	reqSize   metric.Int64Histogram
 	respSize  metric.Int64Histogram
+	active    metric.Int64UpDownCounter
 	sets      cache[metricKey, []metric.RecordOption]
+	actives   cache[activeKey, []metric.AddOption]
 	names     cache[[2]string, string]
 	pool      sync.Pool
 }
@@ -110,6 +117,9 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, span = s.tracer.Start(ctx, spanMethod(r.Method), s.startOpts...)
 		r = r.WithContext(ctx)
 	}
+	if s.active != nil {
+		s.active.Add(ctx, 1, addOpts(&s.actives, activeKey{spanMethodAttr(r.Method), schemeOf(r)})...)
+	}
 	done := false
 	defer func() {
 		if !done { // the handler panicked: record a 500, let the panic go on
@@ -124,10 +134,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverState, span trace.Span, start time.Time, status int) {
 	route := routeOf(r.Pattern)
 	method, known := methodAttr(r.Method)
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
+	scheme := schemeOf(r)
 	host, port := splitHostPort(r.Host)
 	if (scheme == "http" && port == 80) || (scheme == "https" && port == 443) {
 		port = -1
@@ -186,6 +193,9 @@ func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverS
 	if s.metrics {
 		opts := recordOpts(&s.sets, metricKey{method: method, scheme: scheme, proto: proto, status: status, route: route, errType: errType})
 		s.duration.Record(ctx, time.Since(start).Seconds(), opts...)
+		if s.active != nil {
+			s.active.Add(ctx, -1, addOpts(&s.actives, activeKey{method, scheme})...)
+		}
 		if s.reqSize != nil {
 			if r.ContentLength >= 0 {
 				s.reqSize.Record(ctx, r.ContentLength, opts...)
@@ -237,4 +247,16 @@ func statusText(code int) string {
 		return "504"
 	}
 	return strconv.Itoa(code)
+}
+
+func schemeOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func spanMethodAttr(m string) string {
+	v, _ := methodAttr(m)
+	return v
 }

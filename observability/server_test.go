@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gantry-go/gantry/observability"
@@ -192,4 +193,59 @@ func TestZeroInstrumentationIsPassThrough(t *testing.T) {
 	if _, ok := observability.Middleware(observability.Instrumentation{})(next).(http.HandlerFunc); !ok {
 		t.Errorf("Middleware(zero)(h) wraps h; want h itself (no cost when nothing is recorded)")
 	}
+}
+
+func TestOptInMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	var during int64 = -1
+	inst := observability.Instrumentation{MeterProvider: mp, BodySizeMetrics: true, ActiveRequests: true}
+	h := observability.Middleware(inst)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		during = sumInt(t, reader, "http.server.active_requests")
+		w.Write([]byte("hello"))
+	}))
+	req := httptest.NewRequest("POST", "/x", strings.NewReader("abc"))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if after := sumInt(t, reader, "http.server.active_requests"); during != 1 || after != 0 {
+		t.Errorf("http.server.active_requests during/after = %d/%d, want 1/0", during, after)
+	}
+	for name, want := range map[string]int64{"http.server.request.body.size": 3, "http.server.response.body.size": 5} {
+		if got := histSumInt(t, reader, name); got != want {
+			t.Errorf("%s sum = %d, want %d", name, got, want)
+		}
+	}
+}
+
+func collect(t *testing.T, r *sdkmetric.ManualReader, name string) metricdata.Aggregation {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				return m.Data
+			}
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return nil
+}
+
+func sumInt(t *testing.T, r *sdkmetric.ManualReader, name string) int64 {
+	var n int64
+	for _, dp := range collect(t, r, name).(metricdata.Sum[int64]).DataPoints {
+		n += dp.Value
+	}
+	return n
+}
+
+func histSumInt(t *testing.T, r *sdkmetric.ManualReader, name string) int64 {
+	var n int64
+	for _, dp := range collect(t, r, name).(metricdata.Histogram[int64]).DataPoints {
+		n += dp.Sum
+	}
+	return n
 }
