@@ -94,3 +94,13 @@ func ExampleWithPrefix() {
 	fmt.Println(cfg.Port, err)
 	// Output: 9090 <nil>
 }
+
+func ExampleWithEnvironment() {
+	type Log struct {
+		Level string `env:"LOG_LEVEL" envDefault:"info"`
+	}
+	// Tests pass the environment instead of calling os.Setenv.
+	cfg, _ := config.Load[Log](config.WithEnvironment(map[string]string{"LOG_LEVEL": "debug"}))
+	fmt.Println(cfg.Level)
+	// Output: debug
+}
