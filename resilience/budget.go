@@ -18,16 +18,18 @@ const millis = 1000
 // Credit banked during calm periods is capped at MaxBanked retries, so a storm after a
 // long calm spell gets at most that many extra retries.
 //
-// Deposits are one atomic add, without reading the clock. A Budget is safe for
-// concurrent use and is shared by every request of the Retry that owns it.
+// A deposit is one atomic add, without reading the clock: the balance is computed
+// when a retry asks for it (requests x deposit - spent), and credit above the cap is
+// written off then. A Budget is safe for concurrent use and is shared by every
+// request of the Retry that owns it.
 type Budget struct {
 	name     string
 	ratio    float64
 	deposit  int64
 	cap      int64
-	balance  atomic.Int64
+	requests atomic.Int64
+	spent    atomic.Int64 // milli-tokens withdrawn by retries or written off by the cap
 	floor    *rate.Limiter
-	requests atomic.Uint64
 	retries  atomic.Uint64
 	denied   atomic.Uint64
 }
@@ -40,22 +42,32 @@ func newBudget(name string, ratio, minPerSecond float64, maxBanked int) *Budget 
 	return b
 }
 
-// onRequest records a logical request and deposits its share of a retry.
-func (b *Budget) onRequest() {
-	b.requests.Add(1)
-	if b.balance.Load() < b.cap {
-		b.balance.Add(b.deposit)
+// onRequest records a logical request, depositing its share of a retry.
+func (b *Budget) onRequest() { b.requests.Add(1) }
+
+// balance returns the available milli-tokens and the spent value it was computed
+// from, after writing off credit above the cap.
+func (b *Budget) balance() (avail, spent int64) {
+	for {
+		spent = b.spent.Load()
+		avail = b.requests.Load()*b.deposit - spent
+		if avail <= b.cap {
+			return avail, spent
+		}
+		if b.spent.CompareAndSwap(spent, spent+avail-b.cap) {
+			return b.cap, spent + avail - b.cap
+		}
 	}
 }
 
 // tryRetry withdraws one retry; false means the budget is exhausted.
 func (b *Budget) tryRetry() bool {
 	for {
-		cur := b.balance.Load()
-		if cur < millis {
+		avail, spent := b.balance()
+		if avail < millis {
 			break
 		}
-		if b.balance.CompareAndSwap(cur, cur-millis) {
+		if b.spent.CompareAndSwap(spent, spent+millis) {
 			b.retries.Add(1)
 			return true
 		}
@@ -80,6 +92,7 @@ type BudgetState struct {
 
 // Snapshot returns the budget's counters.
 func (b *Budget) Snapshot() BudgetState {
-	return BudgetState{Name: b.name, Ratio: b.ratio, Available: float64(b.balance.Load()) / millis,
-		Requests: b.requests.Load(), Retries: b.retries.Load(), Denied: b.denied.Load()}
+	avail, _ := b.balance()
+	return BudgetState{Name: b.name, Ratio: b.ratio, Available: float64(avail) / millis,
+		Requests: uint64(b.requests.Load()), Retries: b.retries.Load(), Denied: b.denied.Load()}
 }
