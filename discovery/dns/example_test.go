@@ -52,3 +52,18 @@ func ExampleParseTargets() {
 	// Output:
 	// dns: invalid target: DISCOVERY_DNS: service "catalog": "catalog.default.svc.cluster.local": want host:port with a port in 1-65535, or srv:host
 }
+
+func ExampleNewResolverTargets() {
+	r, err := dns.NewResolverTargets(staticDNS{}, map[string]dns.Target{
+		"catalog": {Name: "catalog.default.svc.cluster.local", Port: 8081},
+	}, dns.Settings{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = r.Refresh(context.Background(), "catalog")
+	f, _ := r.Lookup("catalog")
+	fmt.Println(len(f.Snapshot().Instances), err)
+	// Output:
+	// 2 <nil>
+}
