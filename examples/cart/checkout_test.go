@@ -44,7 +44,7 @@ func newShopEnv(t *testing.T, faults *shoptest.Faults) *shopEnv {
 			h.ServeHTTP(w, r)
 		})
 	})
-	hc := shoptest.NewClient(t, shoptest.StaticResolver(t, map[string]string{"catalog": e.cat.URL, "payment": e.pay.URL}), 500*time.Millisecond)
+	hc := shoptest.NewClient(t, shoptest.StaticResolver(t, map[string]string{"catalog": e.cat.URL, "payment": e.pay.URL}), 5*time.Second)
 	e.cart = shoptest.StartCart(t, shoptest.CartOptions{Client: hc,
 		Settings: cart.Settings{CancelAfter: time.Minute, Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }},
 		Recovery: cart.RecoverySettings{MinAge: -1}})
