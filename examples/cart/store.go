@@ -251,10 +251,10 @@ func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error)
 	return s.Order(ctx, o.ID)
 }
 
-// PendingOrders returns up to limit pending orders last updated before cutoff,
+// PendingOrders returns up to limit pending orders last updated at or before cutoff,
 // oldest first.
 func (s *Store) PendingOrders(ctx context.Context, cutoff time.Time, limit int) ([]Order, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE status = 'pending' AND updated_at <= ? ORDER BY updated_at LIMIT ?`,
 		cutoff.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("cart: list pending orders: %w", err)
