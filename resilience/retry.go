@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gantry-go/gantry/transport"
@@ -125,6 +126,7 @@ type Retry struct {
 	s      RetrySettings
 	budget *Budget
 	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
 	// attemptHeader[n] is the prebuilt value of HeaderAttempt for retry n.
 	attemptHeader [][]string
 }
@@ -138,6 +140,7 @@ func NewRetry(name string, s RetrySettings, t Telemetry) *Retry {
 	}
 	if t.TracerProvider != nil {
 		r.tracer = t.TracerProvider.Tracer(instrumentationName)
+		r.prop = t.Propagator
 	}
 	r.attemptHeader = make([][]string, max(s.MaxAttempts, 1))
 	for i := range r.attemptHeader {
@@ -301,7 +304,13 @@ func (r *Retry) attempt(next http.RoundTripper, req *http.Request, n int) (*http
 	}
 	ctx, span := r.tracer.Start(req.Context(), req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	defer span.End()
-	resp, err := next.RoundTrip(req.WithContext(ctx))
+	if r.prop != nil {
+		req = req.Clone(ctx)
+		r.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	} else {
+		req = req.WithContext(ctx)
+	}
+	resp, err := next.RoundTrip(req)
 	switch {
 	case err != nil:
 		span.RecordError(err)

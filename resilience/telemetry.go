@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -24,6 +25,11 @@ type Telemetry struct {
 	// TracerProvider makes the retry policy start one client span per attempt, with
 	// http.request.resend_count on retries. Nil means no spans.
 	TracerProvider trace.TracerProvider
+	// Propagator, with TracerProvider, writes each attempt's span context into the
+	// attempt's request headers (W3C traceparent with propagation.TraceContext{}), so
+	// the upstream's server span is a child of the attempt span. Nil leaves the headers
+	// to the client instrumentation outside the retry.
+	Propagator propagation.TextMapPropagator
 }
 
 func (t Telemetry) meter() metric.Meter {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -21,11 +23,14 @@ func TestRetrySpanPerAttempt(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	r := NewRetry("catalog", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true}, Telemetry{TracerProvider: tp})
+	r := NewRetry("catalog", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true},
+		Telemetry{TracerProvider: tp, Propagator: propagation.TraceContext{}})
 	var parents []trace.SpanID
+	var headers []string
 	calls := 0
 	rt := r.Client()(roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		parents = append(parents, trace.SpanContextFromContext(req.Context()).SpanID())
+		headers = append(headers, req.Header.Get("Traceparent"))
 		calls++
 		if calls == 1 {
 			return status(503, nil), nil
@@ -46,6 +51,9 @@ func TestRetrySpanPerAttempt(t *testing.T) {
 		}
 		if parents[i] != s.SpanContext().SpanID() {
 			t.Errorf("attempt %d ran outside its span", i)
+		}
+		if want := s.SpanContext().SpanID().String(); !strings.Contains(headers[i], want) {
+			t.Errorf("attempt %d traceparent = %q, want span %s", i, headers[i], want)
 		}
 		var resend attribute.Value
 		for _, a := range s.Attributes() {
