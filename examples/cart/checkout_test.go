@@ -317,3 +317,65 @@ func TestRecoveryCancelsAbandonedOrdersAndRefunds(t *testing.T) {
 		t.Errorf("checkout of a cancelled order = %d, want 409", r.status)
 	}
 }
+
+func TestLostReservationIsRefunded(t *testing.T) {
+	// The confirm step fails once (503), leaving the order charged; then the hold
+	// disappears at catalog (released behind the cart's back). Resuming finds confirm
+	// refused, refunds the captured payment and fails the order.
+	faults := shoptest.NewFaults(3, []shoptest.Fault{{Step: shoptest.StepConfirm, Kind: shoptest.Unavailable}})
+	e := newShopEnv(t, faults)
+	e.put(t, "c1", "p06", 1)
+	if r := e.checkout(t, "c1", "k"); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("checkout with confirm failing = %d %s, want 503", r.status, r.body)
+	}
+	orders, _ := e.cart.Store.Orders(context.Background())
+	o := orders[0]
+	if o.Step != cart.StepCharged {
+		t.Fatalf("order = %+v, want step charged", o)
+	}
+	if _, err := e.cat.Service.Release(context.Background(), o.ReservationID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.checkout(t, "c1", "k"); r.status != http.StatusConflict {
+		t.Fatalf("resumed checkout = %d %s, want 409 (checkout failed)", r.status, r.body)
+	}
+	o, _ = e.cart.Store.Order(context.Background(), o.ID)
+	if o.Status != cart.StatusFailed || o.Failure != cart.FailureRejected {
+		t.Errorf("order = %+v, want failed (%s)", o, cart.FailureRejected)
+	}
+	if c, ref, _ := e.ledger(t, o.ID); c != 0 || ref != 1 {
+		t.Errorf("ledger captured/refunded = %d/%d, want 0/1", c, ref)
+	}
+	if s := e.stock(t, "p06"); s.Available != s.Initial {
+		t.Errorf("p06 = %+v, want all available", s)
+	}
+}
+
+func TestCancelFindsAReservationWhoseResponseWasLost(t *testing.T) {
+	// The reserve call commits at catalog but its response is lost, so the order is
+	// still at step created with no reservation id. Cancelling it must still release
+	// the stock held for it.
+	faults := shoptest.NewFaults(4, []shoptest.Fault{{Step: shoptest.StepReserve, Kind: shoptest.Reset}})
+	e := newShopEnv(t, faults)
+	e.put(t, "c1", "p07", 2)
+	if r := e.checkout(t, "c1", "k"); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("checkout with the reserve response lost = %d %s, want 503", r.status, r.body)
+	}
+	if s := e.stock(t, "p07"); s.Held != 2 {
+		t.Fatalf("p07 = %+v, want 2 held by the lost reservation", s)
+	}
+	e.offset.Store(int64(2 * time.Minute))
+	if res, err := e.cart.Recoverer.Sweep(context.Background()); err != nil || res.Finished != 1 {
+		t.Fatalf("Sweep() = %+v, %v, want 1 finished", res, err)
+	}
+	orders, _ := e.cart.Store.Orders(context.Background())
+	if orders[0].Status != cart.StatusCancelled {
+		t.Errorf("order = %+v, want cancelled", orders[0])
+	}
+	if s := e.stock(t, "p07"); s.Held != 0 || s.Available != s.Initial {
+		t.Errorf("p07 after cancelling = %+v, want nothing held", s)
+	}
+	if c, _, _ := e.ledger(t, orders[0].ID); c != 0 {
+		t.Errorf("captured = %d, want 0", c)
+	}
+}
