@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/gantry-go/gantry/examples/cart"
 	"github.com/gantry-go/gantry/examples/catalog"
@@ -57,4 +58,40 @@ func ExampleNewShop() {
 func ExampleChargeKey() {
 	fmt.Println(cart.ChargeKey("ord_42"))
 	// Output: charge-ord_42
+}
+
+// ExampleNewHTTPHandler serves the cart's API; errors are problem+json.
+func ExampleNewHTTPHandler() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "cart-example")
+	defer os.RemoveAll(dir)
+	db, _ := sqlitedb.Open(ctx, filepath.Join(dir, "cart.db"), sqlitedb.Settings{})
+	defer db.Close()
+	store, _ := cart.NewStore(ctx, db, nil)
+	shop := cart.NewShop(store, cart.NewCatalogClient(http.DefaultClient, "http://catalog"),
+		cart.NewPaymentClient(http.DefaultClient, "http://payment"), cart.Settings{})
+	srv := httptest.NewServer(cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil))
+	defer srv.Close()
+
+	resp, _ := http.Post(srv.URL+"/carts/c1/checkout", "application/json", nil)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"))
+	// Output: 400 application/problem+json
+}
+
+// ExampleNewRecoverer sweeps once; in a service, gantry.Run runs it in the
+// background (it sweeps on start and every Interval).
+func ExampleNewRecoverer() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "cart-example")
+	defer os.RemoveAll(dir)
+	db, _ := sqlitedb.Open(ctx, filepath.Join(dir, "cart.db"), sqlitedb.Settings{})
+	defer db.Close()
+	store, _ := cart.NewStore(ctx, db, nil)
+	shop := cart.NewShop(store, cart.NewCatalogClient(http.DefaultClient, "http://catalog"),
+		cart.NewPaymentClient(http.DefaultClient, "http://payment"), cart.Settings{})
+	r := cart.NewRecoverer(shop, cart.RecoverySettings{Interval: time.Minute}, nil)
+	res, err := r.Sweep(ctx)
+	fmt.Printf("%+v %v\n", res, err)
+	// Output: {Examined:0 Finished:0 StillPending:0} <nil>
 }

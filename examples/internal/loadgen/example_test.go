@@ -1,7 +1,11 @@
 package loadgen_test
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
 
 	"github.com/gantry-go/gantry/examples/internal/loadgen"
 )
@@ -12,4 +16,22 @@ func ExampleCheckLoopback() {
 	// Output:
 	// <nil>
 	// true
+}
+
+// ExampleRun runs checkout flows against a stand-in for the gateway.
+func ExampleRun() {
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost:
+			w.WriteHeader(http.StatusCreated)
+		default:
+			w.Write([]byte(`{}`))
+		}
+	}))
+	defer gw.Close()
+	rep, err := loadgen.Run(context.Background(), loadgen.Config{
+		Target: gw.URL, Rate: 10, Duration: 300 * time.Millisecond, Products: []string{"p01"},
+	})
+	fmt.Println(rep.Scheduled, rep.Succeeded, rep.Failed, err)
+	// Output: 3 3 0 <nil>
 }
