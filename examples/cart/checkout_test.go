@@ -379,3 +379,35 @@ func TestCancelFindsAReservationWhoseResponseWasLost(t *testing.T) {
 		t.Errorf("captured = %d, want 0", c)
 	}
 }
+
+func TestRecovererRunSweepsOnStartAndStopsOnCancel(t *testing.T) {
+	e := newShopEnv(t, nil)
+	e.put(t, "c1", "p01", 1)
+	e.payDown.Store(true)
+	if r := e.checkout(t, "c1", "k"); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("checkout = %d, want 503", r.status)
+	}
+	e.payDown.Store(false)
+	swept := make(chan cart.SweepResult, 1)
+	r := cart.NewRecoverer(e.cart.Shop, cart.RecoverySettings{Interval: time.Hour, MinAge: -1,
+		OnSweep: func(res cart.SweepResult, _ error) {
+			select {
+			case swept <- res:
+			default:
+			}
+		}}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	if res := <-swept; res != (cart.SweepResult{Examined: 1, Finished: 1}) {
+		t.Errorf("first sweep of Run = %+v, want the pending order finished", res)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() after cancel = %v, want nil", err)
+	}
+	orders, _ := e.cart.Store.Orders(context.Background())
+	if orders[0].Status != cart.StatusPaid {
+		t.Errorf("order = %+v, want paid", orders[0])
+	}
+}

@@ -18,6 +18,9 @@ type RecoverySettings struct {
 	MinAge time.Duration `env:"CART_RECOVERY_MIN_AGE" envDefault:"5s"`
 	// Batch is the most orders handled in one sweep. Default 100.
 	Batch int `env:"CART_RECOVERY_BATCH" envDefault:"100"`
+	// OnSweep, when set, is called after every sweep of Run with its result (for
+	// metrics, or for tests to know a sweep happened). Nil means nothing.
+	OnSweep func(SweepResult, error) `env:"-"`
 }
 
 func (s RecoverySettings) withDefaults() RecoverySettings {
@@ -59,8 +62,12 @@ func (r *Recoverer) Run(ctx context.Context) error {
 	t := time.NewTicker(r.settings.Interval)
 	defer t.Stop()
 	for {
-		if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+		res, err := r.Sweep(ctx)
+		if err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "order recovery sweep failed", "error", err)
+		}
+		if r.settings.OnSweep != nil {
+			r.settings.OnSweep(res, err)
 		}
 		select {
 		case <-ctx.Done():
