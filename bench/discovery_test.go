@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-		"testing"
+	"testing"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
