@@ -25,6 +25,7 @@ func upstream(t *testing.T, name string) *httptest.Server {
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"upstream": name, "method": r.Method, "path": r.URL.Path, "raw": r.URL.RawQuery,
 			"body": string(body), "request_id": r.Header.Get("X-Request-Id"), "traceparent": r.Header.Get("Traceparent"),
+			"criticality": r.Header.Get("Gantry-Criticality"),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -59,6 +60,7 @@ func TestGatewayRoutesToUpstreams(t *testing.T) {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, gw.URL+tt.path, strings.NewReader(tt.body))
 			req.Header.Set("X-Request-Id", "rid-123")
+			req.Header.Set("Gantry-Criticality", "critical") // internal: dropped at the edge
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -70,6 +72,9 @@ func TestGatewayRoutesToUpstreams(t *testing.T) {
 			}
 			if got["upstream"] != tt.upstream || got["path"] != tt.wantPath || got["method"] != tt.method || got["body"] != tt.body {
 				t.Errorf("%s %s reached %v, want %s %s %s", tt.method, tt.path, got, tt.upstream, tt.method, tt.wantPath)
+			}
+			if got["criticality"] != "" {
+				t.Errorf("%s %s: upstream saw Gantry-Criticality %q from a public client, want it dropped", tt.method, tt.path, got["criticality"])
 			}
 			if got["request_id"] != "rid-123" {
 				t.Errorf("%s %s: upstream saw X-Request-Id %q, want rid-123", tt.method, tt.path, got["request_id"])

@@ -19,7 +19,9 @@ import (
 // proxied to their upstream through rt; anything else is a 404 problem. rt is
 // required; logger may be nil.
 //
-// Upstream responses, problem+json included, are passed through unchanged. When rt
+// Inbound Gantry-* headers are dropped: they are internal, and a public client must
+// not choose its own criticality or deadline budget. Upstream responses, problem+json
+// included, are passed through unchanged. When rt
 // fails, the client sees a problem of the gateway's own: 503 with Retry-After when the
 // upstream is known to be unavailable (no instance, connection refused, an open
 // breaker, a rate limit), 504 when the deadline passed, and 502 for any other failure
@@ -51,6 +53,14 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 				}
 				pr.Out.Host = t.Host
 				pr.SetXForwarded()
+				// Gantry-* headers are internal (deadline, attempt, criticality, retry
+				// exhaustion): a public client does not get to set them. The client
+				// chain adds the gateway's own.
+				for k := range pr.Out.Header {
+					if strings.HasPrefix(k, "Gantry-") {
+						pr.Out.Header.Del(k)
+					}
+				}
 			},
 			Transport:     rt,
 			FlushInterval: -1,
