@@ -266,12 +266,17 @@ func (g *Registrar) Run(ctx context.Context) error {
 		}
 		timer.Reset(tick)
 		if g.r.Check == CheckTTL {
-			if err := g.reportTTL(ctx, time.Since(lastReport) >= g.r.TTL/3); err != nil {
+			sent, err := g.reportTTL(ctx, time.Since(lastReport) >= g.r.TTL/3)
+			if err != nil {
 				registered = g.resync(ctx)
 				lastResync = time.Now()
 				continue
 			}
-			lastReport = time.Now()
+			if sent {
+				// Only a report that reached the agent resets the TTL: counting skipped
+				// ones would never force a refresh and let the check expire.
+				lastReport = time.Now()
+			}
 		}
 		if time.Since(lastResync) >= g.r.Resync {
 			registered = g.resync(ctx)
@@ -280,8 +285,9 @@ func (g *Registrar) Run(ctx context.Context) error {
 	}
 }
 
-// reportTTL sends the readiness to the TTL check if it changed or force is set.
-func (g *Registrar) reportTTL(ctx context.Context, force bool) error {
+// reportTTL sends the readiness to the TTL check if it changed or force is set, and
+// reports whether it sent it.
+func (g *Registrar) reportTTL(ctx context.Context, force bool) (bool, error) {
 	status, output := api.HealthPassing, "ready"
 	if !g.isReady() {
 		status, output = api.HealthCritical, "not ready"
@@ -290,15 +296,15 @@ func (g *Registrar) reportTTL(ctx context.Context, force bool) error {
 	same := status == g.lastTTL
 	g.mu.Unlock()
 	if same && !force {
-		return nil
+		return false, nil
 	}
 	if err := g.c.Agent().UpdateTTLOpts(g.CheckID(), output, status, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return err
+		return false, err
 	}
 	g.mu.Lock()
 	g.lastTTL = status
 	g.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // resync registers the instance again if the agent does not know it, and reports
