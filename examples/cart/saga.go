@@ -126,9 +126,11 @@ func (s *Shop) unavailable(dep string, o Order, err error) error {
 		cp.OrderID = o.ID
 		return &cp
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return err // the caller gave up; the order stays at its step for a retry
 	}
+	// Other failures, the request's own deadline included, leave the order pending:
+	// the caller learns it may resume it (503 + Retry-After), not just that time ran out.
 	return &UnavailableError{Dependency: dep, OrderID: o.ID, Err: err}
 }
 
