@@ -76,6 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	s, err := shop.New(ctx, opts)
 	if err != nil {
+		if opts.Addrs != nil {
+			return fmt.Errorf("%w (is something else on ports 8080-8083? try -random-ports)", err)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "Gantry shop, data in %s\n", *dataDir)

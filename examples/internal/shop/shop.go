@@ -89,7 +89,7 @@ type Shop struct {
 
 // New opens the databases, builds the four services and binds their listeners. Call
 // Run to serve, or Close to release everything without running.
-func New(ctx context.Context, o Options) (s *Shop, err error) {
+func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	if o.DataDir == "" {
 		return nil, errors.New("shop: a data directory is required")
 	}
@@ -114,10 +114,10 @@ func New(ctx context.Context, o Options) (s *Shop, err error) {
 	if o.GatewayUpstream.Resilience.RequestTimeout == 0 {
 		o.GatewayUpstream.Resilience.RequestTimeout = 10 * time.Second
 	}
-	s = &Shop{URLs: map[string]string{}}
+	s := &Shop{URLs: map[string]string{}}
 	defer func() {
 		if err != nil {
-			_ = s.Close()
+			_ = s.Close() // release what was opened before the failure
 		}
 	}()
 
