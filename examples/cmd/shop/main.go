@@ -27,7 +27,7 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "shop:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	runErr := s.Run(ctx)
 	terr := <-tourErr
 	if terr != nil {
-		return fmt.Errorf("tour failed: %w", terr)
+		return fmt.Errorf("shop: tour failed: %w", terr)
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
