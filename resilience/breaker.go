@@ -112,7 +112,7 @@ type outcomeErr transport.Outcome
 
 func (o outcomeErr) Error() string { return "resilience: " + transport.Outcome(o).String() }
 
-// BreakerState is a breaker's snapshot for the debug handler.
+// BreakerState is a breaker's snapshot for the debug handler. It is a plain value.
 type BreakerState struct {
 	Name                 string `json:"name"`
 	State                string `json:"state"`

@@ -80,7 +80,7 @@ func (b *Budget) tryRetry() bool {
 	return false
 }
 
-// BudgetState is a retry budget's snapshot for the debug handler.
+// BudgetState is a retry budget's snapshot for the debug handler. It is a plain value.
 type BudgetState struct {
 	Name      string  `json:"name"`
 	Ratio     float64 `json:"ratio"`

@@ -97,7 +97,8 @@ func (c *compartment) acquire(ctx context.Context, s *BulkheadSettings) error {
 
 func (c *compartment) release() { <-c.sem }
 
-// BulkheadState is a bulkhead compartment's snapshot for the debug handler.
+// BulkheadState is a bulkhead compartment's snapshot for the debug handler. It is a
+// plain value.
 type BulkheadState struct {
 	Name     string `json:"name"`
 	Key      string `json:"key,omitempty"`

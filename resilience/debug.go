@@ -6,7 +6,8 @@ import (
 	"sort"
 )
 
-// Snapshot is the state of a set of policies, as served by DebugHandler.
+// Snapshot is the state of a set of policies, as served by DebugHandler. It is a
+// plain value, built fresh for each request.
 type Snapshot struct {
 	Breakers  []BreakerState  `json:"breakers"`
 	Limiters  []LimiterState  `json:"limiters"`

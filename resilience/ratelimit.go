@@ -61,7 +61,8 @@ func burstFor(r float64, b int) int {
 	return max(1, int(math.Ceil(r)))
 }
 
-// LimiterState is a rate limiter's snapshot for the debug handler.
+// LimiterState is a rate limiter's snapshot for the debug handler. It is a plain
+// value.
 type LimiterState struct {
 	Name     string  `json:"name"`
 	Rate     float64 `json:"rate,omitempty"`

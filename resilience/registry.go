@@ -10,7 +10,7 @@ import (
 )
 
 // KeyFunc picks the key a per-key policy uses for a request: a client IP, an upstream
-// host, a route, a user id. It must not retain r.
+// host, a route, a user id. It must not retain r and must be safe for concurrent use.
 type KeyFunc func(r *http.Request) string
 
 // KeyByHost keys by the request's URL host (client side: one breaker per upstream

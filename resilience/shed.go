@@ -85,7 +85,8 @@ func (s ShedSettings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Criticality orders requests for shedding (transport.HeaderCriticality).
+// Criticality orders requests for shedding (transport.HeaderCriticality). It is a
+// plain value.
 type Criticality uint8
 
 const (
@@ -115,7 +116,7 @@ func CriticalityOf(h http.Header) Criticality {
 	return Default
 }
 
-// ShedderState is a shedder's snapshot for the debug handler.
+// ShedderState is a shedder's snapshot for the debug handler. It is a plain value.
 type ShedderState struct {
 	Name      string  `json:"name"`
 	Limit     int64   `json:"limit"`

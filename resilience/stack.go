@@ -14,7 +14,8 @@ import (
 // per upstream host tripping on 5 consecutive failures, a 500ms per-attempt timeout
 // and a 2s overall one, no client rate limit and no bulkhead. Nested settings keep
 // their own variables (RETRY_*, BREAKER_*); the client's rate limit and bulkhead use
-// the CLIENT_ prefix so they don't collide with the server's.
+// the CLIENT_ prefix so they don't collide with the server's. It is a plain value,
+// read once by NewClientStack.
 type ClientSettings struct {
 	Retry     RetrySettings
 	Breaker   BreakerSettings
@@ -136,7 +137,8 @@ func (c *ClientStack) Inspect(snap *Snapshot) {
 
 // ServerSettings configures the recommended server stack (see NewServerStack). The
 // zero value gives no rate limit, an adaptive shedder with Netflix's defaults, the 5ms
-// deadline floor and retry-exhaustion marking.
+// deadline floor and retry-exhaustion marking. It is a plain value, read once by
+// NewServerStack.
 type ServerSettings struct {
 	RateLimit RateLimitSettings
 	Shed      ShedSettings
