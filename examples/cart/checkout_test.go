@@ -19,6 +19,8 @@ type shopEnv struct {
 	pay  *shoptest.Payment
 	cart *shoptest.Cart
 	hc   *http.Client
+	// hcUp is the cart's client to catalog and payment.
+	hcUp *http.Client
 	// payDown makes the payment service answer 503 while true.
 	payDown atomic.Bool
 	// clock offset added to the cart's clock.
@@ -45,6 +47,7 @@ func newShopEnv(t *testing.T, faults *shoptest.Faults) *shopEnv {
 		})
 	})
 	hc := shoptest.NewClient(t, shoptest.StaticResolver(t, map[string]string{"catalog": e.cat.URL, "payment": e.pay.URL}), 5*time.Second)
+	e.hcUp = hc
 	e.cart = shoptest.StartCart(t, shoptest.CartOptions{Client: hc,
 		Settings: cart.Settings{CancelAfter: time.Minute, Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }},
 		Recovery: cart.RecoverySettings{MinAge: -1}})

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Service is the cart domain: carts of products, and the checkout that turns a cart
@@ -188,6 +191,8 @@ type Settings struct {
 	CancelAfter time.Duration `env:"CART_CANCEL_AFTER" envDefault:"15m"`
 	// Now is the clock. nil means time.Now.
 	Now func() time.Time `env:"-"`
+	// MeterProvider receives cart.checkouts and cart.orders. Nil means no metrics.
+	MeterProvider metric.MeterProvider `env:"-"`
 }
 
 func (s Settings) withDefaults() Settings {
@@ -212,6 +217,7 @@ type Shop struct {
 	payments Payments
 	settings Settings
 	locks    keyedMutex
+	metrics  metrics
 }
 
 var _ Service = (*Shop)(nil)
@@ -219,7 +225,7 @@ var _ Service = (*Shop)(nil)
 // NewShop returns a Shop. store, catalog and payments are required.
 func NewShop(store *Store, catalog Catalog, payments Payments, s Settings) *Shop {
 	return &Shop{store: store, catalog: catalog, payments: payments, settings: s.withDefaults(),
-		locks: keyedMutex{m: map[string]*keyedEntry{}}}
+		locks: keyedMutex{m: map[string]*keyedEntry{}}, metrics: newMetrics(s.MeterProvider, store)}
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
@@ -319,7 +325,14 @@ func validKey(key string) error {
 // order's saga forward. It returns the order with a nil error when it is paid,
 // ErrPaymentDeclined, ErrOutOfStock, ErrOrderCancelled or ErrCheckoutFailed when it
 // ended otherwise, and an *UnavailableError while it is pending on a dependency.
-func (s *Shop) Checkout(ctx context.Context, cartID, key string) (Order, error) {
+func (s *Shop) Checkout(ctx context.Context, cartID, key string) (o Order, err error) {
+	defer func() {
+		s.metrics.checkouts.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", checkoutOutcome(o, err))))
+	}()
+	return s.checkout(ctx, cartID, key)
+}
+
+func (s *Shop) checkout(ctx context.Context, cartID, key string) (Order, error) {
 	if err := errors.Join(validID("cart_id", cartID), validKey(key)); err != nil {
 		return Order{}, err
 	}

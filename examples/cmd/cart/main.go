@@ -103,6 +103,7 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	defer stack.Close()
+	cfg.Cart.MeterProvider = tel.MeterProvider() // cart.checkouts, cart.orders on /metrics
 	shop := cart.NewShop(store, cart.NewCatalogClient(stack.Client, cfg.CatalogURL), cart.NewPaymentClient(stack.Client, cfg.PaymentURL), cfg.Cart)
 	recoverer := cart.NewRecoverer(shop, cfg.Recovery, logger)
 

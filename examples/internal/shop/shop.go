@@ -198,6 +198,9 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() error { s.CartStack.Close(); return nil })
+	if o.Cart.MeterProvider == nil {
+		o.Cart.MeterProvider = b["cart"].inst.MeterProvider
+	}
 	s.Cart = cart.NewShop(s.CartStore, cart.NewCatalogClient(s.CartStack.Client, "http://catalog"),
 		cart.NewPaymentClient(s.CartStack.Client, "http://payment"), o.Cart)
 	s.Recoverer = cart.NewRecoverer(s.Cart, o.Recovery, b["cart"].log)
