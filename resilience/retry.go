@@ -115,7 +115,9 @@ func (s RetrySettings) Validate() error {
 // Retry-After waits at least that long, if the deadline allows.
 //
 // Over HTTP, a request is retried only when transport.Idempotent says so (idempotent
-// method or Idempotency-Key) and its body can be replayed (no body, or GetBody set).
+// method or Idempotency-Key), or when it never reached the upstream
+// (transport.IsConnectionError: the dial failed), and only when its body can be
+// replayed (no body, or GetBody set).
 // Each retry carries transport.HeaderAttempt, and when the Retry gives up on a
 // retryable failure, the response gets transport.HeaderRetryExhausted and the serving
 // request (under MarkRetryExhausted) is flagged.
@@ -230,13 +232,19 @@ func (r *Retry) roundTrip(next http.RoundTripper, req *http.Request) (*http.Resp
 	if r.budget != nil {
 		r.budget.onRequest()
 	}
-	if r.s.MaxAttempts <= 1 || !transport.Idempotent(req) || !replayable(req) {
+	if r.s.MaxAttempts <= 1 || !replayable(req) {
 		return r.attempt(next, req, 0)
 	}
+	safe := transport.Idempotent(req)
 	resp, err := r.attempt(next, req, 0)
 	ctx := req.Context()
 	for n := 1; ; n++ {
 		if err != nil && IsRejection(err) {
+			return resp, err
+		}
+		// A request that is not safe to repeat is only sent again when it never
+		// reached the upstream (the dial failed).
+		if !safe && (err == nil || !transport.IsConnectionError(err)) {
 			return resp, err
 		}
 		if !transport.Classify(resp, err).Retryable() || transport.RetryExhausted(resp) {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -310,5 +312,27 @@ func TestRetrySuccessAllocs(t *testing.T) {
 	req := httptest.NewRequest("GET", "http://up/", nil)
 	if got := testing.AllocsPerRun(1000, func() { _, _ = rt.RoundTrip(req) }); got != 0 {
 		t.Fatalf("Retry success path: AllocsPerRun = %v, want 0", got)
+	}
+}
+
+func TestRetryPOSTOnlyWhenTheDialFailed(t *testing.T) {
+	r := NewRetry("x", RetrySettings{BudgetDisabled: true, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}, Telemetry{})
+	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	for _, tc := range []struct {
+		name string
+		errs []error
+		want int
+	}{
+		{"refused, then accepted", []error{dialErr, nil}, 2},
+		{"reset after sending", []error{errors.New("read: connection reset by peer"), nil}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRT{resps: []*http.Response{nil, status(201, nil)}, errs: tc.errs}
+			req, _ := http.NewRequest("POST", "http://payment/charges", bytes.NewReader([]byte("{}")))
+			_, _ = r.Client()(f).RoundTrip(req)
+			if f.calls != tc.want {
+				t.Fatalf("POST attempts = %d, want %d", f.calls, tc.want)
+			}
+		})
 	}
 }
