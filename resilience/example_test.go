@@ -220,12 +220,12 @@ func ExampleNewShedder() {
 	s := resilience.NewShedder("api", resilience.ShedSettings{InitialLimit: 4, MinLimit: 4, MaxLimit: 4}, resilience.Telemetry{})
 	admitted := 0
 	for range 4 {
-		if s.Acquire(resilience.Default) {
+		if s.Acquire(resilience.DefaultCriticality) {
 			admitted++
 		}
 	}
 	fmt.Println("default admitted:", admitted, "limit:", s.Limit())
-	fmt.Println("another default:", s.Acquire(resilience.Default))
+	fmt.Println("another default:", s.Acquire(resilience.DefaultCriticality))
 	fmt.Println("a critical one:", s.Acquire(resilience.Critical))
 	// Output:
 	// default admitted: 4 limit: 4

@@ -90,8 +90,8 @@ func (s ShedSettings) Validate() error {
 type Criticality uint8
 
 const (
-	// Default requests are admitted up to the limit.
-	Default Criticality = iota
+	// DefaultCriticality requests are admitted up to the limit.
+	DefaultCriticality Criticality = iota
 	// Sheddable requests (prefetches, batch work) are shed first: admitted up to 3/4
 	// of the limit.
 	Sheddable
@@ -101,11 +101,11 @@ const (
 )
 
 // CriticalityOf reads transport.HeaderCriticality: "critical", "sheddable", or
-// anything else for Default.
+// anything else for DefaultCriticality.
 func CriticalityOf(h http.Header) Criticality {
 	v := h[transport.HeaderCriticality]
 	if len(v) == 0 {
-		return Default
+		return DefaultCriticality
 	}
 	switch v[0] {
 	case "critical", "CRITICAL", "Critical":
@@ -113,7 +113,7 @@ func CriticalityOf(h http.Header) Criticality {
 	case "sheddable", "SHEDDABLE", "Sheddable":
 		return Sheddable
 	}
-	return Default
+	return DefaultCriticality
 }
 
 // ShedderState is a shedder's snapshot for the debug handler. It is a plain value.
@@ -257,11 +257,11 @@ func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware that sheds calls of criticality Default.
+// Endpoint returns go-kit middleware that sheds calls of DefaultCriticality.
 func (s *Shedder) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			if !s.Acquire(Default) {
+			if !s.Acquire(DefaultCriticality) {
 				s.rejects.add(ctx)
 				return nil, reject(ErrShed, time.Second)
 			}

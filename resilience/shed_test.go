@@ -127,12 +127,12 @@ func TestShedderCriticalityThresholds(t *testing.T) {
 		t.Fatalf("Acquire(Sheddable) #7 = true, want false at 3/4 of the limit")
 	}
 	for range 2 {
-		if !s.Acquire(Default) {
-			t.Fatalf("Acquire(Default) = false below the limit")
+		if !s.Acquire(DefaultCriticality) {
+			t.Fatalf("Acquire(DefaultCriticality) = false below the limit")
 		}
 	}
-	if s.Acquire(Default) {
-		t.Fatalf("Acquire(Default) at the limit = true, want false")
+	if s.Acquire(DefaultCriticality) {
+		t.Fatalf("Acquire(DefaultCriticality) at the limit = true, want false")
 	}
 	for range 2 {
 		if !s.Acquire(Critical) {
