@@ -44,6 +44,7 @@ type Balancer struct {
 type pickSet struct {
 	eps       []*Endpoint
 	ramping   bool  // some endpoint has weight < 1
+	plainRR   bool  // round robin over 2+ endpoints, none ramping: Pick's fast path
 	refreshAt int64 // unix ns at which End must rebuild; math.MaxInt64 = never
 }
 
@@ -63,6 +64,13 @@ func (b *Balancer) Close() { b.cancel() }
 // Pick returns an endpoint for the next call, or ErrNoInstances.
 func (b *Balancer) Pick() (*Endpoint, error) {
 	ps := b.snap.Load()
+	if ps.plainRR {
+		return ps.eps[b.rr.Add(1)%uint64(len(ps.eps))], nil
+	}
+	return b.pick(ps)
+}
+
+func (b *Balancer) pick(ps *pickSet) (*Endpoint, error) {
 	n := uint64(len(ps.eps))
 	switch n {
 	case 0:
@@ -278,7 +286,7 @@ func (b *Balancer) rebuild(now time.Time) {
 		e.weight.Store(math.Float64bits(w))
 		eps = append(eps, e)
 	}
-	b.snap.Store(&pickSet{eps: eps, ramping: ramping, refreshAt: refresh})
+	b.snap.Store(&pickSet{eps: eps, ramping: ramping, refreshAt: refresh, plainRR: !b.p2c && !ramping && len(eps) > 1})
 }
 
 // EndpointState is one endpoint's state, as the debug handler shows it.
