@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,16 @@ func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
 	orders, err := s.CartStore.CountOrders(context.Background())
 	if err != nil || orders["paid"] != 20 {
 		t.Errorf("orders by status = %v (%v), want 20 paid", orders, err)
+	}
+	// The cart's /metrics counts them too.
+	resp, err := http.Get(s.URLs["cart"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `outcome="paid"} 20`) || !strings.Contains(string(body), `cart_orders{`) {
+		t.Errorf("cart /metrics lacks cart_checkouts_total{outcome=\"paid\"} 20 and cart_orders:\n%s", body)
 	}
 	if rep.P50 <= 0 || rep.P99 < rep.P50 {
 		t.Errorf("latencies p50 %v p99 %v, want 0 < p50 <= p99", rep.P50, rep.P99)

@@ -144,19 +144,20 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 
 	s.opts = gantry.Options{Logger: o.Logger, Settings: o.Shutdown}
 	type built struct {
-		api  http.Handler
-		ops  platform.Ops
-		inst observability.Instrumentation
-		log  *slog.Logger
-		mw   []func(http.Handler) http.Handler
+		api     http.Handler
+		ops     platform.Ops
+		inst    observability.Instrumentation
+		metrics http.Handler
+		log     *slog.Logger
+		mw      []func(http.Handler) http.Handler
 	}
 	b := map[string]*built{}
 	for _, name := range Services() {
-		inst, err := s.instrument(ctx, o, name)
+		inst, metrics, err := s.instrument(ctx, o, name)
 		if err != nil {
 			return nil, err
 		}
-		b[name] = &built{inst: inst, log: o.Logger.With("service", name)}
+		b[name] = &built{inst: inst, metrics: metrics, log: o.Logger.With("service", name)}
 	}
 
 	// catalog
@@ -233,6 +234,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	// Servers: each service behind the same server chain as its own main.
 	for _, name := range Services() {
 		sv := b[name]
+		sv.ops.Metrics = sv.metrics
 		settings := platform.Settings{}
 		mux := platform.Mount(sv.api, sv.ops)
 		h := platform.ServerChain(sv.log, sv.inst, settings, sv.mw...)(mux)
@@ -244,16 +246,18 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	return s, nil
 }
 
-func (s *Shop) instrument(ctx context.Context, o Options, name string) (observability.Instrumentation, error) {
+// instrument returns a service's instrumentation and its /metrics handler (nil when
+// Options.Instrument provides the providers).
+func (s *Shop) instrument(ctx context.Context, o Options, name string) (observability.Instrumentation, http.Handler, error) {
 	if o.Instrument != nil {
-		return o.Instrument(name), nil
+		return o.Instrument(name), nil, nil
 	}
 	tel, err := observability.NewTelemetry(ctx, observability.TelemetrySettings{ServiceName: name})
 	if err != nil {
-		return observability.Instrumentation{}, fmt.Errorf("shop: %s telemetry: %w", name, err)
+		return observability.Instrumentation{}, nil, fmt.Errorf("shop: %s telemetry: %w", name, err)
 	}
 	s.opts.Telemetry = append(s.opts.Telemetry, tel)
-	return tel.Instrumentation(), nil
+	return tel.Instrumentation(), tel.MetricsHandler(), nil
 }
 
 func (s *Shop) openDB(ctx context.Context, dir, file string) (*sql.DB, error) {
