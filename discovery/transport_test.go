@@ -227,3 +227,26 @@ func TestTransportAttemptHeaderParsing(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+type nopRoundTripper struct{ resp *http.Response }
+
+func (n nopRoundTripper) RoundTrip(*http.Request) (*http.Response, error) { return n.resp, nil }
+
+// The resolving transport adds one allocation per request (the outgoing request and
+// its URL, which must not alias the caller's), whatever the policy.
+func TestTransportAllocatesOncePerRequest(t *testing.T) {
+	for _, p := range []string{PolicyRoundRobin, PolicyP2C} {
+		r := NewStatic(map[string][]Instance{"svc": instances("10.0.0.1:80", "10.0.0.2:80")})
+		tr := NewTransport(r, nopRoundTripper{&http.Response{StatusCode: 200}}, BalancerSettings{Policy: p})
+		req := httptest.NewRequest("GET", "http://svc/x", nil)
+		if _, err := tr.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(1000, func() { _, _ = tr.RoundTrip(req) }); n > 1 {
+			t.Errorf("%s: Transport.RoundTrip allocates %v times per request, want <= 1", p, n)
+		}
+		if req.URL.Host != "svc" {
+			t.Errorf("%s: RoundTrip changed the caller's request URL host to %q", p, req.URL.Host)
+		}
+	}
+}
