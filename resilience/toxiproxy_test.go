@@ -55,7 +55,7 @@ func TestFaultInjectionToxiproxy(t *testing.T) {
 	isReset := func(err error) bool {
 		return err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "EOF"))
 	}
-	const attemptTimeout = 100 * time.Millisecond
+	const attemptTimeout = 200 * time.Millisecond
 	for _, tc := range []faultCase{
 		// Successes need no time bound: an attempt slower than the attempt timeout
 		// would have failed.
@@ -64,7 +64,7 @@ func TestFaultInjectionToxiproxy(t *testing.T) {
 			toxic: `{"name":"t","type":"latency","stream":"downstream","attributes":{"latency":30}}`},
 		{name: "slicer", wantOK: true, wantHits: 1,
 			toxic: `{"name":"t","type":"slicer","stream":"downstream","attributes":{"average_size":128,"size_variation":64,"delay":100}}`},
-		// Each attempt times out at 100 ms, long before the 2 s toxic would deliver
+		// Each attempt times out at 200 ms, long before the 2 s toxic would deliver
 		// (so the 3 attempts together end well before it); 3 attempts are 3
 		// consecutive failures: open.
 		{name: "latency above the attempt timeout", wantHits: 3, wantErr: isTimeout, wantOpen: true, maxDuration: 2 * time.Second,
