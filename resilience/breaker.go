@@ -129,6 +129,7 @@ type BreakerState struct {
 // breakerShared is what the breakers of one BreakerSet share.
 type breakerShared struct {
 	settings BreakerSettings
+	meter    metric.Meter // nil without a MeterProvider
 	reply    *reply
 	recs     sync.Pool
 	events   handoff
@@ -141,7 +142,8 @@ func newBreakerShared(name string, s BreakerSettings, t Telemetry) *breakerShare
 	sh := &breakerShared{settings: s.withDefaults(), reply: newReply(ErrOpen), log: t.Logger}
 	sh.recs.New = func() any { return new(httpx.Recorder) }
 	if t.MeterProvider != nil {
-		sh.changes, _ = t.meter().Int64Counter("resilience.breaker.transitions",
+		sh.meter = t.meter()
+		sh.changes, _ = sh.meter.Int64Counter("resilience.breaker.transitions",
 			metric.WithDescription("Circuit breaker state changes."), metric.WithUnit("{transition}"))
 	}
 	sh.rejects = newRejectCounter(t, "breaker", name)
@@ -164,6 +166,7 @@ type Breaker struct {
 	cb       *gobreaker.CircuitBreaker[struct{}]
 	sh       *breakerShared
 	openedAt atomic.Int64 // unix nanoseconds of the last transition to open
+	state    atomic.Int32 // the last state gobreaker reported, for the state gauge
 	opens    atomic.Uint64
 	rejected atomic.Uint64
 }
@@ -171,7 +174,29 @@ type Breaker struct {
 // NewBreaker returns a breaker named name (used in logs, metrics and the debug
 // handler).
 func NewBreaker(name string, s BreakerSettings, t Telemetry) *Breaker {
-	return newBreaker(name, newBreakerShared(name, s, t))
+	b := newBreaker(name, newBreakerShared(name, s, t))
+	b.sh.observeStates(func(f func(*Breaker)) { f(b) })
+	return b
+}
+
+// observeStates registers the resilience.breaker.state gauge (0 closed, 1 half-open,
+// 2 open, as gobreaker numbers them) over the breakers that each enumerates. The
+// callback reads atomics only, never a breaker's lock.
+func (sh *breakerShared) observeStates(each func(func(*Breaker))) {
+	if sh.meter == nil {
+		return
+	}
+	g, err := sh.meter.Int64ObservableGauge("resilience.breaker.state",
+		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."))
+	if err != nil {
+		return
+	}
+	_, _ = sh.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		each(func(b *Breaker) {
+			o.ObserveInt64(g, int64(b.state.Load()), metric.WithAttributes(attribute.String("resilience.name", b.name)))
+		})
+		return nil
+	}, g)
 }
 
 func newBreaker(name string, sh *breakerShared) *Breaker {
@@ -203,6 +228,7 @@ func newBreaker(name string, sh *breakerShared) *Breaker {
 // onStateChange runs under gobreaker's mutex: it only stores atomics and hands the
 // logging and metrics off. It never calls the breaker.
 func (b *Breaker) onStateChange(name string, from, to gobreaker.State) {
+	b.state.Store(int32(to))
 	if to == gobreaker.StateOpen {
 		b.openedAt.Store(time.Now().UnixNano())
 		b.opens.Add(1)
@@ -315,6 +341,7 @@ func NewBreakerSet(name string, s BreakerSettings, key KeyFunc, t Telemetry) *Br
 	set.reg = newKeyed(sh.settings.MaxKeys, sh.settings.IdleTimeout, func(k string) *Breaker {
 		return newBreaker(name+"/"+k, sh)
 	})
+	sh.observeStates(func(f func(*Breaker)) { set.reg.each(func(_ string, b *Breaker) { f(b) }) })
 	return set
 }
 

@@ -85,6 +85,11 @@ func TestBreakerTransitionsMetric(t *testing.T) {
 		got := map[string]int64{}
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
+				if gauge, ok := m.Data.(metricdata.Gauge[int64]); ok {
+					for _, dp := range gauge.DataPoints {
+						got[m.Name] = dp.Value
+					}
+				}
 				sum, ok := m.Data.(metricdata.Sum[int64])
 				if !ok {
 					continue
@@ -95,8 +100,8 @@ func TestBreakerTransitionsMetric(t *testing.T) {
 				}
 			}
 		}
-		if got["resilience.breaker.transitions/open"] != 1 || got["resilience.rejections/"] != 1 {
-			t.Fatalf("metrics = %v, want 1 transition to open and 1 rejection", got)
+		if got["resilience.breaker.transitions/open"] != 1 || got["resilience.rejections/"] != 1 || got["resilience.breaker.state"] != 2 {
+			t.Fatalf("metrics = %v, want 1 transition to open, 1 rejection and state 2 (open)", got)
 		}
 	})
 }
