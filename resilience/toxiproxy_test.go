@@ -129,6 +129,15 @@ func TestFaultInjectionToxiproxy(t *testing.T) {
 			if tc.maxDuration > 0 && elapsed > tc.maxDuration {
 				t.Errorf("GET took %v, want <= %v", elapsed, tc.maxDuration)
 			}
+			// Failing GETs are tried 3 times (2 retries, within the budget's floor);
+			// successes are never retried.
+			wantRetries := uint64(2)
+			if tc.wantOK {
+				wantRetries = 0
+			}
+			if got := stack.Retry.Budget().Snapshot().Retries; got != wantRetries {
+				t.Errorf("retries = %d, want %d", got, wantRetries)
+			}
 			if tc.wantHits > 0 && hits.Load() != tc.wantHits {
 				t.Errorf("upstream attempts = %d, want %d", hits.Load(), tc.wantHits)
 			}
