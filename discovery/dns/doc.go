@@ -5,7 +5,9 @@
 // _http._tcp.catalog.default.svc.cluster.local for SRV), or against Consul's DNS
 // interface (catalog.service.consul).
 //
-// Go's resolver does not expose record TTLs, so records are re-resolved every
-// Settings.Interval (default 5s, Kubernetes DNS's own TTL). A failed lookup keeps the
-// last good set with the error attached (stale-if-error).
+// With a Client (a small stub client on golang.org/x/net/dns/dnsmessage that reports
+// record TTLs), each name is resolved again when its answer expires, within [1s,
+// Settings.MaxTTL]. With a *net.Resolver, which does not expose TTLs, names are
+// re-resolved every Settings.Interval (default 5s, Kubernetes DNS's own TTL). A
+// failed lookup keeps the last good set with the error attached (stale-if-error).
 package dns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/gantry-go/gantry/discovery/dns"
 )
@@ -66,4 +67,19 @@ func ExampleNewResolverTargets() {
 	fmt.Println(len(f.Snapshot().Instances), err)
 	// Output:
 	// 2 <nil>
+}
+
+func ExampleNewClient() {
+	// A Client reports record TTLs, so the Resolver re-resolves each name when its
+	// answer expires. Here: Consul's DNS interface; "" means /etc/resolv.conf's first
+	// nameserver (in Kubernetes, the cluster DNS).
+	c := dns.NewClient("127.0.0.1:8600")
+	r, err := dns.NewResolver(c, dns.Settings{Targets: "catalog=srv:catalog.service.consul", MaxTTL: 30 * time.Second})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c, r.Services())
+	// Output:
+	// dns client via 127.0.0.1:8600 [catalog]
 }

@@ -43,8 +43,13 @@ type Settings struct {
 	// name=host:port resolves A/AAAA records and uses the port; name=srv:host
 	// resolves SRV records.
 	Targets string `env:"DISCOVERY_DNS"`
-	// Interval is how often each name is resolved again. Default 5s.
+	// Interval is how often each name is resolved again when the lookuper does not
+	// report TTLs (a *net.Resolver does not). Default 5s, Kubernetes DNS's TTL.
 	Interval time.Duration `env:"DISCOVERY_DNS_INTERVAL" envDefault:"5s"`
+	// MaxTTL caps the re-resolution delay when the lookuper reports TTLs (a Client
+	// does): a name is resolved again when its answer expires, at least 1s and at
+	// most MaxTTL later. Default 30s.
+	MaxTTL time.Duration `env:"DISCOVERY_DNS_MAX_TTL" envDefault:"30s"`
 	// Timeout bounds one resolution. Default 2s.
 	Timeout time.Duration `env:"DISCOVERY_DNS_TIMEOUT" envDefault:"2s"`
 	// Logger receives lookup failures; nil discards them.
@@ -119,6 +124,9 @@ func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Res
 	if s.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_TIMEOUT: %v is negative", s.Timeout))
 	}
+	if s.MaxTTL < 0 {
+		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_MAX_TTL: %v is negative", s.MaxTTL))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
 	}
@@ -130,6 +138,9 @@ func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Res
 	}
 	if s.Timeout == 0 {
 		s.Timeout = 2 * time.Second
+	}
+	if s.MaxTTL == 0 {
+		s.MaxTTL = 30 * time.Second
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -162,22 +173,24 @@ func (r *Resolver) Services() []string {
 	return out
 }
 
-// Run resolves every service at once and then every Interval until ctx ends; it
+// Run resolves every service at once and then again when its answer expires (a
+// TTLResolver's TTL, clamped to [1s, MaxTTL]) or every Interval, until ctx ends; it
 // returns nil after its goroutines have exited.
 func (r *Resolver) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for name, f := range r.feeds {
 		t := r.targets[name]
 		wg.Go(func() {
-			tick := time.NewTicker(r.s.Interval)
-			defer tick.Stop()
+			timer := time.NewTimer(0)
+			defer timer.Stop()
 			for {
-				r.refresh(ctx, f, t)
 				select {
 				case <-ctx.Done():
 					return
-				case <-tick.C:
+				case <-timer.C:
 				}
+				ttl, _ := r.refresh(ctx, f, t)
+				timer.Reset(r.next(ttl))
 			}
 		})
 	}
@@ -186,23 +199,40 @@ func (r *Resolver) Run(ctx context.Context) error {
 	return nil
 }
 
+// next is the delay before the next resolution, given the answer's TTL (0: unknown).
+func (r *Resolver) next(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return r.s.Interval
+	}
+	return min(max(ttl, time.Second), r.s.MaxTTL)
+}
+
 // Refresh resolves service once, now, and publishes the result into its feed if it
 // changed. On a lookup error the feed keeps its instances and carries the error,
-// which Refresh also returns. Run calls it on every interval.
+// which Refresh also returns. Run calls it whenever a name is due.
 func (r *Resolver) Refresh(ctx context.Context, service string) error {
 	f, err := r.Lookup(service)
 	if err != nil {
 		return err
 	}
-	return r.refresh(ctx, f, r.targets[service])
+	_, err = r.refresh(ctx, f, r.targets[service])
+	return err
 }
 
-func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) error {
+// refresh resolves t into f and returns the answer's TTL, 0 if unknown.
+func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
 	defer cancel()
-	ins, err := r.resolve(ctx, t)
+	var ins []discovery.Instance
+	var ttl time.Duration
+	var err error
+	if tr, ok := r.l.(TTLResolver); ok {
+		ins, ttl, err = tr.ResolveTTL(ctx, t)
+	} else {
+		ins, err = r.resolve(ctx, t)
+	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	prev := f.Snapshot()
 	now := time.Now()
@@ -211,14 +241,14 @@ func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) err
 			slog.String("service", f.Service()), slog.String("name", t.Name), slog.String("error", err.Error()))
 		err = fmt.Errorf("dns: resolving %s: %w", t.Name, err)
 		f.Update(discovery.Snapshot{Instances: prev.Instances, Err: err, Updated: prev.Updated})
-		return err
+		return 0, err
 	}
 	slices.SortFunc(ins, func(a, b discovery.Instance) int { return strings.Compare(a.ID, b.ID) })
 	if prev.Err == nil && !prev.Updated.IsZero() && discovery.SameInstances(prev.Instances, ins) {
-		return nil
+		return ttl, nil
 	}
 	f.Update(discovery.Snapshot{Instances: ins, Updated: now})
-	return nil
+	return ttl, nil
 }
 
 func (r *Resolver) resolve(ctx context.Context, t Target) ([]discovery.Instance, error) {
