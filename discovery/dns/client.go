@@ -329,4 +329,3 @@ func parse(buf []byte, id uint16) (*response, error) {
 
 // String describes the client for logs.
 func (c *Client) String() string { return "dns client via " + c.server }
-
