@@ -25,3 +25,15 @@ func FuzzParseTargets(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseResponse: a DNS answer from the network never panics the parser.
+func FuzzParseResponse(f *testing.F) {
+	f.Add([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 3, 'a', 'p', 'i', 0, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 3, 0, 4, 127, 0, 0, 2})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parse(b, 0x1234)
+		if err == nil && r.answer == nil {
+			t.Fatal("parse returned neither an answer nor an error")
+		}
+	})
+}
