@@ -127,5 +127,5 @@ log "step 1b: compose file validates (with the observability profile)"
 (cd examples && $COMPOSE -f docker-compose.yml --profile observability config -q)
 
 log "steps 2-6: go test -tags e2e -run TestComposeEndToEnd ./e2e/"
-(cd examples && go test -tags e2e -count=1 -v -timeout 14m -run '^TestComposeEndToEnd$' ./e2e/)
+(cd examples && go vet -tags e2e ./e2e/ && go test -tags e2e -count=1 -v -timeout 14m -run '^TestComposeEndToEnd$' ./e2e/)
 log "passed in $(($(date +%s) - start))s"

@@ -324,11 +324,13 @@ type composeLedger struct {
 	Inconsistent  []string
 }
 
-func (s *composeStack) ledger(ctx context.Context, cartDB, paymentURL, prefix string) (composeLedger, error) {
+func (s *composeStack) ledger(ctx context.Context, cartDB, paymentSvc, prefix string) (composeLedger, error) {
 	orders, err := composeReadOrders(ctx, cartDB, prefix)
 	if err != nil {
 		return composeLedger{}, err
 	}
+	// Looked up each time: a container that was killed and started again gets a new port.
+	paymentURL := s.port(paymentSvc, "8083")
 	rep := composeLedger{ByStatus: map[string]int{}}
 	for _, o := range orders {
 		rep.ByStatus[o.Status]++
@@ -435,6 +437,20 @@ func (s *composeStack) productsFor(t *testing.T, n int) []string {
 	return nil
 }
 
+// String is the phase's line of figures.
+func (p composePhase) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d flows, %d ok, %d failed, %d dropped, p50 %v, p99 %v, breaker openings %d, orders %s, double-charged %d, inconsistent %d, %s after %v",
+		p.Name, p.Report.Scheduled, p.Report.Succeeded, p.Report.Failed, p.Report.Dropped,
+		p.Report.P50.Round(time.Millisecond), p.Report.P99.Round(time.Millisecond), p.BreakerOpens,
+		composeStatusLine(p.Ledger), len(p.Ledger.DoubleCharged), len(p.Ledger.Inconsistent),
+		p.RecoveryLabel, p.Recovery.Round(100*time.Millisecond))
+	if len(p.Report.FailuresByStatus) > 0 {
+		fmt.Fprintf(&b, "; failures by status %v, by step %v", p.Report.FailuresByStatus, p.Report.FailuresByStep)
+	}
+	return b.String()
+}
+
 // underLoad runs the load generator for d while fault runs, then returns the report.
 func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fault func()) loadgen.Report {
 	t.Helper()
@@ -492,13 +508,11 @@ func TestComposeEndToEnd(t *testing.T) {
 	consulTime := s.waitConsul(time.Minute)
 	t.Logf("consul: every service passing (%v) %v after healthy", composeConsulWant, consulTime.Round(time.Millisecond))
 
-	cartURL := s.port("cart", "8082")
-	pay1URL := s.port("payment-1", "8083")
-	pay2URL := s.port("payment-2", "8083")
+	cartURL := s.port("cart", "8082") // the cart is never restarted: its port stays
 	cartDB := s.cartDB()
 
 	// 4. Checkouts through the gateway, as the README's curl lines do them.
-	s.checkouts(t, 5, pay1URL)
+	s.checkouts(t, 5, s.port("payment-1", "8083"))
 
 	// 5a. Kill one payment replica under load: retries go to the other one.
 	ph := composePhase{Name: "docker kill payment-1"}
@@ -513,8 +527,9 @@ func TestComposeEndToEnd(t *testing.T) {
 	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
 	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "payment-1") })
 	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, "payment-1"), "payment-1 healthy again"
-	ph.Ledger = s.mustLedger(cartDB, pay2URL, "e2ekill-")
+	ph.Ledger = s.mustLedger(cartDB, "payment-2", "e2ekill-")
 	phases = append(phases, ph)
+	t.Log(ph)
 	s.expectNoFailures(t, ph)
 
 	// 5b. Stop and start the catalog under load: in-flight orders complete or are
@@ -535,7 +550,7 @@ func TestComposeEndToEnd(t *testing.T) {
 	// what the outage left pending; poll the ledger until nothing is pending, within 90s.
 	settle := time.Now()
 	for {
-		ph.Ledger = s.mustLedger(cartDB, pay1URL, "e2ecat-")
+		ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2ecat-")
 		if ph.Ledger.ByStatus["pending"] == 0 || time.Since(settle) > 90*time.Second {
 			break
 		}
@@ -543,6 +558,7 @@ func TestComposeEndToEnd(t *testing.T) {
 	}
 	ph.Recovery, ph.RecoveryLabel = time.Since(settle), "no order pending"
 	phases = append(phases, ph)
+	t.Log(ph)
 	if n := ph.Ledger.ByStatus["pending"]; n != 0 {
 		t.Errorf("%s: %d orders still pending 90s after the catalog came back, want 0", ph.Name, n)
 	}
@@ -564,8 +580,9 @@ func TestComposeEndToEnd(t *testing.T) {
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
 	ph.Recovery, ph.RecoveryLabel = restart, "both restarted and healthy"
-	ph.Ledger = s.mustLedger(cartDB, pay1URL, "e2eroll-")
+	ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2eroll-")
 	phases = append(phases, ph)
+	t.Log(ph)
 	s.expectNoFailures(t, ph)
 
 	// 5d. Consul stopped for 20s: traffic flows from the cached endpoints, and every
@@ -586,8 +603,9 @@ func TestComposeEndToEnd(t *testing.T) {
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
 	ph.Recovery, ph.RecoveryLabel = reregistered, "all registrations passing after consul healthy"
-	ph.Ledger = s.mustLedger(cartDB, pay1URL, "e2econsul-")
+	ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2econsul-")
 	phases = append(phases, ph)
+	t.Log(ph)
 	s.expectNoFailures(t, ph)
 
 	// Every container still healthy at the end.
@@ -646,11 +664,11 @@ func (s *composeStack) expectLedger(t *testing.T, ph composePhase) {
 	}
 }
 
-func (s *composeStack) mustLedger(cartDB, paymentURL, prefix string) composeLedger {
+func (s *composeStack) mustLedger(cartDB, paymentSvc, prefix string) composeLedger {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := s.ledger(ctx, cartDB, paymentURL, prefix)
+	rep, err := s.ledger(ctx, cartDB, paymentSvc, prefix)
 	if err != nil {
 		s.t.Fatalf("ledger(%s): %v", prefix, err)
 	}
