@@ -299,7 +299,7 @@ func TestWithAgent(t *testing.T) {
 		if err := regA.Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond) // the drain delay
+		time.Sleep(time.Second) // the drain delay (gantry.Run's default is 3s)
 		if err := stopA(); err != nil {
 			t.Fatal(err)
 		}

@@ -87,7 +87,7 @@ func TestGantryRunShutdownOrder(t *testing.T) {
 			Servers:    []gantry.Server{{Server: srv, Listener: hooked}},
 			Drainers:   []gantry.Drainer{hr, reg},
 			Registrars: []gantry.Runner{reg},
-			Settings:   gantry.Settings{DrainDelay: 300 * time.Millisecond, Timeout: 5 * time.Second},
+			Settings:   gantry.Settings{DrainDelay: time.Second, Timeout: 5 * time.Second},
 			Signals:    make(chan os.Signal),
 		})
 	}()
