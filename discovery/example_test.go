@@ -1,6 +1,7 @@
 package discovery_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -179,3 +180,34 @@ func ExampleRememberAttempts() {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func ExampleMemory_Registrar() {
+	m := discovery.NewMemory()
+	reg := m.Registrar("cart", discovery.Instance{ID: "cart-1", Address: "127.0.0.1:8082"})
+	f, _ := m.Lookup("cart")
+
+	registered := make(chan struct{}, 1)
+	stop := f.Subscribe(func(s discovery.Snapshot) {
+		if len(s.Instances) > 0 {
+			select {
+			case registered <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- reg.Run(ctx) }() // gantry.Options{Registrars: {reg}, Drainers: {reg}}
+	<-registered
+	fmt.Println(len(f.Snapshot().Instances))
+	_ = reg.Drain(ctx)
+	fmt.Println(len(f.Snapshot().Instances))
+	cancel()
+	fmt.Println(<-done)
+	// Output:
+	// 1
+	// 0
+	// <nil>
+}

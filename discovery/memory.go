@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"sync"
@@ -76,4 +77,36 @@ func (m *Memory) feed(service string) *Feed {
 func (m *Memory) publish(service string) {
 	ins := slices.Collect(maps.Values(m.instances[service]))
 	m.feed(service).Update(Snapshot{Instances: ins, Updated: time.Now()})
+}
+
+// MemoryRegistrar registers one instance in a Memory registry for as long as its Run
+// runs, the in-process counterpart of consul.Registrar: gantry.Run can drive either.
+// Drain removes the instance from resolution at once; Run's end removes it too. It is
+// safe for concurrent use.
+type MemoryRegistrar struct {
+	m       *Memory
+	service string
+	in      Instance
+}
+
+// Registrar returns a MemoryRegistrar for in under service.
+func (m *Memory) Registrar(service string, in Instance) *MemoryRegistrar {
+	if in.ID == "" {
+		in.ID = in.Address
+	}
+	return &MemoryRegistrar{m: m, service: service, in: in}
+}
+
+// Run registers the instance, waits for ctx to end, deregisters it and returns nil.
+func (r *MemoryRegistrar) Run(ctx context.Context) error {
+	r.m.Register(r.service, r.in)
+	<-ctx.Done()
+	r.m.Deregister(r.service, r.in.ID)
+	return nil
+}
+
+// Drain deregisters the instance so that balancers stop picking it.
+func (r *MemoryRegistrar) Drain(context.Context) error {
+	r.m.Deregister(r.service, r.in.ID)
+	return nil
 }
