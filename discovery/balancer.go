@@ -1,11 +1,15 @@
 package discovery
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gantry-go/gantry/transport"
 )
@@ -33,6 +37,9 @@ type Balancer struct {
 
 	lastFailed atomic.Pointer[Endpoint]
 
+	service    string
+	ejectCount metric.Int64Counter // nil without a MeterProvider
+
 	mu     sync.Mutex
 	byKey  map[string]*Endpoint
 	order  []*Endpoint // byKey's values in feed order
@@ -52,7 +59,12 @@ type pickSet struct {
 // s.Validate first to reject bad configuration (out-of-range values are clamped).
 func NewBalancer(f *Feed, s BalancerSettings) *Balancer {
 	s = s.withDefaults()
-	b := &Balancer{s: s, p2c: s.Policy != PolicyRoundRobin, byKey: map[string]*Endpoint{}}
+	b := &Balancer{s: s, p2c: s.Policy != PolicyRoundRobin, byKey: map[string]*Endpoint{}, service: f.Service()}
+	if s.MeterProvider != nil {
+		// An instrument error leaves the counter nil: ejection works without metrics.
+		b.ejectCount, _ = s.MeterProvider.Meter("github.com/gantry-go/gantry/discovery").Int64Counter("discovery.balancer.ejections",
+			metric.WithUnit("{ejection}"), metric.WithDescription("Endpoints ejected by outlier detection."))
+	}
 	b.snap.Store(&pickSet{refreshAt: math.MaxInt64})
 	b.cancel = f.Subscribe(b.apply)
 	return b
@@ -206,6 +218,10 @@ func (b *Balancer) eject(e *Endpoint, now time.Time) {
 	e.ejected, e.ejectedUntil = true, now.Add(d)
 	e.failures.Store(0)
 	b.rebuild(now)
+	if b.ejectCount != nil {
+		b.ejectCount.Add(context.Background(), 1, metric.WithAttributes(
+			attribute.String("service", b.service), attribute.String("instance", e.inst.key())))
+	}
 }
 
 // apply follows a feed update. Endpoints that stay keep their statistics.

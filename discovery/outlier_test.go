@@ -1,8 +1,12 @@
 package discovery
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/gantry-go/gantry/transport"
 )
@@ -174,5 +178,38 @@ func TestSlowStartRampsNewEndpoints(t *testing.T) {
 				t.Errorf("new endpoint share after the ramp = %.3f, want %.3f ± 0.03", got, want)
 			}
 		})
+	}
+}
+
+func TestEjectionsAreCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	c := newFakeClock()
+	b := NewBalancer(feedOf("bad:1", "good:1"), BalancerSettings{Clock: c, MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	bad, good := endpointByAddr(t, b, "bad:1"), endpointByAddr(t, b, "good:1")
+	fail(b, bad, 5, transport.Failure)
+	c.Advance(30 * time.Second)
+	tick(b, good)
+	fail(b, bad, 5, transport.Failure)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var got int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "discovery.balancer.ejections" {
+				for _, dp := range sum.DataPoints {
+					svc, _ := dp.Attributes.Value("service")
+					inst, _ := dp.Attributes.Value("instance")
+					if svc.AsString() == "svc" && inst.AsString() == "bad:1" {
+						got += dp.Value
+					}
+				}
+			}
+		}
+	}
+	if got != 2 {
+		t.Errorf("discovery.balancer.ejections{service=svc,instance=bad:1} = %d, want 2", got)
 	}
 }

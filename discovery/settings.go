@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Clock tells the time. Settings take one so that tests can drive ejection and slow
@@ -56,6 +58,9 @@ type BalancerSettings struct {
 	Decay time.Duration `env:"BALANCER_EWMA_DECAY" envDefault:"10s"`
 	// Clock is the time source; nil means the time package.
 	Clock Clock `env:"-"`
+	// MeterProvider receives the discovery.balancer.ejections counter (attributes
+	// service and instance); nil means no metrics.
+	MeterProvider metric.MeterProvider `env:"-"`
 }
 
 // Validate reports settings that are out of range, each naming its env variable.
