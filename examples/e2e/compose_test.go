@@ -611,6 +611,10 @@ func TestComposeEndToEnd(t *testing.T) {
 	// Every container still healthy at the end.
 	s.waitHealthy(time.Minute, composeServices...)
 
+	// Stock is conserved through every fault: nothing left held, and exactly the units of
+	// the paid orders sold.
+	stock := s.checkStock(t, cartDB)
+
 	// The figures.
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncompose end-to-end figures (load %d checkout flows/s, 3 requests each; latency from intended start):\n", composeLoadRate)
@@ -625,6 +629,7 @@ func TestComposeEndToEnd(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%-38s double-charged orders: %d, inconsistent: %d\n", "", len(p.Ledger.DoubleCharged), len(p.Ledger.Inconsistent))
 	}
+	fmt.Fprintf(&b, "stock: %s\n", stock)
 	fmt.Fprintf(&b, "up to healthy %v, consul registration %v, whole test %v\n", upTime.Round(time.Millisecond), consulTime.Round(time.Millisecond), time.Since(began).Round(time.Second))
 	t.Log(b.String())
 }
@@ -673,6 +678,63 @@ func (s *composeStack) mustLedger(cartDB, paymentSvc, prefix string) composeLedg
 		s.t.Fatalf("ledger(%s): %v", prefix, err)
 	}
 	return rep
+}
+
+// checkStock compares the catalog's stock accounting (GET /inventory) with the cart's
+// paid orders: for every product initial = available + held + sold, nothing is held
+// once no order is pending, and the units sold are the units of the paid orders.
+func (s *composeStack) checkStock(t *testing.T, cartDB string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var levels []struct {
+		ProductID string `json:"product_id"`
+		Initial   int64  `json:"initial"`
+		Available int64  `json:"available"`
+		Held      int64  `json:"held"`
+		Sold      int64  `json:"sold"`
+	}
+	if err := s.getJSON(ctx, s.port("catalog", "8081")+"/inventory", &levels); err != nil {
+		t.Fatalf("GET /inventory: %v", err)
+	}
+	var held, sold int64
+	for _, l := range levels {
+		if l.Initial != l.Available+l.Held+l.Sold {
+			t.Errorf("product %s: initial %d != available %d + held %d + sold %d", l.ProductID, l.Initial, l.Available, l.Held, l.Sold)
+		}
+		held += l.Held
+		sold += l.Sold
+	}
+	paid, err := composePaidUnits(ctx, cartDB)
+	if err != nil {
+		t.Fatalf("paid units: %v", err)
+	}
+	if held != 0 {
+		t.Errorf("%d units still held by reservations after every order settled, want 0", held)
+	}
+	if sold != paid {
+		t.Errorf("catalog sold %d units, the paid orders bought %d, want equal", sold, paid)
+	}
+	return fmt.Sprintf("%d products, %d units sold = %d units in paid orders, %d held", len(levels), sold, paid, held)
+}
+
+// composePaidUnits sums the quantities of every paid order in the cart's database.
+func composePaidUnits(ctx context.Context, path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		db.Close()
+		composeChownLike(path, st)
+	}()
+	var n sql.NullInt64
+	err = db.QueryRowContext(ctx, `SELECT SUM(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status = 'paid'`).Scan(&n)
+	return n.Int64, err
 }
 
 // cartDB finds the cart's SQLite file on its named volume.
