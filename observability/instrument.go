@@ -31,6 +31,12 @@ type Instrumentation struct {
 	// http.server.response.body.size (which otelhttp always records). Default false:
 	// each costs about as much as the duration histogram.
 	BodySizeMetrics bool
+	// SpanDetails adds the recommended attributes network.peer.address,
+	// network.peer.port, user_agent.original and network.protocol.version and the
+	// opt-in http.response.body.size to server spans, as otelhttp does. Default false:
+	// server spans carry the required attributes plus server.address and
+	// client.address.
+	SpanDetails bool
 	// ActiveRequests adds the opt-in up-down counter http.server.active_requests
 	// (attributes http.request.method and url.scheme). Default false.
 	ActiveRequests bool

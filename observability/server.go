@@ -23,12 +23,16 @@ import (
 //   - The trace context (and baggage) of the request is extracted, and a server span
 //     is started as its child. The span is named "METHOD route" when the request was
 //     routed by an http.ServeMux pattern (r.Pattern, so the middleware may wrap the
-//     mux), else "METHOD". It carries http.request.method, url.scheme, url.path,
-//     server.address, server.port, network.peer.*, client.address,
-//     user_agent.original, network.protocol.version, http.route,
-//     http.response.status_code, http.response.body.size and, on 5xx, error.type and
-//     an Error status. The attributes are set when the span ends, so samplers do not
-//     see them.
+//     mux), else "METHOD". It carries the attributes the conventions require
+//     (http.request.method, url.scheme, url.path, http.route,
+//     http.response.status_code, server.port when not the default, and on 5xx
+//     error.type with an Error status) plus server.address and client.address (the
+//     peer, or the first X-Forwarded-For entry). Instrumentation.SpanDetails adds
+//     what otelhttp adds besides: network.peer.address, network.peer.port,
+//     user_agent.original, network.protocol.version and http.response.body.size.
+//     The default set stays within 8 attributes on success, which keeps the SDK's
+//     per-span attribute de-duplication small. The attributes are set when the span
+//     ends, so samplers do not see them.
 //   - The histogram http.server.request.duration (seconds, with the semconv bucket
 //     boundaries) with the attributes the semconv requires or recommends
 //     (http.request.method, url.scheme, network.protocol.version,
@@ -44,7 +48,7 @@ import (
 // fails a request. The middleware is safe for concurrent use; create it once, not per
 // request.
 func Middleware(i Instrumentation) func(http.Handler) http.Handler {
-	s := &serverInst{prop: i.propagator()}
+	s := &serverInst{prop: i.propagator(), details: i.SpanDetails}
 	if i.TracerProvider != nil {
 		s.tracer = i.TracerProvider.Tracer(scope)
 		s.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
@@ -84,6 +88,7 @@ type serverInst struct {
 	tracer    trace.Tracer
 	startOpts []trace.SpanStartOption
 	prop      propagation.TextMapPropagator
+	details   bool
 	metrics   bool
 	duration  metric.Float64Histogram
 	reqSize   metric.Int64Histogram
@@ -159,27 +164,29 @@ func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverS
 				a = append(a, semconv.URLPath(r.URL.Path))
 			}
 			peer, peerPort := splitHostPort(r.RemoteAddr)
-			if peer != "" {
-				a = append(a, semconv.NetworkPeerAddress(peer))
-				if peerPort > 0 {
-					a = append(a, semconv.NetworkPeerPort(peerPort))
-				}
-			}
 			if client := clientIP(r.Header.Get("X-Forwarded-For"), peer); client != "" {
 				a = append(a, semconv.ClientAddress(client))
-			}
-			if ua := r.Header.Get("User-Agent"); ua != "" {
-				a = append(a, semconv.UserAgentOriginal(ua))
-			}
-			if proto != "" {
-				a = append(a, semconv.NetworkProtocolVersion(proto))
 			}
 			if route != "" {
 				a = append(a, semconv.HTTPRoute(route))
 				span.SetName(s.spanName(r.Method, r.Pattern, route))
 			}
-			if st.rec.Bytes > 0 {
-				a = append(a, semconv.HTTPResponseBodySize(int(st.rec.Bytes)))
+			if s.details {
+				if peer != "" {
+					a = append(a, semconv.NetworkPeerAddress(peer))
+					if peerPort > 0 {
+						a = append(a, semconv.NetworkPeerPort(peerPort))
+					}
+				}
+				if ua := r.Header.Get("User-Agent"); ua != "" {
+					a = append(a, semconv.UserAgentOriginal(ua))
+				}
+				if proto != "" {
+					a = append(a, semconv.NetworkProtocolVersion(proto))
+				}
+				if st.rec.Bytes > 0 {
+					a = append(a, semconv.HTTPResponseBodySize(int(st.rec.Bytes)))
+				}
 			}
 			if errType != "" {
 				a = append(a, semconv.ErrorTypeKey.String(errType))

@@ -83,9 +83,8 @@ func TestServerSpansFollowSemconv(t *testing.T) {
 		{"GET", "/items/42", "GET /items/{id}", codes.Unset, map[string]string{
 			"http.request.method": "GET", "url.path": "/items/42", "url.scheme": "http", "http.route": "/items/{id}",
 			"http.response.status_code": "200", "server.address": "127.0.0.1", "server.port": portStr,
-			"network.protocol.version": "1.1", "user_agent.original": "gantry-test", "network.peer.address": "127.0.0.1",
-			"client.address": "127.0.0.1", "http.response.body.size": "4",
-		}, []string{"error.type"}},
+			"client.address": "127.0.0.1",
+		}, []string{"error.type", "network.protocol.version", "user_agent.original", "network.peer.address", "http.response.body.size"}},
 		{"GET", "/fail", "GET /fail", codes.Error, map[string]string{"http.response.status_code": "502", "error.type": "502", "http.route": "/fail"}, nil},
 		{"POST", "/bad", "POST /bad", codes.Unset, map[string]string{"http.response.status_code": "400"}, []string{"error.type"}},
 		{"GET", "/nowhere", "GET", codes.Unset, map[string]string{"http.response.status_code": "404"}, []string{"http.route"}},
@@ -248,4 +247,35 @@ func histSumInt(t *testing.T, r *sdkmetric.ManualReader, name string) int64 {
 		n += dp.Sum
 	}
 	return n
+}
+
+func TestServerSpanDetails(t *testing.T) {
+	r := newRig(t)
+	inst := r.inst
+	inst.SpanDetails = true
+	srv := httptest.NewServer(observability.Middleware(inst)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("item"))
+	})))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/x", nil)
+	req.Header.Set("User-Agent", "gantry-test")
+	req.Header.Set("X-Forwarded-For", "203.0.113.9, 10.0.0.1")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := attrs(r.spans.Ended()[0].Attributes())
+	want := map[string]string{
+		"network.protocol.version": "1.1", "user_agent.original": "gantry-test", "network.peer.address": "127.0.0.1",
+		"http.response.body.size": "4", "client.address": "203.0.113.9",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("attribute %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if _, ok := got["network.peer.port"]; !ok {
+		t.Errorf("network.peer.port missing: %v", got)
+	}
 }
