@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/gantry-go/gantry/internal/httpx"
 	"github.com/gantry-go/gantry/transport"
@@ -16,17 +17,21 @@ import (
 func (b *Breaker) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	rec := b.sh.recs.Get().(*httpx.Recorder)
 	rec.Reset(w)
-	ok := b.run(func() transport.Outcome {
+	_, err := b.cb.Execute(func() (struct{}, error) {
 		next.ServeHTTP(rec, r)
 		o := transport.ClassifyStatus(rec.StatusOr(http.StatusOK))
-		if o.BreakerFailure() && errors.Is(r.Context().Err(), context.Canceled) {
-			return transport.Canceled // the client went away; not the handler's fault
+		if o == transport.Success {
+			return struct{}{}, nil
 		}
-		return o
+		if o.BreakerFailure() && errors.Is(r.Context().Err(), context.Canceled) {
+			o = transport.Canceled // the client went away; not the handler's fault
+		}
+		return struct{}{}, outcomeErr(o)
 	})
 	rec.Reset(nil)
 	b.sh.recs.Put(rec)
-	if !ok {
+	if err == gobreaker.ErrOpenState || err == gobreaker.ErrTooManyRequests {
+		b.rejected.Add(1)
 		b.sh.rejects.add(r.Context())
 		b.sh.reply.write(w, b.retryAfter())
 	}
@@ -38,13 +43,21 @@ func (b *Breaker) roundTrip(next http.RoundTripper, req *http.Request) (*http.Re
 		resp *http.Response
 		err  error
 	)
-	if !b.run(func() transport.Outcome {
+	_, cbErr := b.cb.Execute(func() (struct{}, error) {
 		resp, err = next.RoundTrip(req)
+		var o transport.Outcome
 		if err != nil {
-			return classifyErr(err)
+			o = classifyErr(err)
+		} else {
+			o = transport.ClassifyStatus(resp.StatusCode)
 		}
-		return transport.ClassifyStatus(resp.StatusCode)
-	}) {
+		if o == transport.Success {
+			return struct{}{}, nil
+		}
+		return struct{}{}, outcomeErr(o)
+	})
+	if cbErr == gobreaker.ErrOpenState || cbErr == gobreaker.ErrTooManyRequests {
+		b.rejected.Add(1)
 		b.sh.rejects.add(req.Context())
 		return nil, reject(ErrOpen, b.retryAfter())
 	}
