@@ -87,6 +87,8 @@ type RateLimiter struct {
 	name     string
 	s        RateLimitSettings
 	global   *rate.Limiter
+	rate     float64 // s.Rate, read without the limiter's lock (limits never change)
+	keyRate  float64
 	keys     *keyed[*rate.Limiter]
 	key      KeyFunc
 	reply    *reply
@@ -101,6 +103,7 @@ func NewRateLimiter(name string, s RateLimitSettings, key KeyFunc, t Telemetry) 
 	if l.key == nil {
 		l.key = KeyByClientIP
 	}
+	l.rate, l.keyRate = s.Rate, s.KeyRate
 	if s.Rate > 0 {
 		l.global = rate.NewLimiter(rate.Limit(s.Rate), burstFor(s.Rate, s.Burst))
 	}
@@ -119,11 +122,11 @@ func (l *RateLimiter) limiterFor(r *http.Request, now time.Time) *rate.Limiter {
 	return l.keys.get(l.key(r))
 }
 
-// wait is the time until lim has a token again, computed from the limiter. For rates
-// of at least one per second it is at most one second, which is also the smallest
-// Retry-After, so no second look at the limiter is needed.
-func wait(lim *rate.Limiter, now time.Time) time.Duration {
-	r := float64(lim.Limit())
+// wait is the time until lim, whose rate is r, has a token again, computed from the
+// limiter. For rates of at least one per second it is at most one second, which is
+// also the smallest Retry-After, so no second look at the limiter (and its lock) is
+// needed.
+func wait(lim *rate.Limiter, r float64, now time.Time) time.Duration {
 	if r >= 1 {
 		return time.Second
 	}
@@ -139,10 +142,10 @@ func wait(lim *rate.Limiter, now time.Time) time.Duration {
 func (l *RateLimiter) allow(r *http.Request) (time.Duration, bool) {
 	now := time.Now()
 	if lim := l.limiterFor(r, now); lim != nil && !lim.AllowN(now, 1) {
-		return wait(lim, now), false
+		return wait(lim, l.keyRate, now), false
 	}
 	if l.global != nil && !l.global.AllowN(now, 1) {
-		return wait(l.global, now), false
+		return wait(l.global, l.rate, now), false
 	}
 	return 0, true
 }
@@ -174,8 +177,8 @@ func (l *RateLimiter) Server() func(http.Handler) http.Handler {
 	}
 }
 
-// waitToken blocks until lim has a token, within ctx's deadline.
-func (l *RateLimiter) waitToken(ctx context.Context, lim *rate.Limiter, now time.Time) error {
+// waitToken blocks until lim (rate r) has a token, within ctx's deadline.
+func (l *RateLimiter) waitToken(ctx context.Context, lim *rate.Limiter, r float64, now time.Time) error {
 	if lim == nil || lim.AllowN(now, 1) {
 		return nil
 	}
@@ -185,7 +188,7 @@ func (l *RateLimiter) waitToken(ctx context.Context, lim *rate.Limiter, now time
 		}
 		l.rejected.Add(1)
 		l.rejects.add(ctx)
-		return reject(ErrRateLimited, wait(lim, time.Now()))
+		return reject(ErrRateLimited, wait(lim, r, time.Now()))
 	}
 	return nil
 }
@@ -199,10 +202,10 @@ func (l *RateLimiter) Client() func(http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			now := time.Now()
 			ctx := req.Context()
-			if err := l.waitToken(ctx, l.limiterFor(req, now), now); err != nil {
+			if err := l.waitToken(ctx, l.limiterFor(req, now), l.keyRate, now); err != nil {
 				return nil, err
 			}
-			if err := l.waitToken(ctx, l.global, now); err != nil {
+			if err := l.waitToken(ctx, l.global, l.rate, now); err != nil {
 				return nil, err
 			}
 			return next.RoundTrip(req)
@@ -221,7 +224,7 @@ func (l *RateLimiter) Endpoint() endpoint.Middleware {
 				if !l.global.AllowN(now, 1) {
 					l.rejected.Add(1)
 					l.rejects.add(ctx)
-					return nil, reject(ErrRateLimited, wait(l.global, now))
+					return nil, reject(ErrRateLimited, wait(l.global, l.rate, now))
 				}
 			}
 			return next(ctx, request)
