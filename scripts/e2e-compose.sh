@@ -106,7 +106,9 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for s in "${services[@]}"; do
 	t0=$(date +%s)
-	docker build -q -f examples/Dockerfile \
+	# -f names the Dockerfile INSIDE the context: one outside it is sent under a random name,
+	# which makes `COPY . /src` differ on every build and defeats the shared build layer.
+	docker build -q -f "$ctx/examples/Dockerfile" \
 		--build-arg SERVICE="$s" --build-arg GOPROXY=off \
 		--build-arg VERSION="$GANTRY_VERSION" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
 		-t "gantry-examples/$s:$GANTRY_VERSION" "$ctx" >/dev/null
