@@ -14,8 +14,10 @@
 #      through the gateway, and the faults under load; it prints the figures it measured.
 #   5. Always `compose down -v` (trap), printing each service's logs when something failed.
 #
-# Environment: E2E_GATEWAY_PORT / E2E_CONSUL_PORT (loopback ports, default 18080 / 18500 so the
-# test does not collide with a demo on 8080), E2E_KEEP_CONTEXT=1 keeps the build context.
+# Environment: E2E_GATEWAY_PORT / E2E_CONSUL_PORT (loopback ports; default the first free ones
+# from 18080 / 18500, so the test does not collide with a demo on 8080), E2E_PROJECT and
+# GANTRY_VERSION (compose project and image tag; default unique per run), E2E_KEEP_CONTEXT=1
+# keeps the build context, E2E_KEEP_IMAGES=1 the images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -50,17 +52,30 @@ else
 fi
 log "engine $(docker version -f '{{.Server.Version}}'), compose: $COMPOSE ($($COMPOSE version --short 2>/dev/null || true))"
 
+# Each run has its own compose project, image tag, build context and loopback ports, so two
+# runs on one machine (two checkouts, or a developer and `make test`) cannot disturb each other.
+run_id=$(date +%s)-$$
 export E2E_COMPOSE="$COMPOSE"
-export E2E_PROJECT=${E2E_PROJECT:-gantry-e2e}
+export E2E_PROJECT=${E2E_PROJECT:-gantry-e2e-$$}
 export E2E_COMPOSE_FILES="docker-compose.yml:e2e/testdata/compose.e2e.yml"
-export GATEWAY_PORT=${E2E_GATEWAY_PORT:-18080}
-export CONSUL_PORT=${E2E_CONSUL_PORT:-18500}
-export GANTRY_VERSION=${GANTRY_VERSION:-e2e}
+export GANTRY_VERSION=${GANTRY_VERSION:-e2e-$run_id}
 services=(catalog cart payment gateway)
+
+# free_port prints the first port from $1 up that nothing on 127.0.0.1 listens on.
+free_port() {
+	local p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+		p=$((p + 1))
+		[ "$p" -lt $(($1 + 200)) ] || { log "no free port in $1-$p"; exit 1; }
+	done
+	echo "$p"
+}
+export GATEWAY_PORT=${E2E_GATEWAY_PORT:-$(free_port 18080)}
+export CONSUL_PORT=${E2E_CONSUL_PORT:-$(free_port 18500)}
 
 compose() { (cd examples && $COMPOSE -p "$E2E_PROJECT" -f docker-compose.yml -f e2e/testdata/compose.e2e.yml "$@"); }
 
-ctx=$root/examples/.build/context
+ctx=$root/examples/.build/context-$run_id
 cleanup() {
 	rc=$?
 	if [ -n "$(compose ps -q 2>/dev/null)" ]; then
@@ -75,19 +90,14 @@ cleanup() {
 		compose down -v --remove-orphans -t 30 >&2 2>&1 || true
 	fi
 	[ "${E2E_KEEP_CONTEXT:-0}" = 1 ] || rm -rf "$ctx"
+	# This run's tags only; the layers stay cached for the next build.
+	[ "${E2E_KEEP_IMAGES:-0}" = 1 ] || for s in "${services[@]}"; do docker image rm "gantry-examples/$s:$GANTRY_VERSION" >/dev/null 2>&1 || true; done
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The published loopback ports must be free (a leftover run is taken down first).
-compose down -v --remove-orphans -t 10 >/dev/null 2>&1 || true
-for p in "$GATEWAY_PORT" "$CONSUL_PORT"; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		log "127.0.0.1:$p is in use; set E2E_GATEWAY_PORT / E2E_CONSUL_PORT to free ports"
-		exit 1
-	fi
-done
+log "project $E2E_PROJECT, images gantry-examples/*:$GANTRY_VERSION, gateway 127.0.0.1:$GATEWAY_PORT, consul 127.0.0.1:$CONSUL_PORT"
 
 log "step 1: base images"
 bash scripts/seed-images.sh
