@@ -11,10 +11,13 @@ import (
 // matches the root path "/" for some method, such as "/" or "GET /".
 var ErrRootTaken = errors.New("transport: the mux already handles \"/\"")
 
-// unmatchedMethods are the methods HandleUnmatched probes to build a 405's Allow header.
-var unmatchedMethods = [...]string{
-	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+// unmatchedMethods returns the methods HandleUnmatched probes to build a 405's Allow
+// header (an array value: nothing shared to mutate).
+func unmatchedMethods() [7]string {
+	return [...]string{
+		http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions,
+	}
 }
 
 // HandleUnmatched registers a catch-all "/" pattern on mux that answers the requests no
@@ -27,7 +30,7 @@ var unmatchedMethods = [...]string{
 // The handler it registers is safe for concurrent use, as mux is.
 func HandleUnmatched(mux *http.ServeMux) error {
 	root := &http.Request{URL: &url.URL{Path: "/"}, Header: http.Header{}}
-	for _, m := range unmatchedMethods {
+	for _, m := range unmatchedMethods() {
 		root.Method = m
 		if _, p := mux.Handler(root); p != "" {
 			return ErrRootTaken
@@ -51,7 +54,7 @@ func HandleUnmatched(mux *http.ServeMux) error {
 func allowedMethods(mux *http.ServeMux, r *http.Request) string {
 	var b strings.Builder
 	probe := &http.Request{URL: r.URL, Host: r.Host, Header: http.Header{}}
-	for _, m := range unmatchedMethods {
+	for _, m := range unmatchedMethods() {
 		probe.Method = m
 		if _, p := mux.Handler(probe); p != "" && p != "/" {
 			if b.Len() > 0 {

@@ -37,12 +37,19 @@ const (
 	Failure
 )
 
-var outcomeNames = [...]string{"success", "rejected", "canceled", "overloaded", "failure"}
-
 // String returns the outcome's lowercase name, used as a metric attribute value.
 func (o Outcome) String() string {
-	if int(o) < len(outcomeNames) {
-		return outcomeNames[o]
+	switch o {
+	case Success:
+		return "success"
+	case Rejected:
+		return "rejected"
+	case Canceled:
+		return "canceled"
+	case Overloaded:
+		return "overloaded"
+	case Failure:
+		return "failure"
 	}
 	return "unknown"
 }
