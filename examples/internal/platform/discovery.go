@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/discovery/consul"
+	"github.com/gantry-go/gantry/discovery/dns"
 )
 
 // ConsulClient returns a Consul API client for s.ConsulAddr, or nil when it is empty
@@ -54,10 +55,21 @@ func NewRegistrar(c *api.Client, ready consul.Readiness, service, httpAddr strin
 }
 
 // NewResolver returns the resolver for the services this one calls (upstreams):
-// watched in Consul when c is set, else listed by DISCOVERY_STATIC. A Consul
-// resolver must run: it is returned as a gantry.Runner to put in
-// gantry.Options.Background (nil for static discovery).
+// watched in Consul when c is set, else resolved from DNS when DISCOVERY_DNS is set
+// (Kubernetes headless Services: one instance per ready pod, re-resolved on the
+// answer's TTL), else listed by DISCOVERY_STATIC. A Consul or DNS resolver must run:
+// it is returned as a gantry.Runner to put in gantry.Options.Background (nil for
+// static discovery).
 func NewResolver(c *api.Client, upstreams []string, s DiscoverySettings, mp metric.MeterProvider, logger *slog.Logger) (discovery.Resolver, gantry.Runner, error) {
+	if c == nil && s.DNS.Targets != "" {
+		ds := s.DNS
+		ds.Logger = logger
+		r, err := dns.NewResolver(net.DefaultResolver, ds)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, r, nil
+	}
 	if c == nil {
 		services, err := discovery.ParseStatic(s.Static.Services)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/discovery/dns"
 	"github.com/gantry-go/gantry/examples/internal/platform"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
@@ -151,5 +152,47 @@ func TestStaticResolverWithoutConsul(t *testing.T) {
 	}
 	if n := len(f.Snapshot().Instances); n != 2 {
 		t.Errorf("static payment instances = %d, want 2", n)
+	}
+}
+
+// TestDNSResolverWithoutConsul: DISCOVERY_DNS (the Kubernetes headless-Service setup)
+// resolves peers through the system resolver; localhost comes from /etc/hosts, so the
+// test needs no DNS server.
+func TestDNSResolverWithoutConsul(t *testing.T) {
+	s := platform.DiscoverySettings{}
+	s.DNS.Targets = "catalog=localhost:8081"
+	r, run, err := platform.NewResolver(nil, []string{"catalog"}, s, nil, nil)
+	if err != nil || run == nil {
+		t.Fatalf("NewResolver(DISCOVERY_DNS) = %v, %v, want a resolver that runs", run, err)
+	}
+	dr, ok := r.(*dns.Resolver)
+	if !ok {
+		t.Fatalf("NewResolver(DISCOVERY_DNS) = %T, want *dns.Resolver", r)
+	}
+	if err := dr.Refresh(t.Context(), "catalog"); err != nil {
+		t.Fatalf("Refresh(catalog) = %v", err)
+	}
+	f, err := r.Lookup("catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := f.Snapshot().Instances
+	if len(ins) == 0 {
+		t.Fatalf("catalog instances = none, want localhost's addresses")
+	}
+	for _, in := range ins {
+		if host, port, _ := net.SplitHostPort(in.Address); port != "8081" || !net.ParseIP(host).IsLoopback() {
+			t.Errorf("catalog instance %q, want a loopback address on port 8081", in.Address)
+		}
+	}
+}
+
+func TestStaticAndDNSTogetherIsAnError(t *testing.T) {
+	_, err := config.Load[platform.Settings](config.WithEnvironment(map[string]string{
+		"DISCOVERY_STATIC": "catalog=http://127.0.0.1:8081",
+		"DISCOVERY_DNS":    "catalog=catalog:8081",
+	}))
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "DISCOVERY_DNS: ") {
+		t.Errorf("Load(DISCOVERY_STATIC and DISCOVERY_DNS) = %v, want an error naming DISCOVERY_DNS", err)
 	}
 }

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"errors"
 	"maps"
 	"os"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/discovery"
+	"github.com/gantry-go/gantry/discovery/dns"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
@@ -45,14 +47,21 @@ type DiscoverySettings struct {
 	ServiceAddress string `env:"SERVICE_ADDRESS" desc:"Address to advertise in Consul (host or host:port)."`
 	// Static lists peers when Consul is not used.
 	Static discovery.StaticSettings // DISCOVERY_STATIC
+	// DNS resolves peers from DNS names (A/AAAA or SRV) when Consul is not used, for
+	// Kubernetes headless Services: DISCOVERY_DNS, DISCOVERY_DNS_INTERVAL, ...
+	DNS dns.Settings
 }
 
 // Validate reports a SERVICE_ADDRESS that is not a host or host:port.
 func (s DiscoverySettings) Validate() error {
+	var errs []error
 	if strings.ContainsAny(s.ServiceAddress, "/ ") {
-		return config.Invalid("SERVICE_ADDRESS", "want host or host:port, got %q", s.ServiceAddress)
+		errs = append(errs, config.Invalid("SERVICE_ADDRESS", "want host or host:port, got %q", s.ServiceAddress))
 	}
-	return nil
+	if s.Static.Services != "" && s.DNS.Targets != "" {
+		errs = append(errs, config.Invalid("DISCOVERY_DNS", "set either DISCOVERY_STATIC or DISCOVERY_DNS, not both"))
+	}
+	return errors.Join(errs...)
 }
 
 // Environ returns the process environment with defaults added for the variables it
