@@ -151,6 +151,33 @@ func TestWithAgent(t *testing.T) {
 		waitFeed(t, f, interval+time.Second, "ready again instance back", hasID("ttl-1"))
 	})
 
+	// Regression: the TTL check must be refreshed while readiness stays unchanged. It
+	// once was reported only on changes, so every steady instance went critical one TTL
+	// after start (found by the compose end-to-end test).
+	t.Run("ttl check stays passing across many TTLs", func(t *testing.T) {
+		t.Parallel()
+		c := agent.Client()
+		ttl := time.Second
+		reg, err := NewRegistrar(c, &ready{ok: true}, Registration{Name: "steady", ID: "steady-1", Address: "127.0.0.1",
+			Port: 9001, TTL: ttl, CheckInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, reg.Run)
+		r := watch(t, c, WatchSettings{Services: []string{"steady"}})
+		waitFeed(t, feed(t, r, "steady"), 5*time.Second, "instance passing", hasID("steady-1"))
+		// Observe the check for 3.5 TTLs: it must never leave passing.
+		for end := time.Now().Add(3*ttl + ttl/2); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			checks, err := c.Agent().Checks()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if chk, ok := checks[reg.CheckID()]; !ok || chk.Status != "passing" {
+				t.Fatalf("TTL check %s = %+v, want passing while the service stays ready", reg.CheckID(), chk)
+			}
+		}
+	})
+
 	t.Run("multiple tags", func(t *testing.T) {
 		t.Parallel()
 		c := agent.Client()
