@@ -579,9 +579,10 @@ func TestManifestsCheckCatches(t *testing.T) {
 		{"writable root", "gateway.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
 		{"service not headless", "payment.yaml", "  clusterIP: None\n", "", "not headless"},
 		{"no HPA", "payment.yaml", "minReplicas: 2", "minReplicas: 1", "payment HPA: replicas min"},
-		{"upstream at a missing port", "gateway.yaml", "cart=http://cart:8082", "cart=http://cart:9082", "no Service cart with port 9082"},
-		{"upstream missing", "cart.yaml", `"catalog=http://catalog:8081;payment=http://payment:8083"`, `"catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment"},
-		{"DNS target at a missing Service", "gateway.yaml", `DISCOVERY_STATIC: "catalog=http://catalog:8081;cart=http://cart:8082"`, `DISCOVERY_DNS: "catalog=catalog.gantry-shop.svc.cluster.local:8081;cart=carts:8082"`, "DISCOVERY_DNS cart=carts:8082: no Service carts"},
+		{"upstream at a missing port", "gateway.yaml", "cart=cart.gantry-shop.svc.cluster.local:8082", "cart=cart.gantry-shop.svc.cluster.local:9082", "no Service cart with port 9082"},
+		{"upstream missing", "cart.yaml", `;payment=payment.gantry-shop.svc.cluster.local:8083"`, `"`, "DISCOVERY_DNS has no payment"},
+		{"static upstream missing", "cart.yaml", `DISCOVERY_DNS: "catalog=catalog.gantry-shop.svc.cluster.local:8081;payment=payment.gantry-shop.svc.cluster.local:8083"`, `DISCOVERY_STATIC: "catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment"},
+		{"DNS target at a missing Service", "gateway.yaml", `cart=cart.gantry-shop.svc.cluster.local:8082"`, `cart=carts:8082"`, "DISCOVERY_DNS cart=carts:8082: no Service carts"},
 		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml"},
 	}
 	for _, tt := range tests {
