@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-go/gantry/examples/catalog"
 	"github.com/gantry-go/gantry/examples/internal/shoptest"
 	"github.com/gantry-go/gantry/examples/payment"
+	"github.com/gantry-go/gantry/transport"
 )
 
 type shopEnv struct {
@@ -23,6 +24,12 @@ type shopEnv struct {
 	hcUp *http.Client
 	// payDown makes the payment service answer 503 while true.
 	payDown atomic.Bool
+	// payInFlight is how many more charges payment answers 409 in flight (Retry-After
+	// 1), as it does while a killed replica's claim on the key has not expired; -1 is
+	// every charge.
+	payInFlight atomic.Int32
+	// charges counts the POST /payments that reached payment.
+	charges atomic.Int32
 	// clock offset added to the cart's clock.
 	offset atomic.Int64
 }
@@ -38,6 +45,18 @@ func newShopEnv(t *testing.T, faults *shoptest.Faults) *shopEnv {
 	e.pay = shoptest.StartPayment(t, nil, func(h http.Handler) http.Handler {
 		h = payWrap(h)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/payments" {
+				e.charges.Add(1)
+				if n := e.payInFlight.Load(); n != 0 {
+					if n > 0 {
+						e.payInFlight.Add(-1)
+					}
+					w.Header().Set("Retry-After", "1")
+					transport.WriteProblem(w, r, &transport.Problem{Type: payment.ProblemInFlight, Status: http.StatusConflict,
+						Detail: payment.ErrInFlight.Error()})
+					return
+				}
+			}
 			if e.payDown.Load() {
 				w.Header().Set("Retry-After", "2")
 				http.Error(w, "down", http.StatusServiceUnavailable)
@@ -50,7 +69,7 @@ func newShopEnv(t *testing.T, faults *shoptest.Faults) *shopEnv {
 	e.hcUp = hc
 	e.cart = shoptest.StartCart(t, shoptest.CartOptions{Client: hc,
 		Settings: cart.Settings{CancelAfter: time.Minute, Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }},
-		Recovery: cart.RecoverySettings{MinAge: -1}})
+		Recovery: cart.RecoverySettings{MinAge: -1}, Wrap: transport.Deadline()})
 	e.hc = e.cart.Server.Client()
 	return e
 }
@@ -412,5 +431,54 @@ func TestRecovererRunSweepsOnStartAndStopsOnCancel(t *testing.T) {
 	orders, _ := e.cart.Store.Orders(context.Background())
 	if orders[0].Status != cart.StatusPaid {
 		t.Errorf("order = %+v, want paid", orders[0])
+	}
+}
+
+func TestCheckoutWaitsOutAChargeInFlight(t *testing.T) {
+	e := newShopEnv(t, nil)
+	e.put(t, "c1", "p01", 1)
+	e.payInFlight.Store(1) // the first charge finds the key claimed by a killed replica
+	r := e.checkout(t, "c1", "k")
+	if r.status != http.StatusCreated {
+		t.Fatalf("checkout with one 409 in flight = %d %s, want 201", r.status, r.body)
+	}
+	got := decode[cart.CheckoutBody](t, r)
+	if got.Status != "paid" {
+		t.Errorf("checkout status = %q, want paid", got.Status)
+	}
+	if n := e.charges.Load(); n != 2 {
+		t.Errorf("charges sent = %d, want 2 (the 409, then the same key again)", n)
+	}
+	if c, rf, _ := e.ledger(t, got.OrderID); c != 1 || rf != 0 {
+		t.Errorf("ledger = %d captured %d refunded, want 1 captured 0 refunded", c, rf)
+	}
+}
+
+func TestCheckoutInFlightBeyondTheDeadlineStaysPending(t *testing.T) {
+	e := newShopEnv(t, nil)
+	e.put(t, "c1", "p01", 1)
+	e.payInFlight.Store(-1)
+	// 1.2s left: too short to wait a Retry-After of 1s and charge again.
+	r := do(t, e.hc, http.MethodPost, e.cart.URL+"/carts/c1/checkout", "", "Idempotency-Key", "k", transport.HeaderTimeout, "1200")
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("checkout with payment in flight = %d (Retry-After %q) %s, want 503 with Retry-After 1", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if n := e.charges.Load(); n != 1 {
+		t.Errorf("charges sent = %d, want 1 (no wait that the deadline cannot fit)", n)
+	}
+	orders, _ := e.cart.Store.Orders(context.Background())
+	if len(orders) != 1 || orders[0].Status != cart.StatusPending {
+		t.Fatalf("orders = %+v, want one pending", orders)
+	}
+	e.payInFlight.Store(0) // the claim expired
+	ok := e.checkout(t, "c1", "k")
+	if ok.status != http.StatusCreated {
+		t.Fatalf("retry after the claim expired = %d %s, want 201", ok.status, ok.body)
+	}
+	if got := decode[cart.CheckoutBody](t, ok); got.OrderID != orders[0].ID || got.Status != "paid" {
+		t.Errorf("retry = %+v, want the pending order %s paid", got, orders[0].ID)
+	}
+	if c, _, _ := e.ledger(t, orders[0].ID); c != 1 {
+		t.Errorf("captured = %d, want 1", c)
 	}
 }

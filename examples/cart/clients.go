@@ -140,7 +140,14 @@ func (c *PaymentClient) Charge(ctx context.Context, key, orderID string, amountC
 		}
 		return Payment{}, fmt.Errorf("%w: order %s already charged a different amount", ErrUpstream, orderID)
 	case status == http.StatusConflict:
-		return Payment{}, &UnavailableError{Dependency: "payment", Retry: time.Second, Err: errors.New("charge still in flight")}
+		// The key is claimed by another request, perhaps one whose replica died: the
+		// payment service's Retry-After is the time left on that claim.
+		retry := time.Second
+		var rj *rejectedError
+		if errors.As(err, &rj) && rj.retry > 0 {
+			retry = rj.retry
+		}
+		return Payment{}, &UnavailableError{Dependency: "payment", Retry: retry, Err: ErrChargeInFlight}
 	case err != nil:
 		return Payment{}, err
 	case p.Status == "declined" || p.Status == "failed":
@@ -237,13 +244,26 @@ func callTyped(ctx context.Context, hc *http.Client, dep, method, u, key string,
 		return resp.StatusCode, "", nil
 	case transport.Rejected:
 		p := problemOf(data)
-		return resp.StatusCode, p.Type, fmt.Errorf("%w: %s %s: %d %s", ErrUpstream, dep, method, resp.StatusCode, p.Detail)
+		err := fmt.Errorf("%w: %s %s: %d %s", ErrUpstream, dep, method, resp.StatusCode, p.Detail)
+		if retry, ok := transport.ParseRetryAfter(resp.Header.Get(transport.HeaderRetryAfter), time.Now()); ok {
+			return resp.StatusCode, p.Type, &rejectedError{retry: retry, err: err} // a 409 in flight says when
+		}
+		return resp.StatusCode, p.Type, err
 	default:
 		retry, _ := transport.ParseRetryAfter(resp.Header.Get(transport.HeaderRetryAfter), time.Now())
 		return resp.StatusCode, "", &UnavailableError{Dependency: dep, Retry: retry,
 			Err: fmt.Errorf("%s %s: status %d", dep, method, resp.StatusCode)}
 	}
 }
+
+// rejectedError is a 4xx that came with a Retry-After (a 409 in flight).
+type rejectedError struct {
+	retry time.Duration
+	err   error
+}
+
+func (e *rejectedError) Error() string { return e.err.Error() }
+func (e *rejectedError) Unwrap() error { return e.err }
 
 func problemOf(data []byte) transport.Problem {
 	var p transport.Problem

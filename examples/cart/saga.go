@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // The checkout saga, one step per stored state:
@@ -150,8 +151,25 @@ func (s *Shop) reserve(ctx context.Context, o Order) (Order, error) {
 	}
 }
 
+// In-flight charges: how often, and how long at most each time, the saga waits for a
+// claim on the charge's key to complete or expire before it gives up (503, resumable).
+const (
+	maxInFlightWaits = 3
+	maxInFlightWait  = 5 * time.Second
+)
+
 func (s *Shop) charge(ctx context.Context, o Order) (Order, error) {
 	p, err := s.payments.Charge(ctx, ChargeKey(o.ID), o.ID, o.TotalCents, o.Currency)
+	for i := 0; i < maxInFlightWaits && errors.Is(err, ErrChargeInFlight); i++ {
+		// Another request holds the key: a duplicate still running, or a claim left by
+		// a killed payment replica, which expires after its lease. Wait the Retry-After
+		// and charge again with the same key, if that fits in the caller's deadline;
+		// otherwise the order stays pending and the caller gets 503 + Retry-After.
+		if !waitRetry(ctx, inFlightWait(err)) {
+			break
+		}
+		p, err = s.payments.Charge(ctx, ChargeKey(o.ID), o.ID, o.TotalCents, o.Currency)
+	}
 	switch {
 	case err == nil:
 		next := o
@@ -257,5 +275,31 @@ func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
 	case <-ctx.Done():
 		release()
 		return nil, ctx.Err()
+	}
+}
+
+// inFlightWait is the Retry-After of an in-flight charge, between 1s and maxInFlightWait.
+func inFlightWait(err error) time.Duration {
+	d := time.Second
+	var ue *UnavailableError
+	if errors.As(err, &ue) && ue.Retry > 0 {
+		d = ue.Retry
+	}
+	return min(d, maxInFlightWait)
+}
+
+// waitRetry sleeps d and reports true, or reports false at once if ctx's deadline
+// would pass first (leaving time for the retry itself), or false when ctx ends.
+func waitRetry(ctx context.Context, d time.Duration) bool {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d+d/2 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

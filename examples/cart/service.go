@@ -33,17 +33,21 @@ type Service interface {
 // Domain errors. Callers branch on them with errors.Is; the HTTP transport maps each
 // to its status.
 var (
-	ErrInvalid         = errors.New("cart: invalid request")                               // 400
-	ErrProductNotFound = errors.New("cart: product not found")                             // 404
-	ErrOrderNotFound   = errors.New("cart: order not found")                               // 404
-	ErrEmptyCart       = errors.New("cart: cart is empty")                                 // 409
-	ErrOutOfStock      = errors.New("cart: not enough stock")                              // 409
-	ErrPaymentDeclined = errors.New("cart: payment declined")                              // 402
-	ErrOrderCancelled  = errors.New("cart: order cancelled")                               // 409
-	ErrCheckoutFailed  = errors.New("cart: checkout failed")                               // 409
-	ErrKeyReused       = errors.New("cart: idempotency key already used for another cart") // 422
-	ErrUnavailable     = errors.New("cart: a dependency is unavailable")                   // 503
-	ErrUpstream        = errors.New("cart: a dependency rejected the request")             // saga: permanent
+	ErrInvalid         = errors.New("cart: invalid request")   // 400
+	ErrProductNotFound = errors.New("cart: product not found") // 404
+	ErrOrderNotFound   = errors.New("cart: order not found")   // 404
+	ErrEmptyCart       = errors.New("cart: cart is empty")     // 409
+	ErrOutOfStock      = errors.New("cart: not enough stock")  // 409
+	ErrPaymentDeclined = errors.New("cart: payment declined")  // 402
+	ErrOrderCancelled  = errors.New("cart: order cancelled")   // 409
+	ErrCheckoutFailed  = errors.New("cart: checkout failed")   // 409
+	// ErrChargeInFlight: payment answered 409, the charge's Idempotency-Key is claimed by
+	// another request (perhaps on a replica that died). It comes wrapped in an
+	// UnavailableError whose Retry is the time left on that claim.
+	ErrChargeInFlight = errors.New("cart: charge still in flight")
+	ErrKeyReused      = errors.New("cart: idempotency key already used for another cart") // 422
+	ErrUnavailable    = errors.New("cart: a dependency is unavailable")                   // 503
+	ErrUpstream       = errors.New("cart: a dependency rejected the request")             // saga: permanent
 )
 
 // InvalidError names the invalid field of a request. It matches ErrInvalid.

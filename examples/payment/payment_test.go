@@ -590,3 +590,30 @@ func TestStalledRequestLosesItsClaimAfterTheLease(t *testing.T) {
 		t.Errorf("final replay = %d %s, want the takeover's answer %s", r.status, r.body, taken.body)
 	}
 }
+
+func TestInFlightRetryAfterIsTheRemainingLease(t *testing.T) {
+	tests := []struct {
+		name    string
+		elapsed time.Duration
+		want    string
+	}{
+		{"just claimed", 0, "10"},
+		{"rounded up", 2500 * time.Millisecond, "8"},
+		{"under a second left", 9900 * time.Millisecond, "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A claim left by a request whose process died before completing it.
+			e := newEnv(t, options{proc: &panicky{}, set: payment.Settings{Lease: 10 * time.Second}})
+			if r := e.charge(t, "k-dead", "order-dead", 700); r.err == nil {
+				t.Fatalf("POST /payments with a crash before commit = %d, want a broken connection", r.status)
+			}
+			e.clock.Advance(tt.elapsed)
+			r := e.charge(t, "k-dead", "order-dead", 700)
+			wantProblem(t, r, http.StatusConflict)
+			if got := r.header.Get("Retry-After"); got != tt.want {
+				t.Errorf("Retry-After after %v of a 10s lease = %q, want %q", tt.elapsed, got, tt.want)
+			}
+		})
+	}
+}

@@ -36,6 +36,21 @@ var (
 	ErrInvalid = errors.New("payment: invalid request")
 )
 
+// InFlightError is the ErrInFlight of a key another request claimed: Remaining is the
+// time until that claim's lease expires, after which a retry may take the key over.
+// It implements transport.RetryAfterer, so the 409 carries Retry-After. Immutable.
+type InFlightError struct {
+	Remaining time.Duration
+}
+
+func (e *InFlightError) Error() string { return ErrInFlight.Error() }
+
+// Is makes errors.Is(err, ErrInFlight) true.
+func (e *InFlightError) Is(target error) bool { return target == ErrInFlight }
+
+// RetryAfter is the remaining lease, at least one second.
+func (e *InFlightError) RetryAfter() time.Duration { return max(e.Remaining, time.Second) }
+
 // InvalidError is a request field that fails validation. errors.Is(err, ErrInvalid)
 // matches it. It is an immutable value, safe for concurrent use.
 type InvalidError struct {

@@ -110,7 +110,7 @@ func (s *Store) Claim(ctx context.Context, key, hash string, now time.Time, leas
 			c.Completed = &p
 			return nil
 		case now.Sub(time.Unix(0, claimedAt)) < lease:
-			return ErrInFlight
+			return &InFlightError{Remaining: lease - now.Sub(time.Unix(0, claimedAt))}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE idempotency_keys SET claim_token = ?, claimed_at = ? WHERE key = ? AND state = 'in_flight'`,
 			token, now.UnixNano(), key)

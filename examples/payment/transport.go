@@ -134,7 +134,13 @@ func problemOf(err error) error {
 	case errors.Is(err, ErrKeyReused):
 		return &transport.Problem{Type: ProblemKeyReused, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	case errors.Is(err, ErrInFlight):
-		return &transport.Problem{Type: ProblemInFlight, Status: http.StatusConflict, Detail: err.Error(), Retry: time.Second}
+		// Retry-After is the time left on the other request's claim (a claim left by a
+		// killed replica expires then), rounded up to whole seconds, at least 1.
+		p := &transport.Problem{Type: ProblemInFlight, Status: http.StatusConflict, Detail: err.Error(), Retry: time.Second}
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			p.Retry = ra.RetryAfter()
+		}
+		return p
 	case errors.Is(err, ErrAlreadyCharged):
 		return &transport.Problem{Type: ProblemAlreadyCharged, Status: http.StatusConflict, Detail: err.Error()}
 	case errors.Is(err, ErrNotRefundable):
