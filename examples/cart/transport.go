@@ -40,26 +40,8 @@ func NewHTTPHandler(e Endpoints, logger *slog.Logger) http.Handler {
 	mux.Handle("GET /carts/{cart_id}", kithttp.NewServer(e.GetCart, DecodeCartRequest, encodeCart(http.StatusOK), opts...))
 	mux.Handle("POST /carts/{cart_id}/checkout", kithttp.NewServer(e.Checkout, DecodeCheckoutRequest, encodeCheckout, opts...))
 	mux.Handle("GET /orders/{id}", kithttp.NewServer(e.GetOrder, DecodeOrderRequest, encodeOrder, opts...))
-	for path, allow := range map[string]string{
-		"/carts/{cart_id}/items/{product_id}": "PUT, DELETE",
-		"/carts/{cart_id}":                    "GET, HEAD",
-		"/carts/{cart_id}/checkout":           "POST",
-		"/orders/{id}":                        "GET, HEAD",
-	} {
-		mux.Handle(path, methodNotAllowed(allow))
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound, Detail: "no such resource"})
-	})
+	_ = transport.HandleUnmatched(mux) // 404 and 405 (with Allow) as problem+json; "/" is free here
 	return mux
-}
-
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusMethodNotAllowed,
-			Detail: r.Method + " is not allowed here; use " + allow})
-	})
 }
 
 // DecodePutItemRequest decodes PUT /carts/{cart_id}/items/{product_id}. The body must
