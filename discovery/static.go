@@ -92,14 +92,14 @@ func parseStaticAddr(a string) (Instance, error) {
 // Static is a Resolver over a fixed list of instances, typically parsed from
 // DISCOVERY_STATIC. Its feeds never change. It is safe for concurrent use.
 type Static struct {
-	feeds map[string]*Feed
+	feeds Feeds
 }
 
 var _ Resolver = (*Static)(nil)
 
 // NewStatic returns a resolver for services. It copies the map.
 func NewStatic(services map[string][]Instance) *Static {
-	s := &Static{feeds: make(map[string]*Feed, len(services))}
+	s := &Static{feeds: make(Feeds, len(services))}
 	now := time.Now()
 	for name, ins := range services {
 		f := NewFeed(name)
@@ -110,20 +110,7 @@ func NewStatic(services map[string][]Instance) *Static {
 }
 
 // Lookup returns the feed of service, or an error wrapping ErrUnknownService.
-func (s *Static) Lookup(service string) (*Feed, error) {
-	f, ok := s.feeds[service]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownService, service)
-	}
-	return f, nil
-}
+func (s *Static) Lookup(service string) (*Feed, error) { return s.feeds.Lookup(service) }
 
 // Services returns the configured service names, sorted.
-func (s *Static) Services() []string {
-	names := make([]string, 0, len(s.feeds))
-	for n := range s.feeds {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func (s *Static) Services() []string { return s.feeds.Services() }

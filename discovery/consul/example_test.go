@@ -64,5 +64,5 @@ func ExampleNewResolver() {
 	fmt.Println(err)
 	// Output:
 	// [catalog payment]
-	// discovery: unknown service: "cart" is not among the watched Consul services
+	// discovery: unknown service: "cart"
 }

@@ -137,7 +137,7 @@ func (s WatchSettings) withDefaults() WatchSettings {
 type Resolver struct {
 	c     *api.Client
 	s     WatchSettings
-	feeds map[string]*discovery.Feed
+	feeds discovery.Feeds
 
 	mu          sync.Mutex
 	lastSuccess map[string]time.Time
@@ -158,7 +158,7 @@ func NewResolver(c *api.Client, s WatchSettings) (*Resolver, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Resolver{c: c, s: s.withDefaults(), feeds: map[string]*discovery.Feed{},
+	r := &Resolver{c: c, s: s.withDefaults(), feeds: discovery.Feeds{},
 		lastSuccess: map[string]time.Time{}, errors: map[string]int64{}}
 	for _, n := range s.Services {
 		r.feeds[n] = discovery.NewFeed(n)
@@ -168,23 +168,10 @@ func NewResolver(c *api.Client, s WatchSettings) (*Resolver, error) {
 
 // Lookup returns the feed of service, or an error wrapping
 // discovery.ErrUnknownService if it is not watched.
-func (r *Resolver) Lookup(service string) (*discovery.Feed, error) {
-	f, ok := r.feeds[service]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not among the watched Consul services", discovery.ErrUnknownService, service)
-	}
-	return f, nil
-}
+func (r *Resolver) Lookup(service string) (*discovery.Feed, error) { return r.feeds.Lookup(service) }
 
 // Services returns the watched service names, sorted.
-func (r *Resolver) Services() []string {
-	out := make([]string, 0, len(r.feeds))
-	for n := range r.feeds {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func (r *Resolver) Services() []string { return r.feeds.Services() }
 
 // Run watches every service until ctx ends, then returns nil after its goroutines
 // have exited.

@@ -96,7 +96,7 @@ type Resolver struct {
 	l       Lookuper
 	s       Settings
 	targets map[string]Target
-	feeds   map[string]*discovery.Feed
+	feeds   discovery.Feeds
 }
 
 var (
@@ -145,7 +145,7 @@ func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Res
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Resolver{l: l, s: s, targets: map[string]Target{}, feeds: map[string]*discovery.Feed{}}
+	r := &Resolver{l: l, s: s, targets: map[string]Target{}, feeds: discovery.Feeds{}}
 	for name, t := range targets {
 		r.targets[name] = t
 		r.feeds[name] = discovery.NewFeed(name)
@@ -155,23 +155,10 @@ func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Res
 
 // Lookup returns the feed of service, or an error wrapping
 // discovery.ErrUnknownService.
-func (r *Resolver) Lookup(service string) (*discovery.Feed, error) {
-	f, ok := r.feeds[service]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q has no DNS target", discovery.ErrUnknownService, service)
-	}
-	return f, nil
-}
+func (r *Resolver) Lookup(service string) (*discovery.Feed, error) { return r.feeds.Lookup(service) }
 
 // Services returns the configured service names, sorted.
-func (r *Resolver) Services() []string {
-	out := make([]string, 0, len(r.feeds))
-	for n := range r.feeds {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func (r *Resolver) Services() []string { return r.feeds.Services() }
 
 // Run resolves every service at once and then again when its answer expires (a
 // TTLResolver's TTL, clamped to [1s, MaxTTL]) or every Interval, until ctx ends; it
