@@ -65,8 +65,8 @@ type Server struct {
 
 // Default values of Settings, used for zero fields.
 const (
-	DefaultDrainDelay = 3 * time.Second
-	DefaultTimeout    = 20 * time.Second
+	defaultDrainDelay = 3 * time.Second
+	defaultTimeout    = 20 * time.Second
 )
 
 // Settings tunes the shutdown sequence. The zero value is valid: zero fields take the
@@ -98,7 +98,7 @@ func (s Settings) Validate() error {
 func (s Settings) drainDelay() time.Duration {
 	switch {
 	case s.DrainDelay == 0:
-		return DefaultDrainDelay
+		return defaultDrainDelay
 	case s.DrainDelay < 0:
 		return 0
 	}
@@ -107,7 +107,7 @@ func (s Settings) drainDelay() time.Duration {
 
 func (s Settings) timeout() time.Duration {
 	if s.Timeout == 0 {
-		return DefaultTimeout
+		return defaultTimeout
 	}
 	return s.Timeout
 }

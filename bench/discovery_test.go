@@ -179,8 +179,8 @@ func newChain(b *testing.B, resolved bool, replicas int) chain {
 		b.Fatal(err)
 	}
 	r := discovery.NewStatic(services)
-	frontClient = &http.Client{Transport: discovery.NewTransport(r, base(), discovery.BalancerSettings{})}
-	ch.client = &http.Client{Transport: discovery.NewTransport(r, base(), discovery.BalancerSettings{})}
+	frontClient = &http.Client{Transport: discovery.NewRouter(r, base(), discovery.BalancerSettings{})}
+	ch.client = &http.Client{Transport: discovery.NewRouter(r, base(), discovery.BalancerSettings{})}
 	backURL, ch.frontURL = "http://back", "http://front/"
 	return ch
 }
@@ -236,7 +236,7 @@ func BenchmarkResolvingRoundTripper(b *testing.B) {
 	for _, p := range []string{discovery.PolicyRoundRobin, discovery.PolicyP2C} {
 		b.Run("impl=ours-"+p, func(b *testing.B) {
 			r := discovery.NewStatic(map[string][]discovery.Instance{"catalog": {{ID: "a", Address: "10.0.0.1:80"}, {ID: "b", Address: "10.0.0.2:80"}}})
-			t := discovery.NewTransport(r, nopRoundTripper{resp}, discovery.BalancerSettings{Policy: p})
+			t := discovery.NewRouter(r, nopRoundTripper{resp}, discovery.BalancerSettings{Policy: p})
 			defer t.Close()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -54,11 +54,11 @@ func BenchmarkTracing(b *testing.B) {
 				otelhttp.WithMeterProvider(mp), otelhttp.WithPropagators(prop))
 		}},
 		{"gantry", func(tp *sdktrace.TracerProvider, mp *sdkmetric.MeterProvider) http.Handler {
-			return observability.Middleware(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp, Propagator: prop})(handler)
+			return observability.Server(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp, Propagator: prop})(handler)
 		}},
 		// With SpanDetails, the server span carries every attribute otelhttp sets.
 		{"gantry-details", func(tp *sdktrace.TracerProvider, mp *sdkmetric.MeterProvider) http.Handler {
-			return observability.Middleware(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp, Propagator: prop, SpanDetails: true})(handler)
+			return observability.Server(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp, Propagator: prop, SpanDetails: true})(handler)
 		}},
 	}
 	for _, impl := range impls {
@@ -109,7 +109,7 @@ func BenchmarkClientTracing(b *testing.B) {
 				otelhttp.WithMeterProvider(mp), otelhttp.WithPropagators(prop))
 		}},
 		{"gantry", func(tp *sdktrace.TracerProvider, mp *sdkmetric.MeterProvider) http.RoundTripper {
-			return observability.Transport(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp, Propagator: prop})(fixedTransport{})
+			return observability.Client(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp, Propagator: prop})(fixedTransport{})
 		}},
 	}
 	for _, impl := range impls {

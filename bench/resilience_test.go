@@ -107,7 +107,7 @@ func BenchmarkBreaker(b *testing.B) {
 		}))
 	})
 	b.Run("impl=ours", func(b *testing.B) {
-		serveLoop(b, resilience.NewBreaker("ours", resilience.BreakerSettings{}, resilience.Telemetry{}).Server()(next))
+		serveLoop(b, resilience.NewBreaker("ours", resilience.BreakerSettings{}, observability.Instrumentation{}).Server()(next))
 	})
 }
 
@@ -138,7 +138,7 @@ func BenchmarkRateLimit(b *testing.B) {
 			}))
 		})
 		b.Run("path="+path.name+"/impl=ours", func(b *testing.B) {
-			l := resilience.NewRateLimiter("ours", resilience.RateLimitSettings{Rate: path.r, Burst: 1}, nil, resilience.Telemetry{})
+			l := resilience.NewRateLimiter("ours", resilience.RateLimitSettings{Rate: path.r, Burst: 1}, nil, observability.Instrumentation{})
 			serveLoop(b, l.Server()(next))
 		})
 	}
@@ -150,7 +150,7 @@ func BenchmarkRateLimit(b *testing.B) {
 func BenchmarkRetry(b *testing.B) {
 	b.Run("impl=raw", func(b *testing.B) { clientLoop(b, newResUpstream()) })
 	b.Run("impl=ours", func(b *testing.B) {
-		clientLoop(b, resilience.NewRetry("ours", resilience.RetrySettings{}, resilience.Telemetry{}).Client()(newResUpstream()))
+		clientLoop(b, resilience.NewRetry("ours", resilience.RetrySettings{}, observability.Instrumentation{}).Client()(newResUpstream()))
 	})
 	b.Run("impl=failsafe", func(b *testing.B) {
 		clientLoop(b, failsafehttp.NewRoundTripper(newResUpstream(), retrypolicy.NewWithDefaults[*http.Response]()))
@@ -201,7 +201,7 @@ func ourClientStack(b *testing.B, next http.RoundTripper, attempt, request time.
 		RateLimit:      resilience.RateLimitSettings{Rate: 1e12, Burst: 1 << 30},
 		AttemptTimeout: attempt,
 		RequestTimeout: request,
-	}, resilience.Telemetry{})
+	}, observability.Instrumentation{})
 	if err != nil {
 		b.Fatal(err)
 	}

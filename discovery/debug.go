@@ -24,7 +24,7 @@ type DebugService struct {
 // balanced, with its resolved instances, index, last update and last error, and,
 // where t has a balancer for it, each endpoint's ejection and load state. t may be
 // nil. The handler is safe for concurrent use.
-func DebugHandler(r Resolver, t *Transport) http.Handler {
+func DebugHandler(r Resolver, t *Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		names := map[string]bool{}
 		if l, ok := r.(Lister); ok {

@@ -15,9 +15,9 @@
 // atomic add, with no lock and no allocation. Outcomes are classified by
 // transport.Classify, the taxonomy the breaker and retry policies share.
 //
-// In a client chain the Transport sits innermost, below retry and breaker:
+// In a client chain the Router sits innermost, below retry and breaker:
 //
-//	trace -> retry(budget) -> breaker -> per-attempt timeout -> discovery.Transport -> http.Transport
+//	trace -> retry(budget) -> breaker -> per-attempt timeout -> discovery.Router -> http.Transport
 //
 // so that each retry attempt is balanced again and, when another instance exists, goes
 // to a different one (see RememberAttempts).

@@ -79,7 +79,7 @@ func ExampleNewBalancer() {
 	// 10.0.0.1:80
 }
 
-func ExampleNewTransport() {
+func ExampleNewRouter() {
 	catalog := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "catalog answered %s for host %s", r.URL.Path, r.Host)
 	}))
@@ -87,11 +87,11 @@ func ExampleNewTransport() {
 
 	services, _ := discovery.ParseStatic("catalog=" + catalog.URL)
 	r := discovery.NewStatic(services)
-	t := discovery.NewTransport(r, http.DefaultTransport, discovery.BalancerSettings{})
+	t := discovery.NewRouter(r, http.DefaultTransport, discovery.BalancerSettings{})
 	defer t.Close()
 	// RememberAttempts goes outermost, above any retry layer, so that retries pick
 	// another instance.
-	client := &http.Client{Transport: discovery.RememberAttempts(t)}
+	client := &http.Client{Transport: discovery.RememberAttempts()(t)}
 
 	resp, err := client.Get("http://catalog/items/42")
 	if err != nil {
@@ -143,7 +143,7 @@ func ExampleRememberAttempts() {
 		{ID: "a", Address: strings.TrimPrefix(down.URL, "http://")},
 		{ID: "b", Address: strings.TrimPrefix(up.URL, "http://")},
 	}})
-	t := discovery.NewTransport(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
+	t := discovery.NewRouter(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
 	defer t.Close()
 
 	// retry stands in for the resilience retry layer: up to 3 attempts on a retryable outcome.
@@ -160,7 +160,7 @@ func ExampleRememberAttempts() {
 			}
 		})
 	}
-	client := &http.Client{Transport: discovery.RememberAttempts(retry(t))}
+	client := &http.Client{Transport: discovery.RememberAttempts()(retry(t))}
 	for range 2 {
 		resp, err := client.Get("http://pay/charge")
 		if err != nil {

@@ -43,7 +43,7 @@ func TestServerMiddlewareAllocs(t *testing.T) {
 			defer mp.Shutdown(context.Background())
 			body := []byte("ok")
 			bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
-			h := observability.Middleware(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp})(bare)
+			h := observability.Server(observability.Instrumentation{TracerProvider: tp, MeterProvider: mp})(bare)
 			r := httptest.NewRequest("GET", "http://example.com/items/42", nil)
 			r.Pattern = "GET /items/{id}" // as if routed by a ServeMux, whose own allocations are not ours
 			r.Header.Set("Traceparent", tt.traceparent)

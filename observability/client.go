@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Transport returns client instrumentation following the OTel HTTP semantic
+// Client returns client instrumentation following the OTel HTTP semantic
 // conventions, like otelhttp.NewTransport:
 //
 //   - A client span named after the method, child of the span in the request
@@ -36,7 +36,7 @@ import (
 // inside the retry policy to get one span per attempt. A telemetry failure never
 // fails the request. The returned RoundTripper is safe for concurrent use when next
 // is; next nil means http.DefaultTransport.
-func Transport(i Instrumentation) func(http.RoundTripper) http.RoundTripper {
+func Client(i Instrumentation) func(http.RoundTripper) http.RoundTripper {
 	c := &clientInst{prop: i.propagator()}
 	if i.TracerProvider != nil {
 		c.tracer = i.TracerProvider.Tracer(scope)

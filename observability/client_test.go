@@ -21,9 +21,9 @@ func TestClientSpansAndPropagation(t *testing.T) {
 	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, req *http.Request) { gotTraceparent = req.Header.Get("Traceparent") })
 	mux.HandleFunc("GET /busy", func(w http.ResponseWriter, req *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	// The server is instrumented too, so the two spans must join into one trace.
-	srv := httptest.NewServer(observability.Middleware(r.inst)(mux))
+	srv := httptest.NewServer(observability.Server(r.inst)(mux))
 	defer srv.Close()
-	client := &http.Client{Transport: observability.Transport(r.inst)(srv.Client().Transport)}
+	client := &http.Client{Transport: observability.Client(r.inst)(srv.Client().Transport)}
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 
 	tracer := r.inst.TracerProvider.Tracer("test")
@@ -111,7 +111,7 @@ func TestClientTransportError(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // connection refused from now on
-	client := &http.Client{Transport: observability.Transport(r.inst)(http.DefaultTransport.(*http.Transport).Clone())}
+	client := &http.Client{Transport: observability.Client(r.inst)(http.DefaultTransport.(*http.Transport).Clone())}
 	_, err = client.Get("http://user:secret@" + addr + "/x")
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {

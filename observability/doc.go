@@ -9,7 +9,7 @@
 //     endpoint is set, no exporter otherwise; a W3C trace-context + baggage propagator;
 //     and a Prometheus /metrics handler on its own registry. Nothing is global:
 //     neither otel.SetTracerProvider nor prometheus.DefaultRegisterer is touched.
-//   - [Middleware] and [Transport] instrument HTTP servers and clients following the
+//   - [Server] and [Client] instrument HTTP servers and clients following the
 //     OTel HTTP semantic conventions (server and client spans,
 //     http.server.request.duration, http.client.request.duration). They do what
 //     otelhttp does for these signals at about half its cost; see

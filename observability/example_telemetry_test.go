@@ -27,7 +27,7 @@ func ExampleNewTelemetry() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {})
-	handler := observability.Middleware(tel.Instrumentation())(mux)
+	handler := observability.Server(tel.Instrumentation(nil))(mux)
 
 	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/7", nil))
 	rec := httptest.NewRecorder()
@@ -40,7 +40,7 @@ func ExampleNewTelemetry() {
 	// Output: duration recorded for route /items/{id}
 }
 
-func ExampleMiddleware() {
+func ExampleServer() {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	defer tp.Shutdown(context.Background())
@@ -50,7 +50,7 @@ func ExampleMiddleware() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	// The middleware may wrap the mux: it names the span after the matched pattern.
-	h := observability.Middleware(observability.Instrumentation{TracerProvider: tp})(mux)
+	h := observability.Server(observability.Instrumentation{TracerProvider: tp})(mux)
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/7", nil))
 
 	s := spans.Ended()[0]
@@ -66,7 +66,7 @@ func ExampleMiddleware() {
 	// error.type 503
 }
 
-func ExampleTransport() {
+func ExampleClient() {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	defer tp.Shutdown(context.Background())
@@ -76,7 +76,7 @@ func ExampleTransport() {
 	}))
 	defer srv.Close()
 
-	client := &http.Client{Transport: observability.Transport(observability.Instrumentation{TracerProvider: tp})(http.DefaultTransport)}
+	client := &http.Client{Transport: observability.Client(observability.Instrumentation{TracerProvider: tp})(http.DefaultTransport)}
 	req, _ := http.NewRequest("GET", srv.URL, nil)
 	req.Header.Set("Gantry-Attempt", "1") // what the retry policy sets on a resend
 	resp, err := client.Do(req)

@@ -1,6 +1,7 @@
 package observability
 
 import (
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,10 +16,15 @@ import (
 // scope is the instrumentation scope name of Gantry's spans and metrics.
 const scope = "github.com/gantry-go/gantry/observability"
 
-// Instrumentation carries the providers that [Middleware] and [Transport] use. The
-// zero value works and records nothing. [Telemetry.Instrumentation] fills it in. It is
-// a plain value; the providers it holds are safe for concurrent use.
+// Instrumentation carries the logger and the providers that every instrumented part
+// of Gantry uses: [Server] and [Client] here, and the resilience and discovery
+// policies. The zero value works and records nothing. [Telemetry.Instrumentation]
+// fills it in. It is a plain value; the logger and providers it holds are safe for
+// concurrent use.
 type Instrumentation struct {
+	// Logger receives state changes (a breaker opening, an instance ejected); nil
+	// means no logs.
+	Logger *slog.Logger
 	// TracerProvider creates the spans; nil means no spans (and no trace context
 	// extraction or injection).
 	TracerProvider trace.TracerProvider

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Middleware returns server instrumentation following the OTel HTTP semantic
+// Server returns server instrumentation following the OTel HTTP semantic
 // conventions, the same signals otelhttp.NewHandler produces, at about half its cost:
 //
 //   - The trace context (and baggage) of the request is extracted, and a server span
@@ -47,7 +47,7 @@ import (
 // on up to the recover middleware, which belongs outside this one. Telemetry never
 // fails a request. The middleware is safe for concurrent use; create it once, not per
 // request.
-func Middleware(i Instrumentation) func(http.Handler) http.Handler {
+func Server(i Instrumentation) func(http.Handler) http.Handler {
 	s := &serverInst{prop: i.propagator(), details: i.SpanDetails}
 	if i.TracerProvider != nil {
 		s.tracer = i.TracerProvider.Tracer(scope)

@@ -68,7 +68,7 @@ func TestServerSpansFollowSemconv(t *testing.T) {
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("item")) })
 	mux.HandleFunc("/fail", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
 	mux.HandleFunc("POST /bad", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) })
-	srv := httptest.NewServer(observability.Middleware(r.inst)(mux))
+	srv := httptest.NewServer(observability.Server(r.inst)(mux))
 	defer srv.Close()
 	_, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
 
@@ -155,7 +155,7 @@ func TestServerSpansFollowSemconv(t *testing.T) {
 func TestServerPanicIsRecordedAs500(t *testing.T) {
 	r := newRig(t)
 	var recovered any
-	h := observability.Middleware(r.inst)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	h := observability.Server(r.inst)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	func() {
 		defer func() { recovered = recover() }()
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
@@ -173,7 +173,7 @@ func TestServerLogsCarryTraceIDs(t *testing.T) {
 	r := newRig(t)
 	var buf bytes.Buffer
 	logger, _ := observability.NewLogger(&buf, observability.LogSettings{})
-	h := observability.Middleware(r.inst)(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	h := observability.Server(r.inst)(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		logger.InfoContext(req.Context(), "handled")
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
@@ -189,8 +189,8 @@ func TestServerLogsCarryTraceIDs(t *testing.T) {
 
 func TestZeroInstrumentationIsPassThrough(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
-	if _, ok := observability.Middleware(observability.Instrumentation{})(next).(http.HandlerFunc); !ok {
-		t.Errorf("Middleware(zero)(h) wraps h; want h itself (no cost when nothing is recorded)")
+	if _, ok := observability.Server(observability.Instrumentation{})(next).(http.HandlerFunc); !ok {
+		t.Errorf("Server(zero)(h) wraps h; want h itself (no cost when nothing is recorded)")
 	}
 }
 
@@ -200,7 +200,7 @@ func TestOptInMetrics(t *testing.T) {
 	defer mp.Shutdown(context.Background())
 	var during int64 = -1
 	inst := observability.Instrumentation{MeterProvider: mp, BodySizeMetrics: true, ActiveRequests: true}
-	h := observability.Middleware(inst)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := observability.Server(inst)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		during = sumInt(t, reader, "http.server.active_requests")
 		w.Write([]byte("hello"))
 	}))
@@ -253,7 +253,7 @@ func TestServerSpanDetails(t *testing.T) {
 	r := newRig(t)
 	inst := r.inst
 	inst.SpanDetails = true
-	srv := httptest.NewServer(observability.Middleware(inst)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewServer(observability.Server(inst)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("item"))
 	})))
 	defer srv.Close()

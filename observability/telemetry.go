@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -190,10 +191,10 @@ func (t *Telemetry) Registry() *prometheus.Registry { return t.registry }
 // GET /metrics.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
 
-// Instrumentation returns the providers and propagator for [Middleware] and
-// [Transport].
-func (t *Telemetry) Instrumentation() Instrumentation {
-	return Instrumentation{TracerProvider: t.tp, MeterProvider: t.mp, Propagator: t.prop}
+// Instrumentation returns logger with the providers and propagator, for [Server],
+// [Client] and every other instrumented part. A nil logger means no logs.
+func (t *Telemetry) Instrumentation(logger *slog.Logger) Instrumentation {
+	return Instrumentation{Logger: logger, TracerProvider: t.tp, MeterProvider: t.mp, Propagator: t.prop}
 }
 
 // Shutdown flushes pending spans and metrics and shuts the providers down; it is

@@ -93,7 +93,7 @@ func TestMetricsHandlerUsesItsOwnRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tel.Shutdown(context.Background())
-	h := observability.Middleware(tel.Instrumentation())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := observability.Server(tel.Instrumentation(nil))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
 
 	srv := httptest.NewServer(tel.MetricsHandler())
@@ -145,7 +145,7 @@ func TestOTLPHTTPExportAndShutdownFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := observability.Middleware(tel.Instrumentation())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := observability.Server(tel.Instrumentation(nil))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/orders", nil))
 	// Nothing forces an export but Shutdown: the batch processor waits 5s and the
 	// metric reader a minute.
@@ -232,7 +232,7 @@ func TestCollectorDownNeverFailsRequests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewTelemetry(collector down) = %v, want nil (exporters connect lazily)", err)
 			}
-			srv := httptest.NewServer(observability.Middleware(tel.Instrumentation())(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			srv := httptest.NewServer(observability.Server(tel.Instrumentation(nil))(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.Write([]byte("ok"))
 			})))
 			defer srv.Close()

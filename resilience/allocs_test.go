@@ -1,6 +1,8 @@
 package resilience
 
 import (
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/transport"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,23 +13,23 @@ import (
 // (and the per-request timeout within 5 allocations), whatever the machine's speed.
 func TestHotPathAllocs(t *testing.T) {
 	ok := &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
-	upstream := roundTripperFunc(func(*http.Request) (*http.Response, error) { return ok, nil })
+	upstream := transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) { return ok, nil })
 	stack, err := NewClientStack("gate", ClientSettings{RateLimit: RateLimitSettings{Rate: 1e12, Burst: 1 << 30},
-		AttemptTimeout: -1, RequestTimeout: -1}, Telemetry{})
+		AttemptTimeout: -1, RequestTimeout: -1}, observability.Instrumentation{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	timed, err := NewClientStack("gate", ClientSettings{AttemptTimeout: -1, RequestTimeout: 2 * time.Second}, Telemetry{})
+	timed, err := NewClientStack("gate", ClientSettings{AttemptTimeout: -1, RequestTimeout: 2 * time.Second}, observability.Instrumentation{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bodyUpstream := roundTripperFunc(func(*http.Request) (*http.Response, error) {
+	bodyUpstream := transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) {
 		ok.Body = nopBody{}
 		return ok, nil
 	})
 	plain := stack.Middleware()(upstream)
 	withTimeout := timed.Middleware()(bodyUpstream)
-	breaker := NewBreaker("gate", BreakerSettings{}, Telemetry{}).Server()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	breaker := NewBreaker("gate", BreakerSettings{}, observability.Instrumentation{}).Server()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	w := &nopWriter{h: http.Header{}}
 	r := httptest.NewRequest("GET", "http://catalog/items", nil)
 	for _, tc := range []struct {

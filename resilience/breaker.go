@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -76,10 +77,10 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 		s.HalfOpenProbes = 3
 	}
 	if s.MaxKeys <= 0 {
-		s.MaxKeys = DefaultMaxKeys
+		s.MaxKeys = defaultMaxKeys
 	}
 	if s.IdleTimeout <= 0 {
-		s.IdleTimeout = DefaultIdleTimeout
+		s.IdleTimeout = defaultIdleTimeout
 	}
 	return s
 }
@@ -138,11 +139,11 @@ type breakerShared struct {
 	rejects  rejectCounter
 }
 
-func newBreakerShared(name string, s BreakerSettings, t Telemetry) *breakerShared {
+func newBreakerShared(name string, s BreakerSettings, t observability.Instrumentation) *breakerShared {
 	sh := &breakerShared{settings: s.withDefaults(), reply: newReply(ErrOpen), log: t.Logger}
 	sh.recs.New = func() any { return new(httpx.Recorder) }
 	if t.MeterProvider != nil {
-		sh.meter = t.meter()
+		sh.meter = meterOf(t)
 		sh.changes, _ = sh.meter.Int64Counter("resilience.breaker.transitions",
 			metric.WithDescription("Circuit breaker state changes."), metric.WithUnit("{transition}"))
 	}
@@ -173,7 +174,7 @@ type Breaker struct {
 
 // NewBreaker returns a breaker named name (used in logs, metrics and the debug
 // handler).
-func NewBreaker(name string, s BreakerSettings, t Telemetry) *Breaker {
+func NewBreaker(name string, s BreakerSettings, t observability.Instrumentation) *Breaker {
 	b := newBreaker(name, newBreakerShared(name, s, t))
 	b.sh.observeStates(func(f func(*Breaker)) { f(b) })
 	return b
@@ -293,8 +294,8 @@ func (b *Breaker) Do(fn func() error) error {
 	return err
 }
 
-// Snapshot returns the breaker's state and counts.
-func (b *Breaker) Snapshot() BreakerState {
+// snapshot returns the breaker's state and counts.
+func (b *Breaker) snapshot() BreakerState {
 	state := b.cb.State()
 	c := b.cb.Counts()
 	return BreakerState{
@@ -332,7 +333,7 @@ type BreakerSet struct {
 
 // NewBreakerSet returns a set of breakers keyed by key; nil key means KeyByHost. The
 // breakers are named name + "/" + key.
-func NewBreakerSet(name string, s BreakerSettings, key KeyFunc, t Telemetry) *BreakerSet {
+func NewBreakerSet(name string, s BreakerSettings, key KeyFunc, t observability.Instrumentation) *BreakerSet {
 	if key == nil {
 		key = KeyByHost
 	}
@@ -351,9 +352,9 @@ func (s *BreakerSet) Get(key string) *Breaker { return s.reg.get(key) }
 // Len returns the number of breakers held.
 func (s *BreakerSet) Len() int { return s.reg.len() }
 
-// Snapshot returns every breaker's state.
-func (s *BreakerSet) Snapshot() []BreakerState {
+// snapshot returns every breaker's state.
+func (s *BreakerSet) snapshot() []BreakerState {
 	var out []BreakerState
-	s.reg.each(func(_ string, b *Breaker) { out = append(out, b.Snapshot()) })
+	s.reg.each(func(_ string, b *Breaker) { out = append(out, b.snapshot()) })
 	return out
 }

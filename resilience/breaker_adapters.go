@@ -89,7 +89,7 @@ func (b *Breaker) Server() func(http.Handler) http.Handler {
 // wrapping ErrOpen, with no response.
 func (b *Breaker) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) { return b.roundTrip(next, req) })
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) { return b.roundTrip(next, req) })
 	}
 }
 
@@ -113,7 +113,7 @@ func (s *BreakerSet) Server() func(http.Handler) http.Handler {
 // default its URL host).
 func (s *BreakerSet) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			return s.Get(s.key(req)).roundTrip(next, req)
 		})
 	}
@@ -127,9 +127,3 @@ func (s *BreakerSet) Endpoint(key func(ctx context.Context, request any) string)
 		}
 	}
 }
-
-// roundTripperFunc adapts a function to http.RoundTripper.
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-// RoundTrip calls f(req).
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

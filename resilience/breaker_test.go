@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
 	"log/slog"
 	"math"
 	"net/http"
@@ -20,7 +21,7 @@ var errBoom = errors.New("boom")
 
 func TestBreakerTransitions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: 5 * time.Second, HalfOpenProbes: 2}, Telemetry{})
+		b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: 5 * time.Second, HalfOpenProbes: 2}, observability.Instrumentation{})
 		fail := func() error { return errBoom }
 		ok := func() error { return nil }
 		calls := 0
@@ -74,7 +75,7 @@ func TestBreakerTransitions(t *testing.T) {
 		if got := b.State(); got != "open" {
 			t.Fatalf("State() after a half-open failure = %q, want open", got)
 		}
-		if got := b.Snapshot().Opens; got != 3 {
+		if got := b.snapshot().Opens; got != 3 {
 			t.Fatalf("Snapshot().Opens = %d, want 3", got)
 		}
 	})
@@ -82,7 +83,7 @@ func TestBreakerTransitions(t *testing.T) {
 
 func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second, HalfOpenProbes: 2}, Telemetry{})
+		b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second, HalfOpenProbes: 2}, observability.Instrumentation{})
 		_ = b.Do(func() error { return errBoom })
 		time.Sleep(time.Second + time.Nanosecond)
 		release := make(chan struct{})
@@ -103,7 +104,7 @@ func TestBreakerHalfOpenProbesBounded(t *testing.T) {
 }
 
 func TestBreakerNeutralOutcomes(t *testing.T) {
-	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 2}, Telemetry{})
+	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 2}, observability.Instrumentation{})
 	_ = b.Do(func() error { return errBoom })
 	for _, err := range []error{
 		context.Canceled,
@@ -113,7 +114,7 @@ func TestBreakerNeutralOutcomes(t *testing.T) {
 	} {
 		_ = b.Do(func() error { return err })
 	}
-	s := b.Snapshot()
+	s := b.snapshot()
 	if s.Failures != 1 || s.Successes != 0 || s.ConsecutiveFailures != 1 || s.Exclusions != 4 || s.State != "closed" {
 		t.Fatalf("Snapshot() = %+v, want 1 failure, 0 successes, 4 exclusions, closed", s)
 	}
@@ -126,7 +127,7 @@ func TestBreakerNeutralOutcomes(t *testing.T) {
 func TestBreakerFailureRatioRollingWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 100, FailureRatio: 0.5, MinRequests: 10,
-			Window: 10 * time.Second, Bucket: time.Second}, Telemetry{})
+			Window: 10 * time.Second, Bucket: time.Second}, observability.Instrumentation{})
 		// 4 failures, then they age out of the window.
 		for range 4 {
 			_ = b.Do(func() error { return errBoom })
@@ -150,7 +151,7 @@ func TestBreakerFailureRatioRollingWindow(t *testing.T) {
 }
 
 func TestBreakerConcurrentExactTotals(t *testing.T) {
-	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: math.MaxUint32, MinRequests: math.MaxUint32}, Telemetry{})
+	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: math.MaxUint32, MinRequests: math.MaxUint32}, observability.Instrumentation{})
 	var wg sync.WaitGroup
 	for g := range 10 {
 		wg.Go(func() {
@@ -167,7 +168,7 @@ func TestBreakerConcurrentExactTotals(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	s := b.Snapshot()
+	s := b.snapshot()
 	want := BreakerState{Name: "t", State: "closed", Requests: 100000, Successes: 50000, Failures: 25000, Exclusions: 25000,
 		ConsecutiveSuccesses: s.ConsecutiveSuccesses, ConsecutiveFailures: s.ConsecutiveFailures}
 	if s != want {
@@ -186,7 +187,7 @@ type reentrantHandler struct {
 func (h reentrantHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h reentrantHandler) Handle(_ context.Context, r slog.Record) error {
 	state := h.b.State() // re-enters the breaker
-	_ = h.b.Snapshot()
+	_ = h.b.snapshot()
 	var to string
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "to" {
@@ -208,7 +209,7 @@ func TestBreakerStateChangeCallbackDoesNotDeadlock(t *testing.T) {
 		var msgs []string
 		h := &reentrantHandler{mu: &mu, msgs: &msgs}
 		b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second, HalfOpenProbes: 1},
-			Telemetry{Logger: slog.New(h)})
+			observability.Instrumentation{Logger: slog.New(h)})
 		h.b = b
 		_ = b.Do(func() error { return errBoom })
 		synctest.Wait() // the hand-off goroutine has logged and exited
@@ -225,7 +226,7 @@ func TestBreakerStateChangeCallbackDoesNotDeadlock(t *testing.T) {
 }
 
 func TestBreakerServerAndClient(t *testing.T) {
-	b := NewBreaker("up", BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: 30 * time.Second}, Telemetry{})
+	b := NewBreaker("up", BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: 30 * time.Second}, observability.Instrumentation{})
 	hits := 0
 	h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits++
@@ -254,9 +255,9 @@ func TestBreakerServerAndClient(t *testing.T) {
 		t.Fatalf("Retry-After = %q, want about 30", ra)
 	}
 
-	set := NewBreakerSet("client", BreakerSettings{ConsecutiveFailures: 1}, nil, Telemetry{})
+	set := NewBreakerSet("client", BreakerSettings{ConsecutiveFailures: 1}, nil, observability.Instrumentation{})
 	upstream := 0
-	rt := set.Client()(roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+	rt := set.Client()(transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		upstream++
 		return nil, errBoom
 	}))
@@ -277,14 +278,14 @@ func TestBreakerServerAndClient(t *testing.T) {
 }
 
 func TestBreakerServerCanceledRequestIsNeutral(t *testing.T) {
-	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 1}, Telemetry{})
+	b := NewBreaker("t", BreakerSettings{ConsecutiveFailures: 1}, observability.Instrumentation{})
 	h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable) // what a handler may answer once its client left
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
-	if s := b.Snapshot(); s.State != "closed" || s.Failures != 0 || s.Exclusions != 1 {
+	if s := b.snapshot(); s.State != "closed" || s.Failures != 0 || s.Exclusions != 1 {
 		t.Fatalf("Snapshot() after a canceled request = %+v, want closed with 1 exclusion", s)
 	}
 }

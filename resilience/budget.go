@@ -90,8 +90,8 @@ type BudgetState struct {
 	Denied    uint64  `json:"denied"`
 }
 
-// Snapshot returns the budget's counters.
-func (b *Budget) Snapshot() BudgetState {
+// snapshot returns the budget's counters.
+func (b *Budget) snapshot() BudgetState {
 	avail, _ := b.balance()
 	return BudgetState{Name: b.name, Ratio: b.ratio, Available: float64(avail) / millis,
 		Requests: uint64(b.requests.Load()), Retries: b.retries.Load(), Denied: b.denied.Load()}

@@ -33,7 +33,7 @@ func TestBudgetRatioCapAndFloor(t *testing.T) {
 		if granted != 20+3 {
 			t.Fatalf("retries for 200 failing requests = %d, want 20 + 3", granted)
 		}
-		if s := b.Snapshot(); s.Requests != 1200 || s.Retries != 36 || s.Denied != 1+200-23 {
+		if s := b.snapshot(); s.Requests != 1200 || s.Retries != 36 || s.Denied != 1+200-23 {
 			t.Fatalf("Snapshot() = %+v, want 1200 requests, 36 retries, 178 denied", s)
 		}
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/transport"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -126,7 +128,7 @@ type Bulkhead struct {
 }
 
 // NewBulkhead returns a bulkhead; key nil means one compartment for every call.
-func NewBulkhead(name string, s BulkheadSettings, key KeyFunc, t Telemetry) *Bulkhead {
+func NewBulkhead(name string, s BulkheadSettings, key KeyFunc, t observability.Instrumentation) *Bulkhead {
 	s = s.withDefaults()
 	b := &Bulkhead{name: name, s: s, key: key, reply: newReply(ErrBulkheadFull), rejects: newRejectCounter(t, "bulkhead", name)}
 	newC := func(string) *compartment { return &compartment{sem: make(chan struct{}, s.MaxConcurrent)} }
@@ -195,7 +197,7 @@ func (b *Bulkhead) Server() func(http.Handler) http.Handler {
 // is read).
 func (b *Bulkhead) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			c := b.compartmentFor(req)
 			if err := c.acquire(req.Context(), &b.s); err != nil {
 				return nil, b.wrap(req.Context(), err)
@@ -229,8 +231,8 @@ func (b *Bulkhead) Len() int {
 	return b.keys.len()
 }
 
-// Snapshot returns every compartment's state.
-func (b *Bulkhead) Snapshot() []BulkheadState {
+// snapshot returns every compartment's state.
+func (b *Bulkhead) snapshot() []BulkheadState {
 	st := func(key string, c *compartment) BulkheadState {
 		return BulkheadState{Name: b.name, Key: key, InFlight: len(c.sem), Queued: c.queued.Load(),
 			Max: b.s.MaxConcurrent, MaxQueue: b.s.MaxQueue, Rejected: c.rejected.Load()}

@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,7 +14,7 @@ import (
 
 func TestBulkheadQueueAndTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBulkhead("db", BulkheadSettings{MaxConcurrent: 2, MaxQueue: 1, QueueTimeout: 50 * time.Millisecond}, nil, Telemetry{})
+		b := NewBulkhead("db", BulkheadSettings{MaxConcurrent: 2, MaxQueue: 1, QueueTimeout: 50 * time.Millisecond}, nil, observability.Instrumentation{})
 		release := make(chan struct{})
 		h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 		codes := make(chan int, 4)
@@ -47,7 +48,7 @@ func TestBulkheadQueueAndTimeout(t *testing.T) {
 		if a, b2 := <-codes, <-codes; a != 200 || b2 != 200 {
 			t.Fatalf("admitted requests = %d, %d, want 200", a, b2)
 		}
-		if s := b.Snapshot()[0]; s.Rejected != 2 || s.InFlight != 0 {
+		if s := b.snapshot()[0]; s.Rejected != 2 || s.InFlight != 0 {
 			t.Fatalf("Snapshot() = %+v, want 2 rejected, 0 in flight", s)
 		}
 	})
@@ -55,7 +56,7 @@ func TestBulkheadQueueAndTimeout(t *testing.T) {
 
 func TestBulkheadQueuedCallGetsFreedSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBulkhead("db", BulkheadSettings{MaxConcurrent: 1, QueueTimeout: time.Second}, nil, Telemetry{})
+		b := NewBulkhead("db", BulkheadSettings{MaxConcurrent: 1, QueueTimeout: time.Second}, nil, observability.Instrumentation{})
 		release := make(chan struct{})
 		go func() { _ = b.Do(context.Background(), "", func(context.Context) error { <-release; return nil }) }()
 		synctest.Wait()
@@ -67,7 +68,7 @@ func TestBulkheadQueuedCallGetsFreedSlot(t *testing.T) {
 			t.Fatalf("queued Do() = %v, want nil once the slot frees", err)
 		}
 		// Per-key compartments are independent.
-		k := NewBulkhead("hosts", BulkheadSettings{MaxConcurrent: 1, MaxQueue: -1}, KeyByHost, Telemetry{})
+		k := NewBulkhead("hosts", BulkheadSettings{MaxConcurrent: 1, MaxQueue: -1}, KeyByHost, observability.Instrumentation{})
 		block := make(chan struct{})
 		go func() { _ = k.Do(context.Background(), "a", func(context.Context) error { <-block; return nil }) }()
 		synctest.Wait()

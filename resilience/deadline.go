@@ -63,13 +63,12 @@ func (s DeadlineSettings) floor() time.Duration {
 //     transport.SetTimeoutHeader) becomes the request context's deadline, minus
 //     TransitAllowance, so that the callee never outlives its caller. No context is
 //     derived when the inbound context already ends earlier. A malformed header is a
-//     400 problem, "0" a 504 one (as transport.Deadline does).
+//     400 problem; "0" (no time left) is rejected like a deadline below Floor.
 //   - When less than Floor is left, the request is rejected at once with a prebuilt
 //     504 problem (ErrDeadlineTooShort) without calling the handler.
 //   - Requests without any deadline get Default, if set.
 //
-// It replaces transport.Deadline in the chain; don't use both. It is safe for
-// concurrent use.
+// It is safe for concurrent use.
 func Deadline(s DeadlineSettings) func(http.Handler) http.Handler {
 	floor, allowance := s.floor(), s.allowance()
 	tooShort := newReply(ErrDeadlineTooShort)
@@ -83,6 +82,10 @@ func Deadline(s DeadlineSettings) func(http.Handler) http.Handler {
 				if err != nil {
 					transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusBadRequest,
 						Detail: transport.HeaderTimeout + " must be 1 to 9 digits of milliseconds"})
+					return
+				}
+				if d <= 0 {
+					tooShort.write(w, 0)
 					return
 				}
 				if dl := now.Add(d - allowance); !has || dl.Before(cur) {

@@ -107,7 +107,7 @@ func TestDeadlineFloorAndDefault(t *testing.T) {
 
 func TestTimeoutPerAttempt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		hang := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		hang := transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			<-req.Context().Done()
 			return nil, req.Context().Err()
 		})
@@ -118,7 +118,7 @@ func TestTimeoutPerAttempt(t *testing.T) {
 		}
 
 		var attemptCtx context.Context
-		ok := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		ok := transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			attemptCtx = req.Context()
 			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("hello"))}, nil
 		})

@@ -30,28 +30,27 @@ var (
 	_ Inspectable = (*Shedder)(nil)
 	_ Inspectable = (*Retry)(nil)
 	_ Inspectable = (*ClientStack)(nil)
-	_ Inspectable = (*ServerStack)(nil)
 )
 
 // Inspect adds the breaker's state.
-func (b *Breaker) Inspect(snap *Snapshot) { snap.Breakers = append(snap.Breakers, b.Snapshot()) }
+func (b *Breaker) Inspect(snap *Snapshot) { snap.Breakers = append(snap.Breakers, b.snapshot()) }
 
 // Inspect adds every breaker of the set.
-func (s *BreakerSet) Inspect(snap *Snapshot) { snap.Breakers = append(snap.Breakers, s.Snapshot()...) }
+func (s *BreakerSet) Inspect(snap *Snapshot) { snap.Breakers = append(snap.Breakers, s.snapshot()...) }
 
 // Inspect adds the limiter's state.
-func (l *RateLimiter) Inspect(snap *Snapshot) { snap.Limiters = append(snap.Limiters, l.Snapshot()) }
+func (l *RateLimiter) Inspect(snap *Snapshot) { snap.Limiters = append(snap.Limiters, l.snapshot()) }
 
 // Inspect adds every compartment of the bulkhead.
-func (b *Bulkhead) Inspect(snap *Snapshot) { snap.Bulkheads = append(snap.Bulkheads, b.Snapshot()...) }
+func (b *Bulkhead) Inspect(snap *Snapshot) { snap.Bulkheads = append(snap.Bulkheads, b.snapshot()...) }
 
 // Inspect adds the shedder's state.
-func (s *Shedder) Inspect(snap *Snapshot) { snap.Shedders = append(snap.Shedders, s.Snapshot()) }
+func (s *Shedder) Inspect(snap *Snapshot) { snap.Shedders = append(snap.Shedders, s.snapshot()) }
 
 // Inspect adds the retry budget's state (nothing when the budget is disabled).
 func (r *Retry) Inspect(snap *Snapshot) {
 	if r.budget != nil {
-		snap.Budgets = append(snap.Budgets, r.budget.Snapshot())
+		snap.Budgets = append(snap.Budgets, r.budget.snapshot())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -13,7 +14,7 @@ import (
 )
 
 func ExampleBreaker_Client() {
-	b := resilience.NewBreaker("inventory", resilience.BreakerSettings{ConsecutiveFailures: 2}, resilience.Telemetry{})
+	b := resilience.NewBreaker("inventory", resilience.BreakerSettings{ConsecutiveFailures: 2}, observability.Instrumentation{})
 	calls := 0
 	rt := b.Client()(transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) {
 		calls++
@@ -37,7 +38,7 @@ func ExampleBreaker_Client() {
 }
 
 func ExampleBreakerSet_Server() {
-	set := resilience.NewBreakerSet("routes", resilience.BreakerSettings{ConsecutiveFailures: 1}, resilience.KeyByPattern, resilience.Telemetry{})
+	set := resilience.NewBreakerSet("routes", resilience.BreakerSettings{ConsecutiveFailures: 1}, resilience.KeyByPattern, observability.Instrumentation{})
 	// Wrap each route's handler, so that r.Pattern is set when the breaker runs.
 	mux := http.NewServeMux()
 	mux.Handle("GET /broken", set.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })))
@@ -54,7 +55,7 @@ func ExampleBreakerSet_Server() {
 }
 
 func ExampleBreakerSet_Endpoint() {
-	set := resilience.NewBreakerSet("tenants", resilience.BreakerSettings{ConsecutiveFailures: 1}, nil, resilience.Telemetry{})
+	set := resilience.NewBreakerSet("tenants", resilience.BreakerSettings{ConsecutiveFailures: 1}, nil, observability.Instrumentation{})
 	byTenant := func(ctx context.Context, req any) string { return req.(string) }
 	ep := set.Endpoint(byTenant)(func(ctx context.Context, req any) (any, error) {
 		if req == "acme" {
@@ -73,7 +74,7 @@ func ExampleBreakerSet_Endpoint() {
 }
 
 func ExampleRateLimiter_Endpoint() {
-	l := resilience.NewRateLimiter("import", resilience.RateLimitSettings{Rate: 1, Burst: 1}, nil, resilience.Telemetry{})
+	l := resilience.NewRateLimiter("import", resilience.RateLimitSettings{Rate: 1, Burst: 1}, nil, observability.Instrumentation{})
 	ep := l.Endpoint()(func(ctx context.Context, req any) (any, error) { return "imported", nil })
 	for range 2 {
 		resp, err := ep(context.Background(), nil)
@@ -85,7 +86,7 @@ func ExampleRateLimiter_Endpoint() {
 }
 
 func ExampleRetry_Do() {
-	r := resilience.NewRetry("ledger", resilience.RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}, resilience.Telemetry{})
+	r := resilience.NewRetry("ledger", resilience.RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}, observability.Instrumentation{})
 	tries := 0
 	err := r.Do(context.Background(), func(ctx context.Context) error {
 		tries++
@@ -99,7 +100,7 @@ func ExampleRetry_Do() {
 }
 
 func ExampleBulkhead_Client() {
-	b := resilience.NewBulkhead("reports", resilience.BulkheadSettings{MaxConcurrent: 2}, resilience.KeyByHost, resilience.Telemetry{})
+	b := resilience.NewBulkhead("reports", resilience.BulkheadSettings{MaxConcurrent: 2}, resilience.KeyByHost, observability.Instrumentation{})
 	rt := b.Client()(transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 	}))
@@ -109,7 +110,7 @@ func ExampleBulkhead_Client() {
 }
 
 func ExampleBulkhead_Endpoint() {
-	b := resilience.NewBulkhead("pdf", resilience.BulkheadSettings{MaxConcurrent: 1, MaxQueue: -1}, nil, resilience.Telemetry{})
+	b := resilience.NewBulkhead("pdf", resilience.BulkheadSettings{MaxConcurrent: 1, MaxQueue: -1}, nil, observability.Instrumentation{})
 	started, finish := make(chan struct{}), make(chan struct{})
 	ep := b.Endpoint()(func(ctx context.Context, req any) (any, error) {
 		if req == "slow" {
@@ -127,7 +128,7 @@ func ExampleBulkhead_Endpoint() {
 }
 
 func ExampleShedder_Client() {
-	s := resilience.NewShedder("search", resilience.ShedSettings{}, resilience.Telemetry{})
+	s := resilience.NewShedder("search", resilience.ShedSettings{}, observability.Instrumentation{})
 	rt := s.Client()(transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 	}))
@@ -137,7 +138,7 @@ func ExampleShedder_Client() {
 }
 
 func ExampleShedder_Endpoint() {
-	s := resilience.NewShedder("quotes", resilience.ShedSettings{InitialLimit: 1, MinLimit: 1, MaxLimit: 1}, resilience.Telemetry{})
+	s := resilience.NewShedder("quotes", resilience.ShedSettings{InitialLimit: 1, MinLimit: 1, MaxLimit: 1}, observability.Instrumentation{})
 	started, finish := make(chan struct{}), make(chan struct{})
 	ep := s.Endpoint()(func(ctx context.Context, req any) (any, error) {
 		if req == "slow" {
@@ -155,7 +156,7 @@ func ExampleShedder_Endpoint() {
 }
 
 func ExampleKeyByHeader() {
-	l := resilience.NewRateLimiter("api", resilience.RateLimitSettings{KeyRate: 1, KeyBurst: 1}, resilience.KeyByHeader("X-Api-Key"), resilience.Telemetry{})
+	l := resilience.NewRateLimiter("api", resilience.RateLimitSettings{KeyRate: 1, KeyBurst: 1}, resilience.KeyByHeader("X-Api-Key"), observability.Instrumentation{})
 	h := l.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for _, key := range []string{"a", "a", "b"} {
 		r := httptest.NewRequest("GET", "/", nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +18,7 @@ import (
 )
 
 func ExampleNewBreaker() {
-	b := resilience.NewBreaker("payment", resilience.BreakerSettings{ConsecutiveFailures: 2}, resilience.Telemetry{})
+	b := resilience.NewBreaker("payment", resilience.BreakerSettings{ConsecutiveFailures: 2}, observability.Instrumentation{})
 	fail := func() error { return errors.New("connection refused") }
 	fmt.Println(b.Do(fail), b.State())
 	fmt.Println(b.Do(fail), b.State())
@@ -30,7 +31,7 @@ func ExampleNewBreaker() {
 }
 
 func ExampleBreaker_Server() {
-	b := resilience.NewBreaker("orders", resilience.BreakerSettings{ConsecutiveFailures: 1}, resilience.Telemetry{})
+	b := resilience.NewBreaker("orders", resilience.BreakerSettings{ConsecutiveFailures: 1}, observability.Instrumentation{})
 	h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
@@ -45,7 +46,7 @@ func ExampleBreaker_Server() {
 }
 
 func ExampleBreaker_Endpoint() {
-	b := resilience.NewBreaker("catalog", resilience.BreakerSettings{ConsecutiveFailures: 1}, resilience.Telemetry{})
+	b := resilience.NewBreaker("catalog", resilience.BreakerSettings{ConsecutiveFailures: 1}, observability.Instrumentation{})
 	notFound := &transport.Problem{Status: http.StatusNotFound, Detail: "no such sku"}
 	ep := b.Endpoint()(func(ctx context.Context, req any) (any, error) { return nil, notFound })
 	for range 3 {
@@ -61,7 +62,7 @@ func ExampleBreaker_Endpoint() {
 }
 
 func ExampleNewBreakerSet() {
-	set := resilience.NewBreakerSet("upstreams", resilience.BreakerSettings{ConsecutiveFailures: 1}, resilience.KeyByHost, resilience.Telemetry{})
+	set := resilience.NewBreakerSet("upstreams", resilience.BreakerSettings{ConsecutiveFailures: 1}, resilience.KeyByHost, observability.Instrumentation{})
 	rt := set.Client()(transport.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
 		if r.URL.Host == "down" {
 			return nil, errors.New("connection refused")
@@ -76,7 +77,7 @@ func ExampleNewBreakerSet() {
 }
 
 func ExampleNewRateLimiter() {
-	l := resilience.NewRateLimiter("api", resilience.RateLimitSettings{Rate: 1, Burst: 2}, nil, resilience.Telemetry{})
+	l := resilience.NewRateLimiter("api", resilience.RateLimitSettings{Rate: 1, Burst: 2}, nil, observability.Instrumentation{})
 	h := l.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for range 3 {
 		rec := httptest.NewRecorder()
@@ -90,7 +91,7 @@ func ExampleNewRateLimiter() {
 }
 
 func ExampleRateLimiter_Client() {
-	l := resilience.NewRateLimiter("outbound", resilience.RateLimitSettings{Rate: 0.001, Burst: 1}, nil, resilience.Telemetry{})
+	l := resilience.NewRateLimiter("outbound", resilience.RateLimitSettings{Rate: 0.001, Burst: 1}, nil, observability.Instrumentation{})
 	rt := l.Client()(transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 	}))
@@ -117,7 +118,7 @@ func ExampleNewRetry() {
 		fmt.Fprintf(w, "ok after %s retries", r.Header.Get(transport.HeaderAttempt))
 	}))
 	defer up.Close()
-	retry := resilience.NewRetry("catalog", resilience.RetrySettings{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}, resilience.Telemetry{})
+	retry := resilience.NewRetry("catalog", resilience.RetrySettings{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}, observability.Instrumentation{})
 	client := &http.Client{Transport: retry.Client()(http.DefaultTransport)}
 	resp, err := client.Get(up.URL)
 	if err != nil {
@@ -131,7 +132,7 @@ func ExampleNewRetry() {
 }
 
 func ExampleRetry_Endpoint() {
-	retry := resilience.NewRetry("pricing", resilience.RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}, resilience.Telemetry{})
+	retry := resilience.NewRetry("pricing", resilience.RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}, observability.Instrumentation{})
 	calls := 0
 	ep := retry.Endpoint(nil)(func(ctx context.Context, req any) (any, error) {
 		calls++
@@ -203,7 +204,7 @@ func ExampleTimeoutEndpoint() {
 }
 
 func ExampleNewBulkhead() {
-	b := resilience.NewBulkhead("db", resilience.BulkheadSettings{MaxConcurrent: 1, MaxQueue: -1}, nil, resilience.Telemetry{})
+	b := resilience.NewBulkhead("db", resilience.BulkheadSettings{MaxConcurrent: 1, MaxQueue: -1}, nil, observability.Instrumentation{})
 	inside := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -217,15 +218,15 @@ func ExampleNewBulkhead() {
 }
 
 func ExampleNewShedder() {
-	s := resilience.NewShedder("api", resilience.ShedSettings{InitialLimit: 4, MinLimit: 4, MaxLimit: 4}, resilience.Telemetry{})
+	s := resilience.NewShedder("api", resilience.ShedSettings{InitialLimit: 4, MinLimit: 4, MaxLimit: 4}, observability.Instrumentation{})
 	admitted := 0
 	for range 4 {
-		if s.Acquire(resilience.DefaultCriticality) {
+		if s.Acquire(resilience.Normal) {
 			admitted++
 		}
 	}
 	fmt.Println("default admitted:", admitted, "limit:", s.Limit())
-	fmt.Println("another default:", s.Acquire(resilience.DefaultCriticality))
+	fmt.Println("another default:", s.Acquire(resilience.Normal))
 	fmt.Println("a critical one:", s.Acquire(resilience.Critical))
 	// Output:
 	// default admitted: 4 limit: 4
@@ -234,7 +235,7 @@ func ExampleNewShedder() {
 }
 
 func ExampleShedder_Server() {
-	s := resilience.NewShedder("api", resilience.ShedSettings{}, resilience.Telemetry{})
+	s := resilience.NewShedder("api", resilience.ShedSettings{}, observability.Instrumentation{})
 	h := s.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	r := httptest.NewRequest("GET", "/checkout", nil)
 	r.Header.Set(transport.HeaderCriticality, "critical")
@@ -287,7 +288,7 @@ func ExampleNewClientStack() {
 		fmt.Fprint(w, "deadline header: ", r.Header.Get(transport.HeaderTimeout) != "")
 	}))
 	defer up.Close()
-	stack, err := resilience.NewClientStack("catalog", resilience.ClientSettings{}, resilience.Telemetry{})
+	stack, err := resilience.NewClientStack("catalog", resilience.ClientSettings{}, observability.Instrumentation{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -307,35 +308,15 @@ func ExampleNewClientStack() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(string(body))
 
-	_, err = resilience.NewClientStack("bad", resilience.ClientSettings{AttemptTimeout: time.Second}, resilience.Telemetry{})
+	_, err = resilience.NewClientStack("bad", resilience.ClientSettings{AttemptTimeout: time.Second}, observability.Instrumentation{})
 	fmt.Println(err != nil && strings.Contains(err.Error(), "CLIENT_ATTEMPT_TIMEOUT"))
 	// Output:
 	// deadline header: true
 	// true
 }
 
-func ExampleNewServerStack() {
-	stack, err := resilience.NewServerStack("catalog", resilience.ServerSettings{
-		RateLimit: resilience.RateLimitSettings{Rate: 100, Burst: 1},
-	}, nil, resilience.Telemetry{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	// recover -> trace/metrics/log -> [rate limit -> shed -> deadline] -> handler
-	h := stack.Middleware()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	for range 2 {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-		fmt.Println(rec.Code)
-	}
-	// Output:
-	// 200
-	// 429
-}
-
 func ExampleDebugHandler() {
-	b := resilience.NewBreaker("payment", resilience.BreakerSettings{}, resilience.Telemetry{})
+	b := resilience.NewBreaker("payment", resilience.BreakerSettings{}, observability.Instrumentation{})
 	_ = b.Do(func() error { return nil })
 	mux := http.NewServeMux()
 	mux.Handle("GET /debug/resilience", resilience.DebugHandler(b))
@@ -349,7 +330,7 @@ func ExampleDebugHandler() {
 }
 
 func ExampleBulkhead_Server() {
-	b := resilience.NewBulkhead("uploads", resilience.BulkheadSettings{MaxConcurrent: 8}, resilience.KeyByClientIP, resilience.Telemetry{})
+	b := resilience.NewBulkhead("uploads", resilience.BulkheadSettings{MaxConcurrent: 8}, resilience.KeyByClientIP, observability.Instrumentation{})
 	h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/uploads", nil))

@@ -63,7 +63,7 @@ func FallbackEndpoint[Req, Resp any](fb func(ctx context.Context, request Req, e
 // returns a different response, the original one's body is closed for it.
 func FallbackClient(fb func(req *http.Request, resp *http.Response, err error) (*http.Response, error)) func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			resp, err := next.RoundTrip(req)
 			if err == nil {
 				if o := transport.ClassifyStatus(resp.StatusCode); o != transport.Failure && o != transport.Overloaded {

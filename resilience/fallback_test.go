@@ -43,7 +43,7 @@ func TestFallbackEndpoint(t *testing.T) {
 func TestFallbackClientAndDo(t *testing.T) {
 	rt := FallbackClient(func(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("cached"))}, nil
-	})(roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+	})(transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		if req.URL.Path == "/missing" {
 			return &http.Response{StatusCode: 404, Body: http.NoBody}, nil
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/transport"
 	"math"
 	"net/http"
 	"sync/atomic"
@@ -98,7 +100,7 @@ type RateLimiter struct {
 
 // NewRateLimiter returns a limiter. key picks the per-key bucket; nil means
 // KeyByClientIP. It is only used when s.KeyRate > 0.
-func NewRateLimiter(name string, s RateLimitSettings, key KeyFunc, t Telemetry) *RateLimiter {
+func NewRateLimiter(name string, s RateLimitSettings, key KeyFunc, t observability.Instrumentation) *RateLimiter {
 	l := &RateLimiter{name: name, s: s, key: key, reply: newReply(ErrRateLimited), rejects: newRejectCounter(t, "ratelimit", name)}
 	if l.key == nil {
 		l.key = KeyByClientIP
@@ -199,7 +201,7 @@ func (l *RateLimiter) waitToken(ctx context.Context, lim *rate.Limiter, r float6
 // once, without waiting; when the context ends first it returns the context's error.
 func (l *RateLimiter) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			now := time.Now()
 			ctx := req.Context()
 			if err := l.waitToken(ctx, l.limiterFor(req, now), l.keyRate, now); err != nil {
@@ -240,8 +242,8 @@ func (l *RateLimiter) Len() int {
 	return l.keys.len()
 }
 
-// Snapshot returns the limiter's configuration and counters.
-func (l *RateLimiter) Snapshot() LimiterState {
+// snapshot returns the limiter's configuration and counters.
+func (l *RateLimiter) snapshot() LimiterState {
 	st := LimiterState{Name: l.name, Rejected: l.rejected.Load()}
 	if l.global != nil {
 		st.Rate, st.Burst, st.Tokens = float64(l.global.Limit()), l.global.Burst(), l.global.Tokens()

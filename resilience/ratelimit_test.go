@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -16,7 +17,7 @@ import (
 
 func TestRateLimitAccuracy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewRateLimiter("api", RateLimitSettings{Rate: 50, Burst: 10}, nil, Telemetry{})
+		l := NewRateLimiter("api", RateLimitSettings{Rate: 50, Burst: 10}, nil, observability.Instrumentation{})
 		h := l.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		const seconds = 6
 		accepted := make([]int, seconds)
@@ -50,7 +51,7 @@ func TestRateLimitAccuracy(t *testing.T) {
 				t.Errorf("accepted in second %d = %d, want 50 ± 5", s, accepted[s])
 			}
 		}
-		if got := l.Snapshot().Rejected; got != uint64(seconds*200-sum(accepted)) {
+		if got := l.snapshot().Rejected; got != uint64(seconds*200-sum(accepted)) {
 			t.Errorf("Snapshot().Rejected = %d, want %d", got, seconds*200-sum(accepted))
 		}
 	})
@@ -65,7 +66,7 @@ func sum(xs []int) (n int) {
 
 func TestRateLimitPerKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewRateLimiter("api", RateLimitSettings{KeyRate: 1, KeyBurst: 2}, KeyByHeader("X-User"), Telemetry{})
+		l := NewRateLimiter("api", RateLimitSettings{KeyRate: 1, KeyBurst: 2}, KeyByHeader("X-User"), observability.Instrumentation{})
 		h := l.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		do := func(user string) int {
 			r := httptest.NewRequest("GET", "/", nil)
@@ -91,7 +92,7 @@ func TestRateLimitPerKey(t *testing.T) {
 
 func TestRateLimitRetryAfterFromLimiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewRateLimiter("slow", RateLimitSettings{Rate: 0.1, Burst: 1}, nil, Telemetry{}) // one per 10 s
+		l := NewRateLimiter("slow", RateLimitSettings{Rate: 0.1, Burst: 1}, nil, observability.Instrumentation{}) // one per 10 s
 		h := l.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		time.Sleep(3 * time.Second)
@@ -105,9 +106,9 @@ func TestRateLimitRetryAfterFromLimiter(t *testing.T) {
 
 func TestRateLimitClientWaitsWithinDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewRateLimiter("out", RateLimitSettings{Rate: 10, Burst: 1}, nil, Telemetry{})
+		l := NewRateLimiter("out", RateLimitSettings{Rate: 10, Burst: 1}, nil, observability.Instrumentation{})
 		calls := 0
-		rt := l.Client()(roundTripperFunc(func(*http.Request) (*http.Response, error) {
+		rt := l.Client()(transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) {
 			calls++
 			return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 		}))
@@ -151,9 +152,9 @@ func heapLive() uint64 {
 func TestPerKeyRegistriesBounded(t *testing.T) {
 	const keys = 100000
 	const maxKeys = 1000
-	l := NewRateLimiter("ip", RateLimitSettings{KeyRate: 5, MaxKeys: maxKeys}, nil, Telemetry{})
-	bs := NewBreakerSet("hosts", BreakerSettings{MaxKeys: maxKeys}, nil, Telemetry{})
-	bh := NewBulkhead("hosts", BulkheadSettings{MaxKeys: maxKeys}, KeyByClientIP, Telemetry{})
+	l := NewRateLimiter("ip", RateLimitSettings{KeyRate: 5, MaxKeys: maxKeys}, nil, observability.Instrumentation{})
+	bs := NewBreakerSet("hosts", BreakerSettings{MaxKeys: maxKeys}, nil, observability.Instrumentation{})
+	bh := NewBulkhead("hosts", BulkheadSettings{MaxKeys: maxKeys}, KeyByClientIP, observability.Instrumentation{})
 	r := httptest.NewRequest("GET", "/", nil)
 	var filled uint64
 	for i := range keys {
@@ -189,8 +190,8 @@ func TestPerKeyRegistriesBounded(t *testing.T) {
 }
 
 func TestRateLimitAllocs(t *testing.T) {
-	l := NewRateLimiter("api", RateLimitSettings{Rate: 1e9, Burst: 1 << 30}, nil, Telemetry{})
-	deny := NewRateLimiter("deny", RateLimitSettings{Rate: 0.5, Burst: 1}, nil, Telemetry{})
+	l := NewRateLimiter("api", RateLimitSettings{Rate: 1e9, Burst: 1 << 30}, nil, observability.Instrumentation{})
+	deny := NewRateLimiter("deny", RateLimitSettings{Rate: 0.5, Burst: 1}, nil, observability.Instrumentation{})
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	w := &nopWriter{h: http.Header{}}
 	r := httptest.NewRequest("GET", "/", nil)

@@ -48,11 +48,11 @@ func KeyByHeader(name string) KeyFunc {
 
 // Defaults of the per-key registries.
 const (
-	// DefaultMaxKeys bounds every per-key registry. 10,000 keys of a rate limiter take
+	// defaultMaxKeys bounds every per-key registry. 10,000 keys of a rate limiter take
 	// about 1.5 MB.
-	DefaultMaxKeys = 10000
-	// DefaultIdleTimeout is how long an unused key stays before it may be evicted.
-	DefaultIdleTimeout = 10 * time.Minute
+	defaultMaxKeys = 10000
+	// defaultIdleTimeout is how long an unused key stays before it may be evicted.
+	defaultIdleTimeout = 10 * time.Minute
 )
 
 // evictProbes bounds how many entries one eviction inspects.
@@ -93,10 +93,10 @@ type slot[V any] struct {
 
 func newKeyed[V any](maxKeys int, idle time.Duration, newV func(string) V) *keyed[V] {
 	if maxKeys <= 0 {
-		maxKeys = DefaultMaxKeys
+		maxKeys = defaultMaxKeys
 	}
 	if idle <= 0 {
-		idle = DefaultIdleTimeout
+		idle = defaultIdleTimeout
 	}
 	return &keyed[V]{m: make(map[string]*slot[V]), max: maxKeys, idle: int64(idle), newV: newV,
 		lastSweep: time.Now().UnixNano()}

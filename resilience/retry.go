@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -134,7 +135,7 @@ type Retry struct {
 }
 
 // NewRetry returns a retry policy with its own budget.
-func NewRetry(name string, s RetrySettings, t Telemetry) *Retry {
+func NewRetry(name string, s RetrySettings, t observability.Instrumentation) *Retry {
 	s = s.withDefaults()
 	r := &Retry{name: name, s: s}
 	if !s.BudgetDisabled {
@@ -224,7 +225,7 @@ func replayable(req *http.Request) bool {
 // Client returns client middleware that retries round trips.
 func (r *Retry) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) { return r.roundTrip(next, req) })
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) { return r.roundTrip(next, req) })
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
 	"io"
 	"net"
 	"net/http"
@@ -110,7 +111,7 @@ func TestRetryStorm(t *testing.T) {
 	const logical = 1000
 	t.Run("budget on", func(t *testing.T) {
 		u := newStormUpstream(t, nil)
-		ratio := storm(t, u, NewRetry("storm", fastRetry, Telemetry{}), logical, getReq(u))
+		ratio := storm(t, u, NewRetry("storm", fastRetry, observability.Instrumentation{}), logical, getReq(u))
 		t.Logf("attempts/logical with budget = %.3f", ratio)
 		if ratio > 1.15 {
 			t.Errorf("attempts/logical with budget = %.3f, want <= 1.15", ratio)
@@ -126,7 +127,7 @@ func TestRetryStorm(t *testing.T) {
 		u := newStormUpstream(t, nil)
 		s := fastRetry
 		s.BudgetDisabled = true
-		ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), logical, getReq(u))
+		ratio := storm(t, u, NewRetry("storm", s, observability.Instrumentation{}), logical, getReq(u))
 		if ratio < 2.5 {
 			t.Errorf("attempts/logical without budget = %.3f, want >= 2.5", ratio)
 		}
@@ -141,7 +142,7 @@ func TestRetryStorm(t *testing.T) {
 		u := newStormUpstream(t, nil)
 		s := fastRetry
 		s.BudgetDisabled = true
-		ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), 100, func(i int) *http.Request {
+		ratio := storm(t, u, NewRetry("storm", s, observability.Instrumentation{}), 100, func(i int) *http.Request {
 			req, _ := http.NewRequest("POST", u.srv.URL+"/pay", bytes.NewReader([]byte("amount=1")))
 			req.Header.Set(transport.HeaderRequestID, strconv.Itoa(i))
 			return req
@@ -155,7 +156,7 @@ func TestRetryStorm(t *testing.T) {
 		s := fastRetry
 		s.BudgetDisabled = true
 		body := bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 3000)
-		ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), 20, func(i int) *http.Request {
+		ratio := storm(t, u, NewRetry("storm", s, observability.Instrumentation{}), 20, func(i int) *http.Request {
 			req, _ := http.NewRequest("POST", u.srv.URL+"/pay", bytes.NewReader(body))
 			req.Header.Set(transport.HeaderRequestID, strconv.Itoa(i))
 			req.Header.Set(transport.HeaderIdempotencyKey, "key-"+strconv.Itoa(i))
@@ -178,7 +179,7 @@ func TestRetryStorm(t *testing.T) {
 		u := newStormUpstream(t, http.Header{transport.HeaderRetryExhausted: {"1"}})
 		s := fastRetry
 		s.BudgetDisabled = true
-		if ratio := storm(t, u, NewRetry("storm", s, Telemetry{}), 50, getReq(u)); ratio != 1 {
+		if ratio := storm(t, u, NewRetry("storm", s, observability.Instrumentation{}), 50, getReq(u)); ratio != 1 {
 			t.Errorf("attempts/logical against an exhausted upstream = %v, want 1", ratio)
 		}
 	})
@@ -220,7 +221,7 @@ func TestRetryHonoursRetryAfterWithinDeadline(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					r := NewRetry("ra", RetrySettings{BudgetDisabled: true}, Telemetry{})
+					r := NewRetry("ra", RetrySettings{BudgetDisabled: true}, observability.Instrumentation{})
 					f := &fakeRT{resps: []*http.Response{status(503, http.Header{"Retry-After": {"2"}}), status(200, nil)}, errs: []error{nil, nil}}
 					ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
 					defer cancel()
@@ -240,7 +241,7 @@ func TestRetryHonoursRetryAfterWithinDeadline(t *testing.T) {
 }
 
 func TestRetryNotOnRejectionsOr4xx(t *testing.T) {
-	r := NewRetry("x", RetrySettings{BudgetDisabled: true, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}, Telemetry{})
+	r := NewRetry("x", RetrySettings{BudgetDisabled: true, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}, observability.Instrumentation{})
 	for _, tc := range []struct {
 		name string
 		resp *http.Response
@@ -264,7 +265,7 @@ func TestRetryNotOnRejectionsOr4xx(t *testing.T) {
 }
 
 func TestRetryEndpointBudgetExhausted(t *testing.T) {
-	r := NewRetry("ep", RetrySettings{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond, BudgetMinPerSecond: 1e-9, BudgetMaxBanked: 1}, Telemetry{})
+	r := NewRetry("ep", RetrySettings{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond, BudgetMinPerSecond: 1e-9, BudgetMaxBanked: 1}, observability.Instrumentation{})
 	calls := 0
 	ep := r.Endpoint(nil)(func(context.Context, any) (any, error) {
 		calls++
@@ -285,7 +286,7 @@ func TestRetryEndpointBudgetExhausted(t *testing.T) {
 
 func TestMarkRetryExhausted(t *testing.T) {
 	u := newStormUpstream(t, nil)
-	r := NewRetry("edge", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true}, Telemetry{})
+	r := NewRetry("edge", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true}, observability.Instrumentation{})
 	client := &http.Client{Transport: r.Client()(http.DefaultTransport)}
 	h := MarkRetryExhausted()(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		out, _ := http.NewRequestWithContext(req.Context(), "GET", u.srv.URL, nil)
@@ -306,9 +307,9 @@ func TestMarkRetryExhausted(t *testing.T) {
 }
 
 func TestRetrySuccessAllocs(t *testing.T) {
-	r := NewRetry("x", RetrySettings{}, Telemetry{})
+	r := NewRetry("x", RetrySettings{}, observability.Instrumentation{})
 	ok := status(200, nil)
-	rt := r.Client()(roundTripperFunc(func(*http.Request) (*http.Response, error) { return ok, nil }))
+	rt := r.Client()(transport.RoundTripperFunc(func(*http.Request) (*http.Response, error) { return ok, nil }))
 	req := httptest.NewRequest("GET", "http://up/", nil)
 	if got := testing.AllocsPerRun(1000, func() { _, _ = rt.RoundTrip(req) }); got != 0 {
 		t.Fatalf("Retry success path: AllocsPerRun = %v, want 0", got)
@@ -316,7 +317,7 @@ func TestRetrySuccessAllocs(t *testing.T) {
 }
 
 func TestRetryPOSTOnlyWhenTheDialFailed(t *testing.T) {
-	r := NewRetry("x", RetrySettings{BudgetDisabled: true, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}, Telemetry{})
+	r := NewRetry("x", RetrySettings{BudgetDisabled: true, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}, observability.Instrumentation{})
 	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	for _, tc := range []struct {
 		name string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
 	"math"
 	"net/http"
 	"sync"
@@ -90,8 +91,8 @@ func (s ShedSettings) Validate() error {
 type Criticality uint8
 
 const (
-	// DefaultCriticality requests are admitted up to the limit.
-	DefaultCriticality Criticality = iota
+	// Normal requests are admitted up to the limit.
+	Normal Criticality = iota
 	// Sheddable requests (prefetches, batch work) are shed first: admitted up to 3/4
 	// of the limit.
 	Sheddable
@@ -101,11 +102,11 @@ const (
 )
 
 // CriticalityOf reads transport.HeaderCriticality: "critical", "sheddable", or
-// anything else for DefaultCriticality.
+// anything else for Normal.
 func CriticalityOf(h http.Header) Criticality {
 	v := h[transport.HeaderCriticality]
 	if len(v) == 0 {
-		return DefaultCriticality
+		return Normal
 	}
 	switch v[0] {
 	case "critical", "CRITICAL", "Critical":
@@ -113,7 +114,7 @@ func CriticalityOf(h http.Header) Criticality {
 	case "sheddable", "SHEDDABLE", "Sheddable":
 		return Sheddable
 	}
-	return DefaultCriticality
+	return Normal
 }
 
 // ShedderState is a shedder's snapshot for the debug handler. It is a plain value.
@@ -156,7 +157,7 @@ type Shedder struct {
 }
 
 // NewShedder returns an adaptive load shedder.
-func NewShedder(name string, s ShedSettings, t Telemetry) *Shedder {
+func NewShedder(name string, s ShedSettings, t observability.Instrumentation) *Shedder {
 	s = s.withDefaults()
 	sh := &Shedder{name: name, s: s, estimated: float64(s.InitialLimit), reply: newReply(ErrShed), rejects: newRejectCounter(t, "shed", name)}
 	sh.limit.Store(int64(s.InitialLimit))
@@ -245,7 +246,7 @@ func (s *Shedder) Server() func(http.Handler) http.Handler {
 // when the limit is reached.
 func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			if !s.Acquire(CriticalityOf(req.Header)) {
 				s.rejects.add(req.Context())
 				return nil, reject(ErrShed, time.Second)
@@ -257,11 +258,11 @@ func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware that sheds calls of DefaultCriticality.
+// Endpoint returns go-kit middleware that sheds calls of Normal.
 func (s *Shedder) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			if !s.Acquire(DefaultCriticality) {
+			if !s.Acquire(Normal) {
 				s.rejects.add(ctx)
 				return nil, reject(ErrShed, time.Second)
 			}
@@ -272,8 +273,8 @@ func (s *Shedder) Endpoint() endpoint.Middleware {
 	}
 }
 
-// Snapshot returns the shedder's state.
-func (s *Shedder) Snapshot() ShedderState {
+// snapshot returns the shedder's state.
+func (s *Shedder) snapshot() ShedderState {
 	s.mu.Lock()
 	noLoad := s.noLoad()
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package resilience
 
 import (
+	"github.com/gantry-go/gantry/observability"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -89,7 +90,7 @@ func TestShedderKeepsLatencyBeforeCollapse(t *testing.T) {
 	var limit int
 	synctest.Test(t, func(t *testing.T) { without = offer(saturated()) })
 	synctest.Test(t, func(t *testing.T) {
-		s := NewShedder("api", ShedSettings{MinLimit: 1}, Telemetry{})
+		s := NewShedder("api", ShedSettings{MinLimit: 1}, observability.Instrumentation{})
 		with = offer(s.Server()(saturated()))
 		limit = s.Limit()
 	})
@@ -117,7 +118,7 @@ func TestShedderKeepsLatencyBeforeCollapse(t *testing.T) {
 }
 
 func TestShedderCriticalityThresholds(t *testing.T) {
-	s := NewShedder("x", ShedSettings{InitialLimit: 8, MinLimit: 8, MaxLimit: 8}, Telemetry{})
+	s := NewShedder("x", ShedSettings{InitialLimit: 8, MinLimit: 8, MaxLimit: 8}, observability.Instrumentation{})
 	for i := range 6 {
 		if !s.Acquire(Sheddable) {
 			t.Fatalf("Acquire(Sheddable) #%d = false, want true below 3/4 of 8", i+1)
@@ -127,12 +128,12 @@ func TestShedderCriticalityThresholds(t *testing.T) {
 		t.Fatalf("Acquire(Sheddable) #7 = true, want false at 3/4 of the limit")
 	}
 	for range 2 {
-		if !s.Acquire(DefaultCriticality) {
-			t.Fatalf("Acquire(DefaultCriticality) = false below the limit")
+		if !s.Acquire(Normal) {
+			t.Fatalf("Acquire(Normal) = false below the limit")
 		}
 	}
-	if s.Acquire(DefaultCriticality) {
-		t.Fatalf("Acquire(DefaultCriticality) at the limit = true, want false")
+	if s.Acquire(Normal) {
+		t.Fatalf("Acquire(Normal) at the limit = true, want false")
 	}
 	for range 2 {
 		if !s.Acquire(Critical) {

@@ -3,6 +3,7 @@ package resilience
 import (
 	"errors"
 	"fmt"
+	"github.com/gantry-go/gantry/observability"
 	"net/http"
 	"time"
 
@@ -29,6 +30,10 @@ type ClientSettings struct {
 	// RequestTimeout bounds a logical request, retries included, unless the caller's
 	// context ends earlier. Default 2s. Negative disables it.
 	RequestTimeout time.Duration `env:"CLIENT_REQUEST_TIMEOUT" envDefault:"2s"`
+	// BreakerKey chooses a request's breaker. Nil means KeyByHost: one breaker per
+	// upstream. A gateway keys by upstream and route, so that one failing route does
+	// not cut the others off.
+	BreakerKey KeyFunc `env:"-"`
 }
 
 func (s ClientSettings) timeouts() (attempt, request time.Duration) {
@@ -84,16 +89,20 @@ type ClientStack struct {
 }
 
 // NewClientStack validates s (see ClientSettings.Validate) and builds the policies.
-// Breakers, limiter and bulkhead are keyed by the request's URL host: the logical
-// upstream above a balancer, the instance below one.
-func NewClientStack(name string, s ClientSettings, t Telemetry) (*ClientStack, error) {
+// The limiter and bulkhead are keyed by the request's URL host (the logical upstream
+// above a balancer), the breakers by s.BreakerKey.
+func NewClientStack(name string, s ClientSettings, t observability.Instrumentation) (*ClientStack, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("resilience: client stack %q: %w", name, err)
+	}
+	breakerKey := s.BreakerKey
+	if breakerKey == nil {
+		breakerKey = KeyByHost
 	}
 	c := &ClientStack{
 		Retry:     NewRetry(name, s.Retry, t),
 		Limiter:   NewRateLimiter(name, s.RateLimit, KeyByHost, t),
-		Breakers:  NewBreakerSet(name, s.Breaker, KeyByHost, t),
+		Breakers:  NewBreakerSet(name, s.Breaker, breakerKey, t),
 		rateLimit: s.RateLimit.Rate > 0 || s.RateLimit.KeyRate > 0,
 	}
 	if s.BulkheadEnabled {
@@ -132,72 +141,5 @@ func (c *ClientStack) Inspect(snap *Snapshot) {
 	c.Breakers.Inspect(snap)
 	if c.Bulkhead != nil {
 		c.Bulkhead.Inspect(snap)
-	}
-}
-
-// ServerSettings configures the recommended server stack (see NewServerStack). The
-// zero value gives no rate limit, an adaptive shedder with Netflix's defaults, the 5ms
-// deadline floor and retry-exhaustion marking. It is a plain value, read once by
-// NewServerStack.
-type ServerSettings struct {
-	RateLimit RateLimitSettings
-	Shed      ShedSettings
-	// ShedDisabled turns the adaptive shedder off. Default false.
-	ShedDisabled bool `env:"SHED_DISABLED" envDefault:"false"`
-	Deadline     DeadlineSettings
-}
-
-// Validate checks every nested policy.
-func (s ServerSettings) Validate() error {
-	return errors.Join(s.RateLimit.Validate(), s.Shed.Validate(), s.Deadline.Validate())
-}
-
-// ServerStack is the recommended server-side composition. It is safe for concurrent
-// use.
-type ServerStack struct {
-	Limiter  *RateLimiter
-	Shedder  *Shedder // nil when ShedDisabled
-	deadline DeadlineSettings
-	limit    bool
-}
-
-// NewServerStack validates s and builds the policies. The per-key rate limit, if
-// any, is keyed by key (nil means KeyByClientIP).
-func NewServerStack(name string, s ServerSettings, key KeyFunc, t Telemetry) (*ServerStack, error) {
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("resilience: server stack %q: %w", name, err)
-	}
-	st := &ServerStack{Limiter: NewRateLimiter(name, s.RateLimit, key, t), deadline: s.Deadline,
-		limit: s.RateLimit.Rate > 0 || s.RateLimit.KeyRate > 0}
-	if !s.ShedDisabled {
-		st.Shedder = NewShedder(name, s.Shed, t)
-	}
-	return st, nil
-}
-
-// Middleware returns the stack as server middleware, outermost first:
-//
-//	rate limit -> shed -> deadline (propagated, floor, default) -> mark retry exhaustion
-//
-// It belongs after recover and instrumentation and before the handler:
-// recover -> trace/metrics/log -> this -> handler (STYLE.md #6).
-func (s *ServerStack) Middleware() func(http.Handler) http.Handler {
-	var limit, shed func(http.Handler) http.Handler
-	if s.limit {
-		limit = s.Limiter.Server()
-	}
-	if s.Shedder != nil {
-		shed = s.Shedder.Server()
-	}
-	return transport.Chain(limit, shed, Deadline(s.deadline), MarkRetryExhausted())
-}
-
-// Inspect adds the stack's policies to snap.
-func (s *ServerStack) Inspect(snap *Snapshot) {
-	if s.limit {
-		s.Limiter.Inspect(snap)
-	}
-	if s.Shedder != nil {
-		s.Shedder.Inspect(snap)
 	}
 }

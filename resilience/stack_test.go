@@ -3,6 +3,7 @@ package resilience
 import (
 	"encoding/json"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,13 +36,16 @@ func TestClientSettingsFromEnvironment(t *testing.T) {
 	}, cmp.Ignore())); diff != "" {
 		t.Errorf("retry env defaults differ from zero-value defaults (-zero +env):\n%s", diff)
 	}
-	var zero ServerSettings
-	srv, err := env.ParseAsWithOptions[ServerSettings](env.Options{Environment: map[string]string{}})
+	shed, err := env.ParseAsWithOptions[ShedSettings](env.Options{Environment: map[string]string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if srv.Shed.withDefaults() != zero.Shed.withDefaults() || srv.Deadline.floor() != zero.Deadline.floor() {
-		t.Errorf("server env defaults %+v differ from zero-value defaults", srv)
+	deadline, err := env.ParseAsWithOptions[DeadlineSettings](env.Options{Environment: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shed.withDefaults() != (ShedSettings{}).withDefaults() || deadline.floor() != (DeadlineSettings{}).floor() {
+		t.Errorf("server env defaults %+v, %+v differ from zero-value defaults", shed, deadline)
 	}
 	b := s.Breaker
 	b.OpenTimeout = 0
@@ -65,7 +69,7 @@ func TestClientSettingsRejectUnsafeCombinations(t *testing.T) {
 		{"timeouts off", ClientSettings{AttemptTimeout: -1, RequestTimeout: -1}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewClientStack("x", tc.s, Telemetry{})
+			_, err := NewClientStack("x", tc.s, observability.Instrumentation{})
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("NewClientStack(%+v) = %v, want nil", tc.s, err)
@@ -91,7 +95,7 @@ func TestClientStackAndDebugHandler(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer up.Close()
-	stack, err := NewClientStack("payment", ClientSettings{Retry: RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}, Telemetry{})
+	stack, err := NewClientStack("payment", ClientSettings{Retry: RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}, observability.Instrumentation{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +117,10 @@ func TestClientStackAndDebugHandler(t *testing.T) {
 		t.Fatalf("upstream hits = %d, want 5 (the breaker opens on the 5th consecutive failure)", hits)
 	}
 
-	srv, err := NewServerStack("catalog", ServerSettings{RateLimit: RateLimitSettings{Rate: 10}}, nil, Telemetry{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	limiter := NewRateLimiter("catalog", RateLimitSettings{Rate: 10}, nil, observability.Instrumentation{})
+	shedder := NewShedder("catalog", ShedSettings{}, observability.Instrumentation{})
 	rec := httptest.NewRecorder()
-	DebugHandler(stack, srv).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/resilience", nil))
+	DebugHandler(stack, limiter, shedder).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/resilience", nil))
 	var snap Snapshot
 	if err := json.Unmarshal(rec.Body.Bytes(), &snap); err != nil {
 		t.Fatalf("debug body %s: %v", rec.Body, err)

@@ -2,41 +2,24 @@ package resilience
 
 import (
 	"context"
-	"log/slog"
+	"github.com/gantry-go/gantry/observability"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // instrumentationName is the OTel scope of every meter and tracer of this package.
 const instrumentationName = "github.com/gantry-go/gantry/resilience"
 
-// Telemetry carries a policy's optional observers. Its zero value observes nothing:
-// nil fields are no-ops, never globals. It is read-only after construction.
-type Telemetry struct {
-	// Logger receives state changes (breaker transitions). Nil means no logs.
-	Logger *slog.Logger
-	// MeterProvider receives the resilience.* metrics. Nil means no metrics.
-	MeterProvider metric.MeterProvider
-	// TracerProvider makes the retry policy start one client span per attempt, with
-	// http.request.resend_count on retries. Nil means no spans.
-	TracerProvider trace.TracerProvider
-	// Propagator, with TracerProvider, writes each attempt's span context into the
-	// attempt's request headers (W3C traceparent with propagation.TraceContext{}), so
-	// the upstream's server span is a child of the attempt span. Nil leaves the headers
-	// to the client instrumentation outside the retry.
-	Propagator propagation.TextMapPropagator
-}
-
-func (t Telemetry) meter() metric.Meter {
-	if t.MeterProvider == nil {
+// meterOf returns this package's meter from i, a no-op one when i has no
+// MeterProvider.
+func meterOf(i observability.Instrumentation) metric.Meter {
+	if i.MeterProvider == nil {
 		return noop.NewMeterProvider().Meter(instrumentationName)
 	}
-	return t.MeterProvider.Meter(instrumentationName)
+	return i.MeterProvider.Meter(instrumentationName)
 }
 
 // rejectCounter counts one policy's rejections. Add is only called on the rejection
@@ -47,11 +30,11 @@ type rejectCounter struct {
 	on   bool
 }
 
-func newRejectCounter(t Telemetry, policy, name string) rejectCounter {
+func newRejectCounter(t observability.Instrumentation, policy, name string) rejectCounter {
 	if t.MeterProvider == nil {
 		return rejectCounter{}
 	}
-	c, err := t.meter().Int64Counter("resilience.rejections",
+	c, err := meterOf(t).Int64Counter("resilience.rejections",
 		metric.WithDescription("Calls rejected locally by a resilience policy."),
 		metric.WithUnit("{call}"))
 	if err != nil {

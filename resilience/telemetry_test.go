@@ -3,6 +3,8 @@ package resilience
 import (
 	"context"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/transport"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,11 +26,11 @@ func TestRetrySpanPerAttempt(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	r := NewRetry("catalog", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true},
-		Telemetry{TracerProvider: tp, Propagator: propagation.TraceContext{}})
+		observability.Instrumentation{TracerProvider: tp, Propagator: propagation.TraceContext{}})
 	var parents []trace.SpanID
 	var headers []string
 	calls := 0
-	rt := r.Client()(roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+	rt := r.Client()(transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		parents = append(parents, trace.SpanContextFromContext(req.Context()).SpanID())
 		headers = append(headers, req.Header.Get("Traceparent"))
 		calls++
@@ -74,7 +76,7 @@ func TestBreakerTransitionsMetric(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		b := NewBreaker("payment", BreakerSettings{ConsecutiveFailures: 1}, Telemetry{MeterProvider: mp})
+		b := NewBreaker("payment", BreakerSettings{ConsecutiveFailures: 1}, observability.Instrumentation{MeterProvider: mp})
 		_ = b.Do(func() error { return errors.New("refused") })
 		_ = b.Do(func() error { return nil }) // rejected
 		synctest.Wait()                       // the hand-off goroutine has recorded

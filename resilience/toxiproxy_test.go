@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/gantry-go/gantry/observability"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -91,7 +92,7 @@ func TestFaultInjectionToxiproxy(t *testing.T) {
 				Retry:          RetrySettings{BaseDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond},
 				Breaker:        BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute},
 				AttemptTimeout: attemptTimeout, RequestTimeout: -1,
-			}, Telemetry{})
+			}, observability.Instrumentation{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +136,7 @@ func TestFaultInjectionToxiproxy(t *testing.T) {
 			if tc.wantOK {
 				wantRetries = 0
 			}
-			if got := stack.Retry.Budget().Snapshot().Retries; got != wantRetries {
+			if got := stack.Retry.Budget().snapshot().Retries; got != wantRetries {
 				t.Errorf("retries = %d, want %d", got, wantRetries)
 			}
 			if tc.wantHits > 0 && hits.Load() != tc.wantHits {
@@ -173,7 +174,7 @@ func TestFaultInjectionResetPeerPOSTNotRetried(t *testing.T) {
 	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(`{"name":"t","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`)); err != nil {
 		t.Fatal(err)
 	}
-	stack, err := NewClientStack("payment", ClientSettings{Retry: RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}, Telemetry{})
+	stack, err := NewClientStack("payment", ClientSettings{Retry: RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}, observability.Instrumentation{})
 	if err != nil {
 		t.Fatal(err)
 	}

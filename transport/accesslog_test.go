@@ -29,7 +29,6 @@ func TestAccessLog(t *testing.T) {
 		transport.RequestID(),
 		transport.AccessLog(newLogger(&logs)),
 		transport.BodyLimit(0),
-		transport.Deadline(),
 	)(mux)
 	srv := httptest.NewServer(h)
 	defer srv.Close()

@@ -22,7 +22,7 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func TestServerStackAllocs(t *testing.T) {
 	ok := []byte("ok")
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(ok) })
-	stack := transport.Chain(transport.Recover(nil), transport.RequestID(), transport.BodyLimit(0), transport.Deadline())(bare)
+	stack := transport.Chain(transport.Recover(nil), transport.RequestID(), transport.BodyLimit(0))(bare)
 
 	tests := []struct {
 		name   string

@@ -5,7 +5,7 @@ import (
 )
 
 // BodyLimit returns middleware that limits request bodies to limit bytes (zero or
-// negative means DefaultMaxBodyBytes, 1 MiB). A request whose Content-Length already
+// negative means defaultMaxBodyBytes, 1 MiB). A request whose Content-Length already
 // exceeds the limit is answered 413 with a problem+json body without calling the
 // handler. Any other body, chunked ones included, is wrapped in http.MaxBytesReader:
 // reading past the limit fails with *http.MaxBytesError, which DecodeJSON and
@@ -15,7 +15,7 @@ import (
 // the request copy). It is safe for concurrent use.
 func BodyLimit(limit int64) func(http.Handler) http.Handler {
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = defaultMaxBodyBytes
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

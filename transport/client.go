@@ -39,13 +39,13 @@ type ClientSettings struct {
 
 // Default values of ClientSettings, used for zero fields.
 const (
-	DefaultClientTimeout       = 30 * time.Second
-	DefaultDialTimeout         = 5 * time.Second
-	DefaultKeepAlive           = 30 * time.Second
-	DefaultTLSHandshakeTimeout = 5 * time.Second
-	DefaultIdleConnTimeout     = 90 * time.Second
-	DefaultMaxIdleConns        = 256
-	DefaultMaxIdleConnsPerHost = 64
+	defaultClientTimeout       = 30 * time.Second
+	defaultDialTimeout         = 5 * time.Second
+	defaultKeepAlive           = 30 * time.Second
+	defaultTLSHandshakeTimeout = 5 * time.Second
+	defaultIdleConnTimeout     = 90 * time.Second
+	defaultMaxIdleConns        = 256
+	defaultMaxIdleConnsPerHost = 64
 )
 
 // Validate reports every invalid field at once, each naming its environment variable.
@@ -66,7 +66,7 @@ func (s ClientSettings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// NewTransport returns a tuned *http.Transport for service-to-service calls: dial,
+// NewRoundTripper returns a tuned *http.Transport for service-to-service calls: dial,
 // TLS and idle timeouts, a larger idle pool per host, HTTP/2 attempted over TLS, and
 // the proxy taken from the environment (HTTP_PROXY, NO_PROXY) as net/http does.
 //
@@ -77,26 +77,26 @@ func (s ClientSettings) Validate() error {
 // it has no body or has GetBody. So a POST with an Idempotency-Key may reach the
 // server twice even with no retry middleware, and the server sees more attempts than
 // a client-side retry counter. Servers must deduplicate such keys.
-func NewTransport(s ClientSettings) *http.Transport {
+func NewRoundTripper(s ClientSettings) *http.Transport {
 	d := &net.Dialer{
-		Timeout:   timeout(s.DialTimeout, DefaultDialTimeout),
-		KeepAlive: timeout(s.KeepAlive, DefaultKeepAlive),
+		Timeout:   timeout(s.DialTimeout, defaultDialTimeout),
+		KeepAlive: timeout(s.KeepAlive, defaultKeepAlive),
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   timeout(s.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
+		TLSHandshakeTimeout:   timeout(s.TLSHandshakeTimeout, defaultTLSHandshakeTimeout),
 		ResponseHeaderTimeout: timeout(s.ResponseHeaderTimeout, 0),
-		IdleConnTimeout:       timeout(s.IdleConnTimeout, DefaultIdleConnTimeout),
-		MaxIdleConns:          orDefault(s.MaxIdleConns, DefaultMaxIdleConns),
-		MaxIdleConnsPerHost:   orDefault(s.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost),
+		IdleConnTimeout:       timeout(s.IdleConnTimeout, defaultIdleConnTimeout),
+		MaxIdleConns:          orDefault(s.MaxIdleConns, defaultMaxIdleConns),
+		MaxIdleConnsPerHost:   orDefault(s.MaxIdleConnsPerHost, defaultMaxIdleConnsPerHost),
 		MaxConnsPerHost:       max(s.MaxConnsPerHost, 0),
 		ExpectContinueTimeout: time.Second,
 	}
 }
 
-// NewClient returns an *http.Client over NewTransport(s), wrapped in mw (the first
+// NewClient returns an *http.Client over NewRoundTripper(s), wrapped in mw (the first
 // outermost, as in ClientChain). A typical chain is
 //
 //	NewClient(s, observability-client-middleware, PropagateDeadline(), PropagateRequestID())
@@ -104,9 +104,9 @@ func NewTransport(s ClientSettings) *http.Transport {
 // The client is safe for concurrent use; share one per process (or per upstream).
 // Close idle connections with CloseIdleConnections when you are done with it.
 func NewClient(s ClientSettings, mw ...func(http.RoundTripper) http.RoundTripper) *http.Client {
-	var rt http.RoundTripper = NewTransport(s)
+	var rt http.RoundTripper = NewRoundTripper(s)
 	rt = ClientChain(mw...)(rt)
-	return &http.Client{Transport: rt, Timeout: timeout(s.Timeout, DefaultClientTimeout)}
+	return &http.Client{Transport: rt, Timeout: timeout(s.Timeout, defaultClientTimeout)}
 }
 
 // PropagateDeadline returns client middleware that writes the request context's

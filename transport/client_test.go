@@ -12,10 +12,10 @@ import (
 )
 
 // echoServer answers with the Gantry-Timeout and X-Request-Id it received, and the
-// remaining deadline its Deadline middleware gave the handler (ms, -1 if none).
+// remaining deadline headerDeadline gave the handler (ms, -1 if none).
 func echoServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	h := transport.Deadline()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := headerDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Got-Timeout", r.Header.Get(transport.HeaderTimeout))
 		w.Header().Set("Got-Request-Id", r.Header.Get(transport.HeaderRequestID))
 		left := int64(-1)
@@ -95,14 +95,14 @@ func TestClientPropagation(t *testing.T) {
 }
 
 func TestNewTransportDefaults(t *testing.T) {
-	tr := transport.NewTransport(transport.ClientSettings{})
+	tr := transport.NewRoundTripper(transport.ClientSettings{})
 	if tr.MaxIdleConnsPerHost != 64 || tr.MaxIdleConns != 256 || tr.IdleConnTimeout != 90*time.Second ||
 		tr.TLSHandshakeTimeout != 5*time.Second || tr.ResponseHeaderTimeout != 0 || tr.Proxy == nil || tr.DialContext == nil {
-		t.Errorf("NewTransport(zero) = %+v, want the documented defaults", tr)
+		t.Errorf("NewRoundTripper(zero) = %+v, want the documented defaults", tr)
 	}
-	tr = transport.NewTransport(transport.ClientSettings{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: time.Second, IdleConnTimeout: -1})
+	tr = transport.NewRoundTripper(transport.ClientSettings{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: time.Second, IdleConnTimeout: -1})
 	if tr.MaxIdleConnsPerHost != 8 || tr.ResponseHeaderTimeout != time.Second || tr.IdleConnTimeout != 0 {
-		t.Errorf("NewTransport(custom) = %+v", tr)
+		t.Errorf("NewRoundTripper(custom) = %+v", tr)
 	}
 	if c := transport.NewClient(transport.ClientSettings{}); c.Timeout != 30*time.Second {
 		t.Errorf("NewClient(zero).Timeout = %v, want 30s", c.Timeout)

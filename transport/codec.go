@@ -93,7 +93,7 @@ func (e *DecodeError) Problem() *Problem {
 //   - the Content-Type must be application/json or another +json type, with no
 //     charset other than utf-8; otherwise 415;
 //   - the body may be at most limit bytes (zero or negative means
-//     DefaultMaxBodyBytes), whether or not it is chunked; otherwise 413;
+//     defaultMaxBodyBytes), whether or not it is chunked; otherwise 413;
 //   - unknown fields, a second value or other trailing data, an empty body and
 //     malformed JSON are 400, with a detail naming the field where there is one:
 //     `field "quantity": want number, got string`.
@@ -110,7 +110,7 @@ func DecodeJSON[T any](r *http.Request, limit int64) (T, error) {
 		return v, &DecodeError{Status: http.StatusBadRequest, Detail: "request body is empty", Kind: ErrEmptyBody}
 	}
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = defaultMaxBodyBytes
 	}
 	err := decodeJSON(http.MaxBytesReader(nil, r.Body, limit), &v)
 	return v, err

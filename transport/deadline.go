@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -57,49 +56,4 @@ func ParseTimeout(v string) (time.Duration, error) {
 		ms = ms*10 + int64(c-'0')
 	}
 	return time.Duration(ms) * time.Millisecond, nil
-}
-
-// Deadline returns middleware that turns the caller's propagated deadline (the
-// Gantry-Timeout header, see SetTimeoutHeader) into the request context's deadline.
-//
-//   - No header: the request passes unchanged, at no cost.
-//   - A malformed header: 400 problem+json, the handler is not called.
-//   - "0": the caller has no time left; 504 problem+json, the handler is not called.
-//   - Otherwise the deadline is now plus the value, unless the context already has an
-//     earlier (or equal) deadline; then no context is derived and the request passes
-//     unchanged. A propagated deadline never extends an existing one.
-//
-// It is safe for concurrent use.
-func Deadline() func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			v := r.Header[HeaderTimeout]
-			if len(v) == 0 {
-				next.ServeHTTP(w, r)
-				return
-			}
-			d, err := ParseTimeout(v[0])
-			if err != nil {
-				WriteProblem(w, r, &Problem{Status: http.StatusBadRequest,
-					Detail: HeaderTimeout + " must be 1 to 9 digits of milliseconds"})
-				return
-			}
-			if d <= 0 {
-				WriteProblem(w, r, &Problem{Status: http.StatusGatewayTimeout,
-					Detail: "the caller's deadline has already passed"})
-				return
-			}
-			ctx := r.Context()
-			dl := time.Now().Add(d)
-			if cur, ok := ctx.Deadline(); ok && !cur.After(dl) {
-				next.ServeHTTP(w, r)
-				return
-			}
-			ctx, cancel := context.WithDeadline(ctx, dl)
-			defer cancel()
-			r2 := r.WithContext(ctx)
-			next.ServeHTTP(w, r2)
-			keepPattern(r, r2)
-		})
-	}
 }

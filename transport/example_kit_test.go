@@ -45,7 +45,7 @@ func ExampleKitServerOptions() {
 	logger := slog.New(slog.DiscardHandler)
 	kit := kithttp.NewServer(reserve, transport.DecodeJSONRequest[reserveRequest], transport.EncodeJSONResponse,
 		transport.KitServerOptions(logger)...)
-	srv := httptest.NewServer(transport.Chain(transport.Recover(logger), transport.BodyLimit(1<<10), transport.Deadline())(kit))
+	srv := httptest.NewServer(transport.Chain(transport.Recover(logger), transport.BodyLimit(1<<10))(kit))
 	defer srv.Close()
 
 	for _, body := range []string{`{"sku":"a1","quantity":2}`, `{"sku":"a1","quantity":9}`, `{"quantity":1}`, `{"sku":"a1","qty":1}`} {

@@ -98,7 +98,7 @@ func ExampleAccessLog() {
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "item")
 	})
-	h := transport.Chain(transport.RequestID(), transport.AccessLog(logger), transport.Deadline())(mux)
+	h := transport.Chain(transport.RequestID(), transport.AccessLog(logger))(mux)
 	req := httptest.NewRequest("GET", "/items/42", nil)
 	req.Header.Set("X-Request-Id", "req-1")
 	h.ServeHTTP(httptest.NewRecorder(), req)
@@ -124,24 +124,6 @@ func ExampleBodyLimit() {
 	// Output:
 	// 10 bytes: 200
 	// 100 bytes: 413
-}
-
-func ExampleDeadline() {
-	h := transport.Deadline()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		dl, ok := r.Context().Deadline()
-		fmt.Println("deadline:", ok, time.Until(dl) <= 1500*time.Millisecond)
-	}))
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Gantry-Timeout", "1500") // the caller has 1.5s left
-	h.ServeHTTP(httptest.NewRecorder(), req)
-
-	req.Header.Set("Gantry-Timeout", "1.5s")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	fmt.Println("malformed:", rec.Code)
-	// Output:
-	// deadline: true true
-	// malformed: 400
 }
 
 func ExampleDecodeJSON() {
@@ -211,8 +193,8 @@ func ExampleNewClient() {
 	// Output: upstream got request id req-42 and a deadline: true
 }
 
-func ExampleNewTransport() {
-	tr := transport.NewTransport(transport.ClientSettings{})
+func ExampleNewRoundTripper() {
+	tr := transport.NewRoundTripper(transport.ClientSettings{})
 	defer tr.CloseIdleConnections()
 	fmt.Println(tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.TLSHandshakeTimeout)
 	// Output: 64 1m30s 5s

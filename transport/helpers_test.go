@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -64,4 +65,21 @@ func (b *logBuffer) lines(t *testing.T) []map[string]any {
 
 func newLogger(b *logBuffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// headerDeadline is the least server side of deadline propagation, for tests of the
+// client half: it turns a valid Gantry-Timeout header into the request context's
+// deadline. The real middleware, with its floor and error answers, is
+// resilience.Deadline.
+func headerDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, ok := transport.TimeoutFromHeader(r.Header)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

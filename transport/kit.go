@@ -33,7 +33,7 @@ func KitErrorEncoder(_ context.Context, err error, w http.ResponseWriter) {
 }
 
 // DecodeJSONRequest is a kithttp.DecodeRequestFunc that strictly decodes the body
-// into a T with DecodeJSON (limit DefaultMaxBodyBytes; put BodyLimit in front for
+// into a T with DecodeJSON (limit defaultMaxBodyBytes; put BodyLimit in front for
 // another limit). It returns a T, so the endpoint asserts request.(T). Failures are
 // *DecodeError values, which KitErrorEncoder turns into 400, 413 or 415.
 func DecodeJSONRequest[T any](_ context.Context, r *http.Request) (any, error) {

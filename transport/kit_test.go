@@ -66,7 +66,7 @@ func TestKitAdapters(t *testing.T) {
 	logger := newLogger(&logs)
 	kit := kithttp.NewServer(placeOrderEndpoint, transport.DecodeJSONRequest[orderReq], transport.EncodeJSONResponse,
 		transport.KitServerOptions(logger)...)
-	h := transport.Chain(transport.Recover(logger), transport.RequestID(), transport.BodyLimit(256), transport.Deadline())(kit)
+	h := transport.Chain(transport.Recover(logger), transport.RequestID(), transport.BodyLimit(256), headerDeadline)(kit)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

@@ -10,13 +10,13 @@ import (
 
 // Default values of ServerSettings, used for zero fields.
 const (
-	DefaultAddr              = ":8080"
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 60 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
-	DefaultMaxHeaderBytes    = 64 << 10
-	DefaultMaxBodyBytes      = 1 << 20
+	defaultAddr              = ":8080"
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 60 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+	defaultMaxHeaderBytes    = 64 << 10
+	defaultMaxBodyBytes      = 1 << 20
 )
 
 // ServerSettings configures NewServer. The zero value is safe: every zero field takes
@@ -69,14 +69,14 @@ func (s ServerSettings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// BodyLimit returns MaxBodyBytes, or DefaultMaxBodyBytes when it is zero.
-func (s ServerSettings) BodyLimit() int64 { return orDefault(s.MaxBodyBytes, DefaultMaxBodyBytes) }
+// BodyLimit returns MaxBodyBytes, or defaultMaxBodyBytes when it is zero.
+func (s ServerSettings) BodyLimit() int64 { return orDefault(s.MaxBodyBytes, defaultMaxBodyBytes) }
 
 func (s ServerSettings) readHeaderTimeout() time.Duration {
-	return timeout(s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	return timeout(s.ReadHeaderTimeout, defaultReadHeaderTimeout)
 }
 func (s ServerSettings) readTimeout() time.Duration {
-	return timeout(s.ReadTimeout, DefaultReadTimeout)
+	return timeout(s.ReadTimeout, defaultReadTimeout)
 }
 
 // NewServer returns an *http.Server for h with the timeouts and header limit of s.
@@ -86,16 +86,16 @@ func (s ServerSettings) readTimeout() time.Duration {
 func NewServer(h http.Handler, s ServerSettings) *http.Server {
 	addr := s.Addr
 	if addr == "" {
-		addr = DefaultAddr
+		addr = defaultAddr
 	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: s.readHeaderTimeout(),
 		ReadTimeout:       s.readTimeout(),
-		WriteTimeout:      timeout(s.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:       timeout(s.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		WriteTimeout:      timeout(s.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       timeout(s.IdleTimeout, defaultIdleTimeout),
+		MaxHeaderBytes:    orDefault(s.MaxHeaderBytes, defaultMaxHeaderBytes),
 	}
 }
 

@@ -296,7 +296,7 @@ func TestWithAgent(t *testing.T) {
 		}
 		waitFeed(t, feed(t, r, "roll"), 5*time.Second, "both instances", func(s discovery.Snapshot) bool { return len(s.Instances) == 2 })
 
-		tr := discovery.NewTransport(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
+		tr := discovery.NewRouter(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
 		defer tr.Close()
 		client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
 		var requests, failures atomic.Int64

@@ -57,7 +57,7 @@ func ExampleNewResolver() {
 	}
 	// In main: go r.Run(ctx), or gantry.Options{Background: {r}}; then resolve
 	// http://catalog/... URLs through a discovery.Transport.
-	t := discovery.NewTransport(r, http.DefaultTransport, discovery.BalancerSettings{})
+	t := discovery.NewRouter(r, http.DefaultTransport, discovery.BalancerSettings{})
 	defer t.Close()
 	fmt.Println(r.Services())
 	_, err = r.Lookup("cart")

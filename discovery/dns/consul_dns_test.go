@@ -67,7 +67,7 @@ func TestResolverAgainstConsulDNS(t *testing.T) {
 	}
 
 	// The resolved set drives the resolving RoundTripper.
-	tr := discovery.NewTransport(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
+	tr := discovery.NewRouter(r, nil, discovery.BalancerSettings{Policy: discovery.PolicyRoundRobin})
 	defer tr.Close()
 	hc := &http.Client{Transport: tr}
 	seen := map[string]bool{}

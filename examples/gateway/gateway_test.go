@@ -111,7 +111,7 @@ func TestGatewayErrors(t *testing.T) {
 
 	// A gateway whose upstream is a discovery name with no instance.
 	empty := discovery.NewStatic(map[string][]discovery.Instance{})
-	dt := discovery.NewTransport(empty, http.DefaultTransport, discovery.BalancerSettings{})
+	dt := discovery.NewRouter(empty, http.DefaultTransport, discovery.BalancerSettings{})
 	t.Cleanup(dt.Close)
 	h, err := gateway.NewHandler(dt, gateway.Upstreams{}, nil)
 	if err != nil {

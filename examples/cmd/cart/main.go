@@ -98,7 +98,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	stack, err := upstream.New("cart", cfg.Upstream, resolver, tel.Instrumentation(), logger)
+	stack, err := upstream.New("cart", cfg.Upstream, resolver, tel.Instrumentation(nil), logger)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
 		Resilience: resilience.DebugHandler(stack),
 	})
-	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings, resilience.MarkRetryExhausted())(mux), cfg.HTTP)
+	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), cfg.Settings, resilience.MarkRetryExhausted())(mux), cfg.HTTP)
 	registrar, err := platform.NewRegistrar(consulClient, hreg, "cart", cfg.HTTP.Addr, cfg.Discovery, logger)
 	if err != nil {
 		return err

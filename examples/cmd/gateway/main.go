@@ -90,7 +90,7 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	cfg.Upstream.BreakerKey = gateway.BreakerKey // one breaker per upstream route
-	stack, err := upstream.New("gateway", cfg.Upstream, resolver, tel.Instrumentation(), logger)
+	stack, err := upstream.New("gateway", cfg.Upstream, resolver, tel.Instrumentation(nil), logger)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	limiter := resilience.NewRateLimiter("gateway-clients", cfg.RateLimit, resilience.KeyByClientIP,
-		resilience.Telemetry{Logger: logger, MeterProvider: tel.MeterProvider()})
+		observability.Instrumentation{Logger: logger, MeterProvider: tel.MeterProvider()})
 
 	hreg := health.NewRegistry(cfg.Health)
 	mux := platform.Mount(api, platform.Ops{
@@ -109,7 +109,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
 		Resilience: resilience.DebugHandler(stack, limiter),
 	})
-	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings, limiter.Server(), resilience.MarkRetryExhausted())(mux), cfg.HTTP)
+	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), cfg.Settings, limiter.Server(), resilience.MarkRetryExhausted())(mux), cfg.HTTP)
 	registrar, err := platform.NewRegistrar(consulClient, hreg, "gateway", cfg.HTTP.Addr, cfg.Discovery, logger)
 	if err != nil {
 		return err

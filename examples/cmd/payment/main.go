@@ -84,7 +84,7 @@ func run(ctx context.Context, env map[string]string) error {
 	// Resilience: adaptive load shedding of the API (never of the health probes).
 	var policies []resilience.Inspectable
 	if !cfg.ShedDisabled {
-		shed := resilience.NewShedder("payment", cfg.Shed, resilience.Telemetry{Logger: logger, MeterProvider: tel.MeterProvider()})
+		shed := resilience.NewShedder("payment", cfg.Shed, observability.Instrumentation{Logger: logger, MeterProvider: tel.MeterProvider()})
 		api = shed.Server()(api)
 		policies = append(policies, shed)
 	}
@@ -109,7 +109,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Discovery:  discovery.DebugHandler(resolver, nil),
 		Resilience: resilience.DebugHandler(policies...),
 	})
-	server := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(), cfg.Settings)(mux), cfg.HTTP)
+	server := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), cfg.Settings)(mux), cfg.HTTP)
 
 	// Run until SIGTERM, then shut down in order.
 	opts := gantry.Options{

@@ -47,7 +47,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	handler := transport.Chain(transport.Recover(log), transport.RequestID(), // first = outermost
-		observability.Middleware(tel.Instrumentation()), transport.AccessLog(log),
+		observability.Server(tel.Instrumentation(nil)), transport.AccessLog(log),
 		transport.BodyLimit(cfg.HTTP.BodyLimit()), transport.Deadline())(mux)
 
 	return gantry.Run(ctx, gantry.Options{

@@ -99,7 +99,7 @@ func TestMountServesAPIAndOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(platform.ServerChain(logger, tel.Instrumentation(), settings)(platform.Mount(api, ops)))
+	srv := httptest.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), settings)(platform.Mount(api, ops)))
 	defer srv.Close()
 
 	for _, tc := range []struct {

@@ -36,7 +36,7 @@ func NewLogger(w io.Writer, service string, s Settings) (*slog.Logger, error) {
 func ServerChain(logger *slog.Logger, inst observability.Instrumentation, s Settings, extra ...func(http.Handler) http.Handler) func(http.Handler) http.Handler {
 	mw := []func(http.Handler) http.Handler{
 		transport.RequestID(),
-		observability.Middleware(inst),
+		observability.Server(inst),
 		transport.AccessLog(logger),
 	}
 	mw = append(mw, extra...)

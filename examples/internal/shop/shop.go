@@ -223,7 +223,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		return nil, err
 	}
 	limiter := resilience.NewRateLimiter("gateway-clients", o.RateLimit, resilience.KeyByClientIP,
-		resilience.Telemetry{Logger: b["gateway"].log, MeterProvider: b["gateway"].inst.MeterProvider})
+		observability.Instrumentation{Logger: b["gateway"].log, MeterProvider: b["gateway"].inst.MeterProvider})
 	b["gateway"].mw = append(b["gateway"].mw, limiter.Server(), resilience.MarkRetryExhausted())
 	b["gateway"].ops = platform.Ops{
 		Health:     health.NewRegistry(health.Settings{}),
@@ -257,7 +257,7 @@ func (s *Shop) instrument(ctx context.Context, o Options, name string) (observab
 		return observability.Instrumentation{}, nil, fmt.Errorf("shop: %s telemetry: %w", name, err)
 	}
 	s.opts.Telemetry = append(s.opts.Telemetry, tel)
-	return tel.Instrumentation(), tel.MetricsHandler(), nil
+	return tel.Instrumentation(nil), tel.MetricsHandler(), nil
 }
 
 func (s *Shop) openDB(ctx context.Context, dir, file string) (*sql.DB, error) {

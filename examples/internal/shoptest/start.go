@@ -132,8 +132,8 @@ func StaticResolver(t testing.TB, urls map[string]string) *discovery.Static {
 // around). mw wraps the chain outermost (tracing, breakers).
 func NewClient(t testing.TB, r discovery.Resolver, timeout time.Duration, mw ...func(http.RoundTripper) http.RoundTripper) *http.Client {
 	t.Helper()
-	base := transport.NewTransport(transport.ClientSettings{})
-	dt := discovery.NewTransport(r, base, discovery.BalancerSettings{EjectAfter: -1, SlowStart: -1})
+	base := transport.NewRoundTripper(transport.ClientSettings{})
+	dt := discovery.NewRouter(r, base, discovery.BalancerSettings{EjectAfter: -1, SlowStart: -1})
 	t.Cleanup(func() { dt.Close(); base.CloseIdleConnections() })
 	all := append(append([]func(http.RoundTripper) http.RoundTripper{}, mw...), transport.PropagateDeadline(), transport.PropagateRequestID())
 	return &http.Client{Transport: transport.ClientChain(all...)(dt), Timeout: timeout}

@@ -49,7 +49,7 @@ type Stack struct {
 	// Breakers holds the circuit breakers, one per upstream (or per BreakerKey).
 	Breakers *resilience.BreakerSet
 	// Discovery is the resolving, balancing RoundTripper.
-	Discovery *discovery.Transport
+	Discovery *discovery.Router
 	base      *http.Transport
 }
 
@@ -60,7 +60,7 @@ func New(name string, s Settings, r discovery.Resolver, inst observability.Instr
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	tel := resilience.Telemetry{Logger: logger, MeterProvider: inst.MeterProvider, TracerProvider: inst.TracerProvider}
+	tel := observability.Instrumentation{Logger: logger, MeterProvider: inst.MeterProvider, TracerProvider: inst.TracerProvider}
 	rs, err := resilience.NewClientStack(name+"-upstream", s.Resilience, tel)
 	if err != nil {
 		return nil, err
@@ -79,11 +79,11 @@ func New(name string, s Settings, r discovery.Resolver, inst observability.Instr
 		}
 		policies = transport.ClientChain(resilience.Timeout(request), rs.Retry.Client(), breakers.Client(), resilience.Timeout(attempt))
 	}
-	base := transport.NewTransport(s.Client)
-	dt := discovery.NewTransport(r, base, s.Balancer)
+	base := transport.NewRoundTripper(s.Client)
+	dt := discovery.NewRouter(r, base, s.Balancer)
 	chain := transport.ClientChain(
-		observability.Transport(inst),
-		discovery.RememberAttempts,
+		observability.Client(inst),
+		discovery.RememberAttempts(),
 		policies,
 		transport.PropagateDeadline(),
 		transport.PropagateRequestID(),

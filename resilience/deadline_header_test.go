@@ -1,4 +1,4 @@
-package transport_test
+package resilience_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -48,7 +49,7 @@ func TestDeadline(t *testing.T) {
 					inCtx, cancel = context.WithTimeout(inCtx, tt.existing)
 					defer cancel()
 				}
-				h := transport.Deadline()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h := resilience.Deadline(resilience.DeadlineSettings{Floor: -1, TransitAllowance: -1})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					called = true
 					same = r.Context() == inCtx
 					if dl, ok := r.Context().Deadline(); ok {
@@ -87,7 +88,7 @@ func TestDeadline(t *testing.T) {
 func TestDeadlineExpiresHandlerContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var err error
-		h := transport.Deadline()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := resilience.Deadline(resilience.DeadlineSettings{Floor: -1, TransitAllowance: -1})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			<-r.Context().Done()
 			err = r.Context().Err()
 		}))

@@ -32,8 +32,8 @@ import (
 // retry layer; otherwise an attempt whose Gantry-Attempt header is above 0 avoids the
 // service's most recently failed instance.
 //
-// A Transport is safe for concurrent use. Close releases its balancers.
-type Transport struct {
+// A Router is safe for concurrent use. Close releases its balancers.
+type Router struct {
 	r    Resolver
 	next http.RoundTripper
 	s    BalancerSettings
@@ -42,23 +42,23 @@ type Transport struct {
 	bals atomic.Pointer[map[string]*Balancer]
 }
 
-var _ http.RoundTripper = (*Transport)(nil)
+var _ http.RoundTripper = (*Router)(nil)
 
-// NewTransport returns a Transport resolving through r and sending through next
+// NewRouter returns a Router resolving through r and sending through next
 // (nil means http.DefaultTransport). Each service gets its own Balancer with
 // settings s, created on the first request to it.
-func NewTransport(r Resolver, next http.RoundTripper, s BalancerSettings) *Transport {
+func NewRouter(r Resolver, next http.RoundTripper, s BalancerSettings) *Router {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	t := &Transport{r: r, next: next, s: s}
+	t := &Router{r: r, next: next, s: s}
 	t.bals.Store(&map[string]*Balancer{})
 	return t
 }
 
 // Balancer returns the balancer of service, creating it if needed. It fails with an
 // error wrapping ErrUnknownService if the resolver has no such service.
-func (t *Transport) Balancer(service string) (*Balancer, error) {
+func (t *Router) Balancer(service string) (*Balancer, error) {
 	if b, ok := (*t.bals.Load())[service]; ok {
 		return b, nil
 	}
@@ -83,7 +83,7 @@ func (t *Transport) Balancer(service string) (*Balancer, error) {
 }
 
 // Close stops every balancer following its feed.
-func (t *Transport) Close() {
+func (t *Router) Close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, b := range *t.bals.Load() {
@@ -92,7 +92,7 @@ func (t *Transport) Close() {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Router) RoundTrip(req *http.Request) (*http.Response, error) {
 	service := req.URL.Host
 	if !isServiceName(service) {
 		return t.next.RoundTrip(req)
@@ -185,7 +185,7 @@ func (m *attemptMemory) tried(e *Endpoint) bool {
 	return slices.Contains(m.addrs, e.inst.Address)
 }
 
-// ContextWithAttemptMemory returns a context in which Transport remembers the
+// ContextWithAttemptMemory returns a context in which Router remembers the
 // instances tried by one logical request, so that its retries go elsewhere. A ctx
 // that already has one is returned as is.
 func ContextWithAttemptMemory(ctx context.Context) context.Context {
@@ -198,19 +198,17 @@ func ContextWithAttemptMemory(ctx context.Context) context.Context {
 // RememberAttempts is client middleware that gives each request an attempt memory
 // (see ContextWithAttemptMemory). Put it outermost, above the retry layer:
 //
-//	discovery.RememberAttempts -> trace -> retry -> breaker -> timeout -> discovery.Transport
-func RememberAttempts(next http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if _, ok := req.Context().Value(memoryKey{}).(*attemptMemory); ok {
-			return next.RoundTrip(req)
-		}
-		return next.RoundTrip(req.WithContext(ContextWithAttemptMemory(req.Context())))
-	})
+//	discovery.RememberAttempts() -> trace -> retry -> breaker -> timeout -> discovery.Router
+func RememberAttempts() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if _, ok := req.Context().Value(memoryKey{}).(*attemptMemory); ok {
+				return next.RoundTrip(req)
+			}
+			return next.RoundTrip(req.WithContext(ContextWithAttemptMemory(req.Context())))
+		})
+	}
 }
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // IsResolveError reports whether err came from resolving a service name rather
 // than from the call itself: an unknown service or no usable instance.

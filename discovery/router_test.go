@@ -54,7 +54,7 @@ func get(t *testing.T, c *http.Client, url string) (string, int, error) {
 func TestTransportRoutesServiceNames(t *testing.T) {
 	b1, b2 := newBackend(t, "one"), newBackend(t, "two")
 	r := NewStatic(map[string][]Instance{"catalog": {{ID: "1", Address: b1.addr()}, {ID: "2", Address: b2.addr()}}})
-	tr := NewTransport(r, nil, BalancerSettings{Policy: PolicyRoundRobin})
+	tr := NewRouter(r, nil, BalancerSettings{Policy: PolicyRoundRobin})
 	defer tr.Close()
 	c := &http.Client{Transport: tr}
 
@@ -87,7 +87,7 @@ func TestTransportRoutesServiceNames(t *testing.T) {
 
 func TestTransportNoInstances(t *testing.T) {
 	m := NewMemory()
-	c := &http.Client{Transport: NewTransport(m, nil, BalancerSettings{})}
+	c := &http.Client{Transport: NewRouter(m, nil, BalancerSettings{})}
 	_, _, err := get(t, c, "http://cart/x")
 	if !errors.Is(err, ErrNoInstances) || !IsResolveError(err) {
 		t.Errorf("GET to a service with no instances: error = %v, want ErrNoInstances", err)
@@ -132,7 +132,7 @@ func TestRetryGoesToAnotherInstance(t *testing.T) {
 			// Round robin with ejection off, so that every other first attempt lands on
 			// bad; one request from other traffic between the attempts moves the robin
 			// on, so that a retry that ignored the first attempt would land on bad again.
-			tr := NewTransport(r, nil, BalancerSettings{Policy: PolicyRoundRobin, EjectAfter: -1})
+			tr := NewRouter(r, nil, BalancerSettings{Policy: PolicyRoundRobin, EjectAfter: -1})
 			other := &http.Client{Transport: tr}
 			ro := retryOnce{next: tr, between: func() {
 				if resp, err := other.Get("http://pay/other"); err == nil {
@@ -141,7 +141,7 @@ func TestRetryGoesToAnotherInstance(t *testing.T) {
 			}}
 			var rt http.RoundTripper = ro
 			if mode == "attempt memory" {
-				rt = RememberAttempts(rt)
+				rt = RememberAttempts()(rt)
 			}
 			c := &http.Client{Transport: rt}
 			for i := range 20 {
@@ -163,7 +163,7 @@ func TestTransportEjectsRefusingInstance(t *testing.T) {
 	deadAddr := dead.addr()
 	dead.Close() // connection refused from now on
 	r := NewStatic(map[string][]Instance{"svc": {{Address: deadAddr}, {Address: good.addr()}}})
-	tr := NewTransport(r, nil, BalancerSettings{Policy: PolicyRoundRobin})
+	tr := NewRouter(r, nil, BalancerSettings{Policy: PolicyRoundRobin})
 	c := &http.Client{Transport: tr}
 	failures := 0
 	for range 40 {
@@ -185,7 +185,7 @@ func TestTransportEjectsRefusingInstance(t *testing.T) {
 func TestDebugHandler(t *testing.T) {
 	good := newBackend(t, "good")
 	r := NewStatic(map[string][]Instance{"svc": {{ID: "g", Address: good.addr()}}, "idle": {{ID: "i", Address: "127.0.0.1:1"}}})
-	tr := NewTransport(r, nil, BalancerSettings{})
+	tr := NewRouter(r, nil, BalancerSettings{})
 	if _, _, err := get(t, &http.Client{Transport: tr}, "http://svc/"); err != nil {
 		t.Fatal(err)
 	}
@@ -237,13 +237,13 @@ func (n nopRoundTripper) RoundTrip(*http.Request) (*http.Response, error) { retu
 func TestTransportAllocatesOncePerRequest(t *testing.T) {
 	for _, p := range []string{PolicyRoundRobin, PolicyP2C} {
 		r := NewStatic(map[string][]Instance{"svc": instances("10.0.0.1:80", "10.0.0.2:80")})
-		tr := NewTransport(r, nopRoundTripper{&http.Response{StatusCode: 200}}, BalancerSettings{Policy: p})
+		tr := NewRouter(r, nopRoundTripper{&http.Response{StatusCode: 200}}, BalancerSettings{Policy: p})
 		req := httptest.NewRequest("GET", "http://svc/x", nil)
 		if _, err := tr.RoundTrip(req); err != nil {
 			t.Fatal(err)
 		}
 		if n := testing.AllocsPerRun(1000, func() { _, _ = tr.RoundTrip(req) }); n > 1 {
-			t.Errorf("%s: Transport.RoundTrip allocates %v times per request, want <= 1", p, n)
+			t.Errorf("%s: Router.RoundTrip allocates %v times per request, want <= 1", p, n)
 		}
 		if req.URL.Host != "svc" {
 			t.Errorf("%s: RoundTrip changed the caller's request URL host to %q", p, req.URL.Host)
