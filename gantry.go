@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"time"
 )
 
@@ -119,17 +120,20 @@ func (s Settings) timeout() time.Duration {
 type Options struct {
 	// Logger receives one line per shutdown phase. Nil discards.
 	Logger *slog.Logger
-	// Servers are served until shutdown.
+	// Servers are served until shutdown: typically the API server of NewServer and
+	// the admin server of NewAdmin.
 	Servers []Server
-	// Drainers are called first on shutdown, all of them, before anything stops.
-	Drainers []Drainer
-	// Registrars run until phase 3 of shutdown; cancelling them deregisters.
+	// Registrars run until phase 3 of shutdown; cancelling them deregisters. A
+	// registrar that is also a Drainer is drained in phase 1. Nil entries, typed nil
+	// pointers included, are skipped.
 	Registrars []Runner
-	// Background components run until the HTTP servers have shut down, so in-flight
-	// requests can still use them.
-	Background []Runner
-	// Telemetry is shut down last, so it records the whole shutdown.
-	Telemetry []Shutdowner
+	// Components are named once each, whatever they do: Run drains every Drainer in
+	// phase 1, runs every Runner until the HTTP servers have shut down (so in-flight
+	// requests can still use them), and shuts every Shutdowner down last (so telemetry
+	// records the whole shutdown). A health registry, both a Drainer and a Runner, is
+	// listed once. Nil entries, typed nil pointers included, are skipped; an entry that
+	// is none of the three is an error.
+	Components []any
 	// Settings tunes the drain delay and the grace budget.
 	Settings Settings
 	// Signals, when set, is where Run reads shutdown signals from instead of
@@ -145,12 +149,24 @@ var (
 	ErrSecondSignal = errors.New("gantry: second signal, shutdown abandoned")
 	// ErrGraceExceeded: some component had not stopped when the grace budget ran out.
 	ErrGraceExceeded = errors.New("gantry: shutdown grace budget exceeded")
-	// ErrInvalidOptions: Options has a nil server or component.
+	// ErrInvalidOptions: Options has a nil server or a component Run cannot use.
 	ErrInvalidOptions = errors.New("gantry: invalid options")
 )
 
-func (o *Options) validate() error {
-	var errs []error
+// parts are the components of Options sorted by what Run does with them.
+type parts struct {
+	drainers    []Drainer
+	registrars  []Runner
+	background  []Runner
+	shutdowners []Shutdowner
+}
+
+// sort validates o and sorts its components, skipping nil ones.
+func (o *Options) sort() (parts, error) {
+	var (
+		p    parts
+		errs []error
+	)
 	if err := o.Settings.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -159,19 +175,48 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("%w: Servers[%d].Server is nil", ErrInvalidOptions, i))
 		}
 	}
-	errs = append(errs, nilEntries("Drainers", o.Drainers)...)
-	errs = append(errs, nilEntries("Registrars", o.Registrars)...)
-	errs = append(errs, nilEntries("Background", o.Background)...)
-	errs = append(errs, nilEntries("Telemetry", o.Telemetry)...)
-	return errors.Join(errs...)
-}
-
-func nilEntries[T any](field string, xs []T) []error {
-	var errs []error
-	for i, x := range xs {
-		if any(x) == nil {
-			errs = append(errs, fmt.Errorf("%w: %s[%d] is nil", ErrInvalidOptions, field, i))
+	for _, r := range o.Registrars {
+		if isNil(r) {
+			continue
+		}
+		p.registrars = append(p.registrars, r)
+		if d, ok := r.(Drainer); ok {
+			p.drainers = append(p.drainers, d)
 		}
 	}
-	return errs
+	for i, c := range o.Components {
+		if isNil(c) {
+			continue
+		}
+		d, isDrainer := c.(Drainer)
+		r, isRunner := c.(Runner)
+		s, isShutdowner := c.(Shutdowner)
+		if !isDrainer && !isRunner && !isShutdowner {
+			errs = append(errs, fmt.Errorf("%w: Components[%d] (%T) is neither a Drainer, a Runner nor a Shutdowner", ErrInvalidOptions, i, c))
+			continue
+		}
+		if isDrainer {
+			p.drainers = append(p.drainers, d)
+		}
+		if isRunner {
+			p.background = append(p.background, r)
+		}
+		if isShutdowner {
+			p.shutdowners = append(p.shutdowners, s)
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+// isNil reports whether x is nil or a nil pointer, map, func, slice or channel in
+// an interface, as an unset optional component is.
+func isNil(x any) bool {
+	if x == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(x); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Slice, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

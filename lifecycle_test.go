@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gantry-go/gantry"
+	"github.com/gantry-go/gantry/observability/health"
 )
 
 // stamp records each event with the (fake) time elapsed since the test began.
@@ -49,18 +50,19 @@ func TestRunPhasesInOrderWithDefaults(t *testing.T) {
 		go func() {
 			runErr <- gantry.Run(context.Background(), gantry.Options{
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-				Drainers: []gantry.Drainer{gantry.DrainerFunc(func(context.Context) error {
+				Components: []any{gantry.DrainerFunc(func(context.Context) error {
 					s.add("drain")
 					return nil
-				})},
+				}),
+					blockUntilDone(s, "background"),
+					gantry.ShutdownerFunc(func(ctx context.Context) error {
+						dl, _ := ctx.Deadline()
+						s.add("telemetry(left " + time.Until(dl).String() + ")")
+						return nil
+					}),
+				},
 				Registrars: []gantry.Runner{blockUntilDone(s, "deregister")},
-				Background: []gantry.Runner{blockUntilDone(s, "background")},
-				Telemetry: []gantry.Shutdowner{gantry.ShutdownerFunc(func(ctx context.Context) error {
-					dl, _ := ctx.Deadline()
-					s.add("telemetry(left " + time.Until(dl).String() + ")")
-					return nil
-				})},
-				Signals: sigs,
+				Signals:    sigs,
 			})
 		}()
 		time.Sleep(time.Hour) // fake time: the service runs for an hour
@@ -99,15 +101,16 @@ func TestRunGraceExceeded(t *testing.T) {
 		runErr := make(chan error, 1)
 		go func() {
 			runErr <- gantry.Run(ctx, gantry.Options{
-				Background: []gantry.Runner{gantry.RunnerFunc(func(context.Context) error {
+				Components: []any{gantry.RunnerFunc(func(context.Context) error {
 					<-release // ignores its context
 					return nil
-				})},
-				Telemetry: []gantry.Shutdowner{gantry.ShutdownerFunc(func(ctx context.Context) error {
-					dl, _ := ctx.Deadline()
-					s.add("telemetry(left " + time.Until(dl).String() + ")")
-					return nil
-				})},
+				}),
+					gantry.ShutdownerFunc(func(ctx context.Context) error {
+						dl, _ := ctx.Deadline()
+						s.add("telemetry(left " + time.Until(dl).String() + ")")
+						return nil
+					}),
+				},
 				Settings: gantry.Settings{DrainDelay: time.Second, Timeout: 5 * time.Second},
 				Signals:  make(chan os.Signal),
 			})
@@ -130,11 +133,10 @@ func TestRunComponentFailureShutsDown(t *testing.T) {
 		s := &stamp{start: time.Now()}
 		dbGone := errors.New("db gone")
 		err := gantry.Run(context.Background(), gantry.Options{
-			Drainers: []gantry.Drainer{gantry.DrainerFunc(func(context.Context) error {
+			Components: []any{gantry.DrainerFunc(func(context.Context) error {
 				s.add("drain")
 				return nil
-			})},
-			Background: []gantry.Runner{
+			}),
 				gantry.RunnerFunc(func(context.Context) error {
 					time.Sleep(time.Minute)
 					return dbGone
@@ -159,10 +161,9 @@ func TestRunReturnsDrainAndTelemetryErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		err := gantry.Run(ctx, gantry.Options{
-			Drainers:  []gantry.Drainer{gantry.DrainerFunc(func(context.Context) error { return errDrain })},
-			Telemetry: []gantry.Shutdowner{gantry.ShutdownerFunc(func(context.Context) error { return errFlush })},
-			Settings:  gantry.Settings{DrainDelay: -1},
-			Signals:   make(chan os.Signal),
+			Components: []any{gantry.DrainerFunc(func(context.Context) error { return errDrain }), gantry.ShutdownerFunc(func(context.Context) error { return errFlush })},
+			Settings:   gantry.Settings{DrainDelay: -1},
+			Signals:    make(chan os.Signal),
 		})
 		if !errors.Is(err, errDrain) || !errors.Is(err, errFlush) {
 			t.Errorf("Run() = %v, want both the drain and the telemetry error", err)
@@ -173,13 +174,72 @@ func TestRunReturnsDrainAndTelemetryErrors(t *testing.T) {
 func TestRunInvalidOptions(t *testing.T) {
 	err := gantry.Run(context.Background(), gantry.Options{
 		Servers:    []gantry.Server{{}},
-		Background: []gantry.Runner{nil},
+		Components: []any{nil, (*health.Registry)(nil), "not a component"},
 		Settings:   gantry.Settings{Timeout: -1},
 	})
 	if !errors.Is(err, gantry.ErrInvalidOptions) || !strings.Contains(err.Error(), "Servers[0]") ||
-		!strings.Contains(err.Error(), "Background[0]") || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
-		t.Errorf("Run(invalid) = %v, want every problem named", err)
+		!strings.Contains(err.Error(), "Components[2] (string)") || strings.Contains(err.Error(), "Components[0]") ||
+		strings.Contains(err.Error(), "Components[1]") || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+		t.Errorf("Run(invalid) = %v, want every problem named and the nil components skipped", err)
 	}
+}
+
+// TestRunSortsComponents: one component that is a Drainer, a Runner and a Shutdowner
+// is drained first, runs until the servers stop, and is shut down last; a registrar
+// that is a Drainer is drained too.
+func TestRunSortsComponents(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		calls []string
+	)
+	note := func(s string) { mu.Lock(); calls = append(calls, s); mu.Unlock() }
+	c := &allInOne{note: note}
+	reg := &drainingRunner{note: note}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := gantry.Run(ctx, gantry.Options{
+		Registrars: []gantry.Runner{reg, (*drainingRunner)(nil)},
+		Components: []any{c},
+		Settings:   gantry.Settings{DrainDelay: -1, Timeout: 5 * time.Second},
+	})
+	if err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{"drain": 0, "registrar drain": 0, "registrar stop": 0, "run stop": 0, "shutdown": 0}
+	pos := map[string]int{}
+	for i, s := range calls {
+		pos[s] = i
+	}
+	for k := range want {
+		if _, ok := pos[k]; !ok {
+			t.Fatalf("calls = %v, want %q among them", calls, k)
+		}
+	}
+	if !(pos["drain"] < pos["registrar stop"] && pos["registrar drain"] < pos["registrar stop"] &&
+		pos["registrar stop"] < pos["run stop"] && pos["run stop"] < pos["shutdown"]) {
+		t.Errorf("calls = %v, want drains, then deregistration, then background stop, then shutdown", calls)
+	}
+}
+
+type allInOne struct{ note func(string) }
+
+func (a *allInOne) Drain(context.Context) error { a.note("drain"); return nil }
+func (a *allInOne) Run(ctx context.Context) error {
+	<-ctx.Done()
+	a.note("run stop")
+	return nil
+}
+func (a *allInOne) Shutdown(context.Context) error { a.note("shutdown"); return nil }
+
+type drainingRunner struct{ note func(string) }
+
+func (d *drainingRunner) Drain(context.Context) error { d.note("registrar drain"); return nil }
+func (d *drainingRunner) Run(ctx context.Context) error {
+	<-ctx.Done()
+	d.note("registrar stop")
+	return nil
 }
 
 func TestSettingsValidate(t *testing.T) {

@@ -32,7 +32,8 @@ const minTelemetryBudget = time.Second
 // Hijacked connections (WebSockets) are not tracked by http.Server.Shutdown; register
 // their closing with Server.RegisterOnShutdown.
 func Run(ctx context.Context, o Options) error {
-	if err := o.validate(); err != nil {
+	p, err := o.sort()
+	if err != nil {
 		for _, s := range o.Servers {
 			if s.Listener != nil {
 				_ = s.Listener.Close()
@@ -61,7 +62,7 @@ func Run(ctx context.Context, o Options) error {
 	keep := context.WithoutCancel(ctx)
 	baseCtx, cancelBase := context.WithCancel(keep)
 	defer cancelBase()
-	failed := make(chan error, len(o.Servers)+len(o.Registrars)+len(o.Background))
+	failed := make(chan error, len(o.Servers)+len(p.registrars)+len(p.background))
 
 	var serving sync.WaitGroup
 	for i, s := range o.Servers {
@@ -74,8 +75,8 @@ func Run(ctx context.Context, o Options) error {
 		})
 		log.LogAttrs(ctx, slog.LevelInfo, "http server listening", slog.String("addr", ln.Addr().String()))
 	}
-	registrars := startGroup(keep, "registrar", o.Registrars, failed)
-	background := startGroup(keep, "background", o.Background, failed)
+	registrars := startGroup(keep, "registrar", p.registrars, failed)
+	background := startGroup(keep, "background", p.background, failed)
 
 	var errs []error
 	var reason string
@@ -96,7 +97,7 @@ func Run(ctx context.Context, o Options) error {
 
 	hard, cancelHard := context.WithCancel(keep)
 	defer cancelHard()
-	sd := &shutdown{o: &o, log: log, cancelBase: cancelBase, registrars: registrars, background: background}
+	sd := &shutdown{o: &o, p: &p, log: log, cancelBase: cancelBase, registrars: registrars, background: background}
 	done := make(chan error, 1)
 	go func() {
 		err := sd.run(hard)
@@ -232,6 +233,7 @@ func (g *group) stop(ctx context.Context) error {
 // shutdown is one run of the ordered shutdown sequence.
 type shutdown struct {
 	o          *Options
+	p          *parts
 	log        *slog.Logger
 	cancelBase context.CancelFunc
 	registrars *group
@@ -273,7 +275,7 @@ func (s *shutdown) run(hard context.Context) error {
 			srv.Server.SetKeepAlivesEnabled(false)
 		}
 		var errs []error
-		for _, d := range s.o.Drainers {
+		for _, d := range s.p.drainers {
 			if err := d.Drain(budget); err != nil {
 				errs = append(errs, fmt.Errorf("gantry: drain %T: %w", d, err))
 			}
@@ -322,7 +324,7 @@ func (s *shutdown) run(hard context.Context) error {
 	defer tcancel()
 	add(s.phase(tctx, "flush telemetry", func() error {
 		var errs []error
-		for _, t := range s.o.Telemetry {
+		for _, t := range s.p.shutdowners {
 			if err := t.Shutdown(tctx); err != nil {
 				errs = append(errs, fmt.Errorf("gantry: telemetry shutdown %T: %w", t, err))
 			}

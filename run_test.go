@@ -97,23 +97,23 @@ func TestRunGracefulShutdown(t *testing.T) {
 
 	sigs := make(chan os.Signal, 2)
 	opts := gantry.Options{
-		Servers:  []gantry.Server{{Server: srv, Listener: ln}},
-		Drainers: []gantry.Drainer{ready},
-		Registrars: []gantry.Runner{gantry.RunnerFunc(func(ctx context.Context) error {
-			<-ctx.Done()
-			ev.add("deregister")
-			return nil
-		})},
-		Background: []gantry.Runner{gantry.RunnerFunc(func(ctx context.Context) error {
+		Servers: []gantry.Server{{Server: srv, Listener: ln}},
+		Components: []any{ready, gantry.RunnerFunc(func(ctx context.Context) error {
 			<-ctx.Done()
 			if n := finished.Load(); n != inflight {
 				t.Errorf("background stopped while %d of %d requests were unfinished", inflight-n, inflight)
 			}
 			ev.add("background")
 			return ctx.Err()
-		})},
-		Telemetry: []gantry.Shutdowner{gantry.ShutdownerFunc(func(context.Context) error {
-			ev.add("telemetry")
+		}),
+			gantry.ShutdownerFunc(func(context.Context) error {
+				ev.add("telemetry")
+				return nil
+			}),
+		},
+		Registrars: []gantry.Runner{gantry.RunnerFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			ev.add("deregister")
 			return nil
 		})},
 		Settings: gantry.Settings{DrainDelay: 200 * time.Millisecond, Timeout: 10 * time.Second},
@@ -268,7 +268,7 @@ func TestRunSecondSignalReturnsAtOnce(t *testing.T) {
 	go func() {
 		runErr <- gantry.Run(context.Background(), gantry.Options{
 			Servers: []gantry.Server{{Server: srv, Listener: ln}},
-			Drainers: []gantry.Drainer{gantry.DrainerFunc(func(context.Context) error {
+			Components: []any{gantry.DrainerFunc(func(context.Context) error {
 				close(drained)
 				return nil
 			})},
@@ -307,7 +307,7 @@ func TestRunListenError(t *testing.T) {
 			{Server: &http.Server{Addr: taken.Addr().String(), ReadHeaderTimeout: time.Second}},
 			{Server: &http.Server{ReadHeaderTimeout: time.Second}, Listener: given},
 		},
-		Background: []gantry.Runner{gantry.RunnerFunc(func(context.Context) error { ran.Store(true); return nil })},
+		Components: []any{gantry.RunnerFunc(func(context.Context) error { ran.Store(true); return nil })},
 		Signals:    make(chan os.Signal),
 	})
 	if !errors.Is(err, syscall.EADDRINUSE) {

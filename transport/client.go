@@ -106,7 +106,13 @@ func NewRoundTripper(s ClientSettings) *http.Transport {
 func NewClient(s ClientSettings, mw ...func(http.RoundTripper) http.RoundTripper) *http.Client {
 	var rt http.RoundTripper = NewRoundTripper(s)
 	rt = ClientChain(mw...)(rt)
-	return &http.Client{Transport: rt, Timeout: timeout(s.Timeout, defaultClientTimeout)}
+	return &http.Client{Transport: rt, Timeout: s.ExchangeTimeout()}
+}
+
+// ExchangeTimeout returns the http.Client.Timeout that s asks for: Timeout, its
+// default when zero, or 0 (none) when negative.
+func (s ClientSettings) ExchangeTimeout() time.Duration {
+	return timeout(s.Timeout, defaultClientTimeout)
 }
 
 // PropagateDeadline returns client middleware that writes the request context's

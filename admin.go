@@ -1,0 +1,69 @@
+package gantry
+
+import (
+	"net/http"
+
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/transport"
+)
+
+// defaultAdminAddr is where the admin server listens when AdminSettings.Addr is empty.
+const defaultAdminAddr = ":9090"
+
+// AdminSettings configures NewAdmin. The zero value works. It is a plain value.
+type AdminSettings struct {
+	// Addr is the admin listener's TCP address. Keep it off the public network: it
+	// serves internal addresses and state. Default ":9090".
+	Addr string `env:"ADMIN_ADDR"`
+}
+
+// Validate reports an Addr that is not host:port.
+func (s AdminSettings) Validate() error {
+	return transport.ServerSettings{Addr: s.Addr}.Validate()
+}
+
+// Admin is what the admin server serves. Nil fields are not mounted.
+type Admin struct {
+	// Health serves GET /livez, /readyz and /startupz.
+	Health *health.Registry
+	// Metrics serves GET /metrics (observability.Telemetry.MetricsHandler).
+	Metrics http.Handler
+	// Debug maps a name to the handler of GET /debug/<name>, such as
+	// "resilience": resilience.DebugHandler(...) and "discovery":
+	// discovery.DebugHandler(...).
+	Debug map[string]http.Handler
+}
+
+// NewAdmin returns the admin server of a service, on its own listener (s.Addr): the
+// health probes, the metrics scrape and the debug pages, for orchestrators, Prometheus
+// and operators. It never shares the API's middleware, so API rate limits and load
+// shedding never turn a probe into a 429, and its answers are not traced. Panics in
+// its handlers become 500 problems logged to inst.Logger. Unknown paths get 404
+// problem+json. NewAdmin fails when s is invalid. Hand the server to Run beside the
+// API server.
+func NewAdmin(s AdminSettings, a Admin, inst observability.Instrumentation) (*http.Server, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	if a.Health != nil {
+		a.Health.Mount(mux)
+	}
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", a.Metrics)
+	}
+	for name, h := range a.Debug {
+		if h != nil {
+			mux.Handle("GET /debug/"+name, h)
+		}
+	}
+	if err := transport.HandleUnmatched(mux); err != nil {
+		return nil, err
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = defaultAdminAddr
+	}
+	return transport.NewServer(transport.Recover(inst.Logger)(mux), transport.ServerSettings{Addr: addr}), nil
+}
