@@ -12,11 +12,12 @@ import (
 
 const module = "github.com/gantry-go/gantry"
 
-// layers ranks the library's top-level packages (DESIGN.md, "Layers"). A package may
-// depend, directly or through any chain of imports, only on packages of a lower rank
-// and on its own subtree. Packages under internal/ have no rank: they may be
-// imported from anywhere, and what they import counts against the packages that use
-// them, because the check follows the transitive dependencies.
+// layers ranks the library's top-level packages (docs/architecture.md, "Layers:
+// imports only point down"). A package may depend, directly or through any chain of
+// imports, only on packages of a lower rank and on its own subtree. Packages under
+// internal/ have no rank: they may be imported from anywhere, and what they import
+// counts against the packages that use them, because the check follows the
+// transitive dependencies.
 var layers = map[string]int{
 	"config":        0,
 	"transport":     1,

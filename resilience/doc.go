@@ -17,8 +17,8 @@
 // turns them into 503 or 429 problem+json responses with Retry-After. Server adapters
 // write a prebuilt body instead, without allocating.
 //
-// The recommended order of composition (STYLE.md #6) is built by NewClientStack and
-// NewServerStack from an env-tagged ClientSettings or ServerSettings:
+// The recommended order of composition (CONTRIBUTING.md, rule 7) is built by
+// NewClientStack and NewServerStack from an env-tagged ClientSettings or ServerSettings:
 //
 //	server: recover -> trace/metrics/log -> ratelimit -> shed -> deadline -> handler
 //	client: trace -> retry(budget) -> ratelimit -> breaker -> attempt timeout -> balancer -> transport

@@ -9,7 +9,8 @@ import (
 )
 
 // Outcome is the one classification of a call's result that the breaker, the retry
-// policy, the balancer and the metrics all share (DESIGN.md, "One error taxonomy").
+// policy, the balancer and the metrics all share (docs/architecture.md, "One error
+// taxonomy").
 //
 //	outcome       breaker  retry                             balancer
 //	Success       success  stop                              success
