@@ -75,14 +75,12 @@ type Registration struct {
 	Logger *slog.Logger `env:"-"`
 }
 
-// Validate reports a registration that cannot work, each problem naming its env
-// variable.
+// Validate reports settings that cannot work, each problem naming its env variable.
+// A missing Name or Port is not reported here, since code usually fills them in after
+// loading the environment; NewRegistrar rejects them.
 func (r Registration) Validate() error {
 	var errs []error
-	if r.Name == "" {
-		errs = append(errs, errors.New("DISCOVERY_SERVICE_NAME: service name is required"))
-	}
-	if r.Port < 1 || r.Port > 65535 {
+	if r.Port < 0 || r.Port > 65535 {
 		errs = append(errs, fmt.Errorf("DISCOVERY_SERVICE_PORT: %d is not within 1-65535", r.Port))
 	}
 	if r.Check != "" && r.Check != CheckTTL && r.Check != CheckHTTP {
@@ -171,6 +169,10 @@ func NewRegistrar(c *api.Client, ready Readiness, r Registration) (*Registrar, e
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
+	}
+	if r.Name == "" || r.Port == 0 {
+		return nil, fmt.Errorf("%w: a service name and port are required (DISCOVERY_SERVICE_NAME, DISCOVERY_SERVICE_PORT), got %q and %d",
+			ErrInvalidRegistration, r.Name, r.Port)
 	}
 	return &Registrar{c: c, ready: ready, r: r.withDefaults()}, nil
 }

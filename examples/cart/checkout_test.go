@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-go/gantry/examples/catalog"
 	"github.com/gantry-go/gantry/examples/internal/shoptest"
 	"github.com/gantry-go/gantry/examples/payment"
+	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -69,7 +70,7 @@ func newShopEnv(t *testing.T, faults *shoptest.Faults) *shopEnv {
 	e.hcUp = hc
 	e.cart = shoptest.StartCart(t, shoptest.CartOptions{Client: hc,
 		Settings: cart.Settings{CancelAfter: time.Minute, Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }},
-		Recovery: cart.RecoverySettings{MinAge: -1}, Wrap: transport.Deadline()})
+		Recovery: cart.RecoverySettings{MinAge: -1}, Wrap: resilience.Deadline(resilience.DeadlineSettings{})})
 	e.hc = e.cart.Server.Client()
 	return e
 }

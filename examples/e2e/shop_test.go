@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/examples/internal/loadgen"
 	"github.com/gantry-go/gantry/examples/internal/shop"
-	"github.com/gantry-go/gantry/examples/internal/upstream"
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
@@ -71,8 +71,8 @@ func TestGatewayRateLimitsEachClient(t *testing.T) {
 func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
 	// Generous timeouts: this checks the flows and the report, not the latency of a
 	// busy test machine (possibly under -race).
-	patient := upstream.Settings{Resilience: resilience.ClientSettings{AttemptTimeout: 5 * time.Second, RequestTimeout: 20 * time.Second}}
-	s := runShop(t, shop.Options{Upstream: patient, GatewayUpstream: patient})
+	patient := gantry.ClientSettings{Resilience: resilience.ClientSettings{AttemptTimeout: 5 * time.Second, RequestTimeout: 20 * time.Second}}
+	s := runShop(t, shop.Options{Client: patient, GatewayClient: patient})
 	rep, err := loadgen.Run(context.Background(), loadgen.Config{
 		Target: s.URLs["gateway"], Rate: 20, Duration: time.Second, MaxInFlight: 32,
 	})
@@ -87,7 +87,7 @@ func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
 		t.Errorf("orders by status = %v (%v), want 20 paid", orders, err)
 	}
 	// The cart's /metrics counts them too.
-	resp, err := http.Get(s.URLs["cart"] + "/metrics")
+	resp, err := http.Get(s.AdminURLs["cart"] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

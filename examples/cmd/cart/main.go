@@ -2,11 +2,11 @@
 // reserves stock at catalog, charges at payment and confirms, compensating on failure.
 // It reads its configuration from the environment (see docs/examples-shop.md):
 //
-//	HTTP_ADDR=:8082 DATA_DIR=data \
+//	HTTP_ADDR=:8082 ADMIN_ADDR=:9082 DATA_DIR=data \
 //	DISCOVERY_STATIC='catalog=http://127.0.0.1:8081;payment=http://127.0.0.1:8083' \
 //	go run ./cmd/cart
 //
-// With -healthcheck it probes its own /readyz and exits 0 or 1 (for FROM-scratch
+// With -healthcheck it probes its own /readyz on ADMIN_ADDR and exits 0 or 1 (for FROM-scratch
 // container health checks).
 package main
 
@@ -14,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/gantry-go/gantry"
@@ -21,11 +22,9 @@ import (
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/examples/cart"
 	"github.com/gantry-go/gantry/examples/internal/platform"
-	"github.com/gantry-go/gantry/examples/internal/upstream"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/resilience"
-	"github.com/gantry-go/gantry/transport"
 )
 
 // Config is the cart's whole configuration, loaded from the environment.
@@ -33,25 +32,24 @@ type Config struct {
 	platform.Settings
 	Cart     cart.Settings         // CART_RETRY_AFTER, CART_CANCEL_AFTER
 	Recovery cart.RecoverySettings // CART_RECOVERY_*
-	Upstream upstream.Settings     // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
+	Client   gantry.ClientSettings // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
+	Shed     resilience.ShedSettings
+	// ShedDisabled turns off adaptive load shedding of the API.
+	ShedDisabled bool `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
 	// CatalogURL and PaymentURL name the upstreams; the host is a discovery name.
 	CatalogURL string `env:"CART_CATALOG_URL" envDefault:"http://catalog" desc:"Base URL of the catalog service (host = discovery name)."`
 	PaymentURL string `env:"CART_PAYMENT_URL" envDefault:"http://payment" desc:"Base URL of the payment service (host = discovery name)."`
 }
 
-var defaults = map[string]string{"HTTP_ADDR": ":8082", "OTEL_SERVICE_NAME": "cart"}
+var defaults = map[string]string{"HTTP_ADDR": ":8082", "ADMIN_ADDR": ":9082", "OTEL_SERVICE_NAME": "cart"}
 
 func main() {
-	healthcheck := flag.Bool("healthcheck", false, "probe this service's /readyz and exit 0 if ready")
+	healthcheck := flag.Bool("healthcheck", false, "probe this service's /readyz on ADMIN_ADDR and exit 0 if ready")
 	flag.Parse()
 	ctx := context.Background()
 	env := platform.Environ(defaults)
 	if *healthcheck {
-		cfg, err := config.Load[Config](config.WithEnvironment(env))
-		if err == nil {
-			err = platform.Healthcheck(ctx, cfg.HTTP.Addr)
-		}
-		if err != nil {
+		if err := platform.Healthcheck(ctx, env["ADMIN_ADDR"]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -79,6 +77,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
+	inst := tel.Instrumentation(logger)
 
 	// Construct: store, upstream client, domain.
 	db, err := platform.OpenDB(ctx, cfg.Settings, "cart.db")
@@ -94,48 +93,52 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	resolver, watch, err := platform.NewResolver(consulClient, []string{"catalog", "payment"}, cfg.Discovery, tel.MeterProvider(), logger)
+	resolver, watch, err := platform.NewResolver(consulClient, []string{"catalog", "payment"}, cfg.Discovery, inst)
 	if err != nil {
 		return err
 	}
-	stack, err := upstream.New("cart", cfg.Upstream, resolver, tel.Instrumentation(nil), logger)
+	client, err := gantry.NewClient("cart", resolver, cfg.Client, inst)
 	if err != nil {
 		return err
 	}
-	defer stack.Close()
+	defer client.Close()
 	cfg.Cart.MeterProvider = tel.MeterProvider() // cart.checkouts, cart.orders on /metrics
-	shop := cart.NewShop(store, cart.NewCatalogClient(stack.Client, cfg.CatalogURL), cart.NewPaymentClient(stack.Client, cfg.PaymentURL), cfg.Cart)
+	shop := cart.NewShop(store, cart.NewCatalogClient(client.HTTP, cfg.CatalogURL), cart.NewPaymentClient(client.HTTP, cfg.PaymentURL), cfg.Cart)
 	recoverer := cart.NewRecoverer(shop, cfg.Recovery, logger)
 
-	// Wire: health, API + operational endpoints, server middleware, registration.
-	hreg := health.NewRegistry(cfg.Health, platform.DBCheck(db))
-	mux := platform.Mount(cart.NewHTTPHandler(cart.MakeEndpoints(shop), logger), platform.Ops{
-		Health:     hreg,
-		Metrics:    tel.MetricsHandler(),
-		Discovery:  discovery.DebugHandler(resolver, stack.Discovery),
-		Resilience: resilience.DebugHandler(stack),
-	})
-	srv := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), cfg.Settings, resilience.MarkRetryExhausted())(mux), cfg.HTTP)
-	registrar, err := platform.NewRegistrar(consulClient, hreg, "cart", cfg.HTTP.Addr, cfg.Discovery, logger)
+	// Resilience: adaptive load shedding of the API (the admin server is never shed).
+	var shed func(http.Handler) http.Handler
+	policies := []resilience.Inspectable{client}
+	if !cfg.ShedDisabled {
+		s := resilience.NewShedder("cart", cfg.Shed, inst)
+		shed = s.Server()
+		policies = append(policies, s)
+	}
+
+	// Wire: API server, admin server, registration.
+	server, err := gantry.NewServer(cart.NewHTTPHandler(cart.MakeEndpoints(shop), logger), cfg.Server, inst, shed)
+	if err != nil {
+		return err
+	}
+	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
+		"discovery":  discovery.DebugHandler(resolver, client.Router),
+		"resilience": resilience.DebugHandler(policies...),
+	}}, inst)
+	if err != nil {
+		return err
+	}
+	registrar, err := platform.NewRegistrar(consulClient, checks, "cart", cfg.Settings, inst)
 	if err != nil {
 		return err
 	}
 
 	// Run until SIGTERM/SIGINT, then shut down in order.
-	opts := gantry.Options{
+	return gantry.Run(ctx, gantry.Options{
 		Logger:     logger,
-		Servers:    []gantry.Server{{Server: srv}},
-		Drainers:   []gantry.Drainer{hreg},
-		Background: []gantry.Runner{hreg, recoverer},
-		Telemetry:  []gantry.Shutdowner{tel},
+		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
+		Registrars: []gantry.Runner{registrar},
+		Components: []any{checks, recoverer, watch, tel},
 		Settings:   cfg.Shutdown,
-	}
-	if registrar != nil {
-		opts.Drainers = append(opts.Drainers, registrar)
-		opts.Registrars = append(opts.Registrars, registrar)
-	}
-	if watch != nil {
-		opts.Background = append(opts.Background, watch)
-	}
-	return gantry.Run(ctx, opts)
+	})
 }

@@ -1,5 +1,6 @@
 // Command payment serves the example shop's simulated card processor (package
 // payment) on HTTP_ADDR (default :8083), keeping its ledger in DATA_DIR/payment.db.
+// Its probes, metrics and debug pages are on ADMIN_ADDR (default :9083).
 // Replicas share one ledger by sharing DATA_DIR on one host (see package payment).
 //
 // Run with -healthcheck to probe a running instance's /readyz instead: exit status 0
@@ -10,17 +11,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
-	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/examples/internal/platform"
 	"github.com/gantry-go/gantry/examples/payment"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/resilience"
-	"github.com/gantry-go/gantry/transport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,11 +37,11 @@ type Config struct {
 }
 
 func main() {
-	healthcheck := flag.Bool("healthcheck", false, "probe /readyz on HTTP_ADDR and exit 0 if ready, 1 if not")
+	healthcheck := flag.Bool("healthcheck", false, "probe /readyz on ADMIN_ADDR and exit 0 if ready, 1 if not")
 	flag.Parse()
-	env := platform.Environ(map[string]string{"HTTP_ADDR": ":8083", "OTEL_SERVICE_NAME": "payment"})
+	env := platform.Environ(map[string]string{"HTTP_ADDR": ":8083", "ADMIN_ADDR": ":9083", "OTEL_SERVICE_NAME": "payment"})
 	if *healthcheck {
-		if err := platform.Healthcheck(context.Background(), env["HTTP_ADDR"]); err != nil {
+		if err := platform.Healthcheck(context.Background(), env["ADMIN_ADDR"]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -67,6 +67,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
+	inst := tel.Instrumentation(logger)
 
 	// Construct: ledger, simulated processor, service, HTTP API.
 	db, err := platform.OpenDB(ctx, cfg.Settings, "payment.db")
@@ -81,53 +82,44 @@ func run(ctx context.Context, env map[string]string) error {
 	processor := payment.NewSimulatedProcessor(cfg.Processor, nil)
 	api := payment.NewHTTPHandler(payment.NewService(store, processor, cfg.Payment), logger)
 
-	// Resilience: adaptive load shedding of the API (never of the health probes).
+	// Resilience: adaptive load shedding of the API (the admin server is never shed).
+	var shed func(http.Handler) http.Handler
 	var policies []resilience.Inspectable
 	if !cfg.ShedDisabled {
-		shed := resilience.NewShedder("payment", cfg.Shed, observability.Instrumentation{Logger: logger, MeterProvider: tel.MeterProvider()})
-		api = shed.Server()(api)
-		policies = append(policies, shed)
+		s := resilience.NewShedder("payment", cfg.Shed, inst)
+		shed = s.Server()
+		policies = append(policies, s)
 	}
 
-	// Wire: health, discovery, operational endpoints, middleware, server.
+	// Wire: API server, admin server, discovery.
+	server, err := gantry.NewServer(api, cfg.Server, inst, shed)
+	if err != nil {
+		return err
+	}
 	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
 	consul, err := platform.ConsulClient(cfg.Discovery)
 	if err != nil {
 		return err
 	}
-	registrar, err := platform.NewRegistrar(consul, checks, "payment", cfg.HTTP.Addr, cfg.Discovery, logger)
+	registrar, err := platform.NewRegistrar(consul, checks, "payment", cfg.Settings, inst)
 	if err != nil {
 		return err
 	}
-	resolver, watch, err := platform.NewResolver(consul, nil, cfg.Discovery, tel.MeterProvider(), logger)
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
+		"resilience": resilience.DebugHandler(policies...),
+	}}, inst)
 	if err != nil {
 		return err
 	}
-	mux := platform.Mount(api, platform.Ops{
-		Health:     checks,
-		Metrics:    tel.MetricsHandler(),
-		Discovery:  discovery.DebugHandler(resolver, nil),
-		Resilience: resilience.DebugHandler(policies...),
-	})
-	server := transport.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), cfg.Settings)(mux), cfg.HTTP)
 
 	// Run until SIGTERM, then shut down in order.
-	opts := gantry.Options{
-		Logger:     logger,
-		Servers:    []gantry.Server{{Server: server}},
-		Drainers:   []gantry.Drainer{checks},
-		Background: []gantry.Runner{checks},
-		Telemetry:  []gantry.Shutdowner{tel},
-		Settings:   cfg.Shutdown,
-	}
-	if registrar != nil {
-		opts.Drainers = append(opts.Drainers, registrar)
-		opts.Registrars = append(opts.Registrars, registrar)
-	}
-	if watch != nil {
-		opts.Background = append(opts.Background, watch)
-	}
 	dump, _ := config.Describe(cfg)
 	logger.Info("payment starting", "version", version, "config", dump)
-	return gantry.Run(ctx, opts)
+	return gantry.Run(ctx, gantry.Options{
+		Logger:     logger,
+		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
+		Registrars: []gantry.Runner{registrar},
+		Components: []any{checks, tel},
+		Settings:   cfg.Shutdown,
+	})
 }

@@ -1,5 +1,6 @@
 // Command quickstart is the README's quick start: a real service with env config, JSON
-// logs with trace ids, OTel tracing and metrics, health probes and an ordered shutdown.
+// logs with trace ids, OTel tracing and metrics, health probes on an admin port and an
+// ordered shutdown.
 package main
 
 import (
@@ -16,7 +17,8 @@ import (
 )
 
 type Config struct {
-	HTTP      transport.ServerSettings
+	Server    gantry.ServerSettings // HTTP_ADDR, HTTP_*, DEADLINE_*
+	Admin     gantry.AdminSettings  // ADMIN_ADDR
 	Log       observability.LogSettings
 	Telemetry observability.TelemetrySettings
 	Shutdown  gantry.Settings
@@ -35,27 +37,29 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	checks := health.NewRegistry(health.Settings{})
+	inst := tel.Instrumentation(log)
 
 	mux := http.NewServeMux()
-	checks.Mount(mux) // /livez /readyz /startupz
-	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) {
 		transport.WriteJSON(w, http.StatusOK, map[string]string{"hello": r.PathValue("name")})
 	})
 	if err := transport.HandleUnmatched(mux); err != nil { // 404 and 405 as problem+json too
 		return err
 	}
-	handler := transport.Chain(transport.Recover(log), transport.RequestID(), // first = outermost
-		observability.Server(tel.Instrumentation(nil)), transport.AccessLog(log),
-		transport.BodyLimit(cfg.HTTP.BodyLimit()), transport.Deadline())(mux)
+	api, err := gantry.NewServer(mux, cfg.Server, inst) // recover, request id, tracing, access log, ...
+	if err != nil {
+		return err
+	}
+	checks := health.NewRegistry(health.Settings{})
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler()}, inst)
+	if err != nil {
+		return err
+	}
 
 	return gantry.Run(ctx, gantry.Options{
 		Logger:     log,
-		Servers:    []gantry.Server{{Server: transport.NewServer(handler, cfg.HTTP)}},
-		Drainers:   []gantry.Drainer{checks}, // /readyz turns 503 first on SIGTERM
-		Background: []gantry.Runner{checks},
-		Telemetry:  []gantry.Shutdowner{tel},
+		Servers:    []gantry.Server{{Server: api}, {Server: admin}},
+		Components: []any{checks, tel}, // /readyz turns 503 first on SIGTERM; telemetry flushes last
 		Settings:   cfg.Shutdown,
 	})
 }

@@ -19,9 +19,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/examples/cart"
 	"github.com/gantry-go/gantry/examples/internal/shop"
-	"github.com/gantry-go/gantry/examples/internal/upstream"
 	"github.com/gantry-go/gantry/resilience"
 )
 
@@ -66,24 +66,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.Addrs = map[string]string{
 			"gateway": "127.0.0.1:8080", "catalog": "127.0.0.1:8081", "cart": "127.0.0.1:8082", "payment": "127.0.0.1:8083",
 		}
+		opts.AdminAddrs = map[string]string{
+			"gateway": "127.0.0.1:9080", "catalog": "127.0.0.1:9081", "cart": "127.0.0.1:9082", "payment": "127.0.0.1:9083",
+		}
 	}
 	if *tour {
 		// A shorter open state than the 5s default keeps the tour brisk.
 		brisk := resilience.ClientSettings{Breaker: resilience.BreakerSettings{OpenTimeout: 2 * time.Second}}
-		opts.Upstream = upstream.Settings{Resilience: brisk}
-		opts.GatewayUpstream = upstream.Settings{Resilience: brisk}
+		opts.Client = gantry.ClientSettings{Resilience: brisk}
+		opts.GatewayClient = gantry.ClientSettings{Resilience: brisk}
 		opts.Cart = cart.Settings{RetryAfter: time.Second}
 	}
 	s, err := shop.New(ctx, opts)
 	if err != nil {
 		if opts.Addrs != nil {
-			return fmt.Errorf("%w (is something else on ports 8080-8083? try -random-ports)", err)
+			return fmt.Errorf("%w (is something else on ports 8080-8083 or 9080-9083? try -random-ports)", err)
 		}
 		return err
 	}
 	fmt.Fprintf(stdout, "Gantry shop, data in %s\n", *dataDir)
 	for _, name := range shop.Services() {
-		fmt.Fprintf(stdout, "  %-8s %s\n", name, s.URLs[name])
+		fmt.Fprintf(stdout, "  %-8s %s (admin %s)\n", name, s.URLs[name], s.AdminURLs[name])
 	}
 	if !*tour {
 		fmt.Fprintf(stdout, "\nTry:\n  curl %s/api/products\n", s.URLs["gateway"])

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-go/gantry/examples/internal/shop"
+	"github.com/gantry-go/gantry/resilience"
 )
 
 // tour walks a customer through the shop over HTTP, through the gateway, and checks
@@ -172,8 +173,10 @@ func (t *tour) run(ctx context.Context) error {
 }
 
 func (t *tour) breaker(name string) string {
-	all := append(t.s.CartStack.Breakers.Snapshot(), t.s.GatewayStack.Breakers.Snapshot()...)
-	for _, b := range all {
+	var snap resilience.Snapshot
+	t.s.CartClient.Inspect(&snap)
+	t.s.GatewayClient.Inspect(&snap)
+	for _, b := range snap.Breakers {
 		if b.Name == name {
 			return b.State
 		}
@@ -185,7 +188,7 @@ func (t *tour) breaker(name string) string {
 // failing fast, heals payment and shows the breaker closing and the pending orders
 // finishing with one charge each.
 func (t *tour) flaky(ctx context.Context) error {
-	const payBreaker, edgeBreaker = "cart-upstream/payment", "gateway-upstream/cart/checkout"
+	const payBreaker, edgeBreaker = "cart/payment", "gateway/cart/checkout"
 	t.say("\n== 5. Payment's card processor starts failing")
 	t.s.Processor.SetFailing(true)
 	type attempt struct {
@@ -295,7 +298,7 @@ func (t *tour) flaky(ctx context.Context) error {
 	t.say("the probes succeeded and both closed again (%v after healing). All %d resumed orders are paid.", time.Since(start).Round(10*time.Millisecond), paid)
 	t.say("\nIn all: %d orders, %d captured payments, no double charge. Breakers: cart->payment %s, gateway->cart checkout %s.",
 		len(orders), charges, t.breaker(payBreaker), t.breaker(edgeBreaker))
-	t.say("See %s/debug/resilience and %s/metrics for the counters behind this story.", t.s.URLs["cart"], t.s.URLs["cart"])
+	t.say("See %s/debug/resilience and %s/metrics for the counters behind this story.", t.s.AdminURLs["cart"], t.s.AdminURLs["cart"])
 	return nil
 }
 

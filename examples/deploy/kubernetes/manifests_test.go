@@ -359,10 +359,10 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 	}
 	drain, budget := life.DrainDelay, life.Timeout
 	if drain == 0 {
-		drain = gantry.DefaultDrainDelay
+		drain = 3 * time.Second // gantry.Settings.DrainDelay's documented default
 	}
 	if budget == 0 {
-		budget = gantry.DefaultTimeout
+		budget = 20 * time.Second // gantry.Settings.Timeout's documented default
 	}
 	var preStop time.Duration
 	switch {

@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/discovery/consul/consultest"
 	"github.com/gantry-go/gantry/examples/internal/platform"
+	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/transport"
 )
 
 type always bool
@@ -16,21 +19,23 @@ type always bool
 func (a always) Ready() bool { return bool(a) }
 
 // TestConsulRegistrationAndDiscovery runs against a real Consul agent: with
-// CONSUL_HTTP_ADDR set, the registrar advertises SERVICE_ADDRESS with HTTP_ADDR's
+// CONSUL_HTTP_ADDR set, the registrar advertises DISCOVERY_SERVICE_ADDRESS with HTTP_ADDR's
 // port, the resolver finds the instance once its TTL check passes, and stopping the
 // registrar deregisters it.
 func TestConsulRegistrationAndDiscovery(t *testing.T) {
 	agent := consultest.Start(t)
-	s := platform.DiscoverySettings{ConsulAddr: agent.HTTPAddr(), ServiceAddress: "127.0.0.1"}
+	s := platform.DiscoverySettings{ConsulAddr: agent.HTTPAddr()}
+	s.Register.Address = "127.0.0.1"
 	c, err := platform.ConsulClient(s)
 	if err != nil || c == nil {
 		t.Fatalf("ConsulClient(%q) = %v, %v", s.ConsulAddr, c, err)
 	}
-	reg, err := platform.NewRegistrar(c, always(true), "catalog", ":18081", s, nil)
+	reg, err := platform.NewRegistrar(c, always(true), "catalog", platform.Settings{Discovery: s,
+		Server: gantry.ServerSettings{HTTP: transport.ServerSettings{Addr: ":18081"}}}, observability.Instrumentation{})
 	if err != nil {
 		t.Fatalf("NewRegistrar() = %v", err)
 	}
-	resolver, watch, err := platform.NewResolver(c, []string{"catalog"}, s, nil, nil)
+	resolver, watch, err := platform.NewResolver(c, []string{"catalog"}, s, observability.Instrumentation{})
 	if err != nil || watch == nil {
 		t.Fatalf("NewResolver(consul) = %v, %v, want a resolver that runs", watch, err)
 	}

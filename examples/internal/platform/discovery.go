@@ -2,21 +2,20 @@ package platform
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 
 	"github.com/hashicorp/consul/api"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/discovery/consul"
 	"github.com/gantry-go/gantry/discovery/dns"
+	"github.com/gantry-go/gantry/observability"
 )
 
 // ConsulClient returns a Consul API client for s.ConsulAddr, or nil when it is empty
-// (static discovery).
+// (DNS or static discovery).
 func ConsulClient(s DiscoverySettings) (*api.Client, error) {
 	if s.ConsulAddr == "" {
 		return nil, nil
@@ -31,39 +30,63 @@ func ConsulClient(s DiscoverySettings) (*api.Client, error) {
 	return c, nil
 }
 
-// NewRegistrar returns a Consul registrar for service, listening on httpAddr, with
-// readiness from ready; nil when c is nil (no Consul). It advertises
-// SERVICE_ADDRESS (host, or host:port overriding httpAddr's port). The registrar is
-// both a gantry.Drainer and a gantry.Runner (a registrar in gantry.Options).
-func NewRegistrar(c *api.Client, ready consul.Readiness, service, httpAddr string, s DiscoverySettings, logger *slog.Logger) (*consul.Registrar, error) {
+// NewRegistrar returns the Consul registrar of service, with readiness from ready;
+// nil when c is nil (no Consul). It registers s.Discovery.Register, whose name
+// defaults to service and whose port defaults to HTTP_ADDR's; an HTTP check
+// (DISCOVERY_CHECK=http) polls /readyz on the admin port unless DISCOVERY_CHECK_URL
+// says otherwise. The registrar is a gantry Registrar and a Drainer.
+func NewRegistrar(c *api.Client, ready consul.Readiness, service string, s Settings, inst observability.Instrumentation) (*consul.Registrar, error) {
 	if c == nil {
 		return nil, nil
 	}
-	_, portStr, err := net.SplitHostPort(httpAddr)
+	r := s.Discovery.Register
+	if r.Name == "" {
+		r.Name = service
+	}
+	if r.Port == 0 {
+		port, err := portOf(s.Server.HTTP.Addr, ":8080")
+		if err != nil {
+			return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+		}
+		r.Port = port
+	}
+	if r.Check == consul.CheckHTTP && r.CheckURL == "" {
+		adminPort, err := portOf(s.Admin.Addr, ":9090")
+		if err != nil {
+			return nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+		}
+		host := r.Address
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		r.CheckURL = "http://" + net.JoinHostPort(host, strconv.Itoa(adminPort)) + "/readyz"
+	}
+	r.Logger = inst.Logger
+	return consul.NewRegistrar(c, ready, r)
+}
+
+// portOf returns the port of a listen address, def's when addr is empty.
+func portOf(addr, def string) (int, error) {
+	if addr == "" {
+		addr = def
+	}
+	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
+		return 0, err
 	}
-	host := s.ServiceAddress
-	if h, p, err := net.SplitHostPort(s.ServiceAddress); err == nil {
-		host, portStr = h, p
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("SERVICE_ADDRESS: port %q: %w", portStr, err)
-	}
-	return consul.NewRegistrar(c, ready, consul.Registration{Name: service, Address: host, Port: port, Logger: logger})
+	return strconv.Atoi(p)
 }
 
 // NewResolver returns the resolver for the services this one calls (upstreams):
-// watched in Consul when c is set, else resolved from DNS when DISCOVERY_DNS is set
-// (Kubernetes headless Services: one instance per ready pod, re-resolved on the
-// answer's TTL), else listed by DISCOVERY_STATIC. A Consul or DNS resolver must run:
-// it is returned as a gantry.Runner to put in gantry.Options.Background (nil for
-// static discovery).
-func NewResolver(c *api.Client, upstreams []string, s DiscoverySettings, mp metric.MeterProvider, logger *slog.Logger) (discovery.Resolver, gantry.Runner, error) {
+// watched in Consul when c is set (DISCOVERY_CONSUL_*; the services default to
+// upstreams), else resolved from DNS when DISCOVERY_DNS is set (Kubernetes headless
+// Services: one instance per ready pod, re-resolved every DISCOVERY_DNS_INTERVAL),
+// else listed by DISCOVERY_STATIC. A Consul or DNS resolver must run: it is returned
+// as a Runner to list in gantry.Options.Components (nil for static discovery).
+func NewResolver(c *api.Client, upstreams []string, s DiscoverySettings, inst observability.Instrumentation) (discovery.Resolver, gantry.Runner, error) {
 	if c == nil && s.DNS.Targets != "" {
 		ds := s.DNS
-		ds.Logger = logger
+		ds.Logger = inst.Logger
 		r, err := dns.NewResolver(net.DefaultResolver, ds)
 		if err != nil {
 			return nil, nil, err
@@ -77,7 +100,12 @@ func NewResolver(c *api.Client, upstreams []string, s DiscoverySettings, mp metr
 		}
 		return discovery.NewStatic(services), nil, nil
 	}
-	r, err := consul.NewResolver(c, consul.WatchSettings{Services: upstreams, MeterProvider: mp, Logger: logger})
+	w := s.Watch
+	if len(w.Services) == 0 {
+		w.Services = upstreams
+	}
+	w.MeterProvider, w.Logger = inst.MeterProvider, inst.Logger
+	r, err := consul.NewResolver(c, w)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,9 +1,7 @@
 package platform_test
 
 import (
-	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +12,6 @@ import (
 	"github.com/gantry-go/gantry/discovery/dns"
 	"github.com/gantry-go/gantry/examples/internal/platform"
 	"github.com/gantry-go/gantry/observability"
-	"github.com/gantry-go/gantry/observability/health"
 )
 
 func TestHealthcheck(t *testing.T) {
@@ -83,55 +80,6 @@ func TestSettingsErrorsNameTheVariables(t *testing.T) {
 	}
 }
 
-func TestMountServesAPIAndOps(t *testing.T) {
-	tel, err := observability.NewTelemetry(t.Context(), observability.TelemetrySettings{ServiceName: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
-	reg := health.NewRegistry(health.Settings{})
-	api := http.NewServeMux()
-	api.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
-	api.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
-	ops := platform.Ops{Health: reg, Metrics: tel.MetricsHandler(), Discovery: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })}
-	var settings platform.Settings
-	logger, err := platform.NewLogger(io.Discard, "test", settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(platform.ServerChain(logger, tel.Instrumentation(nil), settings)(platform.Mount(api, ops)))
-	defer srv.Close()
-
-	for _, tc := range []struct {
-		path   string
-		status int
-		ctype  string
-	}{
-		{"/hello", 200, ""},
-		{"/livez", 200, "application/json"},
-		{"/metrics", 200, ""},
-		{"/debug/discovery", 200, ""},
-		{"/boom", 500, "application/problem+json"},
-	} {
-		t.Run(tc.path, func(t *testing.T) {
-			resp, err := http.Get(srv.URL + tc.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Errorf("GET %s = %d, want %d", tc.path, resp.StatusCode, tc.status)
-			}
-			if tc.ctype != "" && !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
-				t.Errorf("GET %s Content-Type = %q, want %s", tc.path, resp.Header.Get("Content-Type"), tc.ctype)
-			}
-			if resp.Header.Get("X-Request-Id") == "" {
-				t.Errorf("GET %s has no X-Request-Id", tc.path)
-			}
-		})
-	}
-}
-
 func TestStaticResolverWithoutConsul(t *testing.T) {
 	s := platform.DiscoverySettings{}
 	s.Static.Services = "payment=http://127.0.0.1:8083,http://127.0.0.1:9083"
@@ -139,10 +87,10 @@ func TestStaticResolverWithoutConsul(t *testing.T) {
 	if err != nil || c != nil {
 		t.Fatalf("ConsulClient(no CONSUL_HTTP_ADDR) = %v, %v, want nil, nil", c, err)
 	}
-	if reg, err := platform.NewRegistrar(c, nil, "payment", ":8083", s, nil); reg != nil || err != nil {
+	if reg, err := platform.NewRegistrar(c, nil, "payment", platform.Settings{Discovery: s}, observability.Instrumentation{}); reg != nil || err != nil {
 		t.Errorf("NewRegistrar(no consul) = %v, %v, want nil, nil", reg, err)
 	}
-	r, run, err := platform.NewResolver(c, []string{"payment"}, s, nil, nil)
+	r, run, err := platform.NewResolver(c, []string{"payment"}, s, observability.Instrumentation{})
 	if err != nil || run != nil {
 		t.Fatalf("NewResolver(static) = %v, %v, want a resolver and no runner", run, err)
 	}
@@ -161,7 +109,7 @@ func TestStaticResolverWithoutConsul(t *testing.T) {
 func TestDNSResolverWithoutConsul(t *testing.T) {
 	s := platform.DiscoverySettings{}
 	s.DNS.Targets = "catalog=localhost:8081"
-	r, run, err := platform.NewResolver(nil, []string{"catalog"}, s, nil, nil)
+	r, run, err := platform.NewResolver(nil, []string{"catalog"}, s, observability.Instrumentation{})
 	if err != nil || run == nil {
 		t.Fatalf("NewResolver(DISCOVERY_DNS) = %v, %v, want a resolver that runs", run, err)
 	}

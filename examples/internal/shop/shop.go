@@ -2,8 +2,9 @@
 // one process with static discovery on loopback: the demo of examples/cmd/shop and
 // the cross-service tests run exactly this wiring. Each service gets what its own
 // main gives it: a SQLite file under the data directory, its own logger, telemetry
-// and health registry, the server middleware chain, the operational endpoints, and
-// for cart and gateway the upstream client stack.
+// and health registry, the library's API server (gantry.NewServer) with the service's
+// load shedder, an admin server (gantry.NewAdmin) on its own port, and for cart and
+// gateway the library's client (gantry.NewClient).
 package shop
 
 import (
@@ -25,7 +26,6 @@ import (
 	"github.com/gantry-go/gantry/examples/gateway"
 	"github.com/gantry-go/gantry/examples/internal/platform"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
-	"github.com/gantry-go/gantry/examples/internal/upstream"
 	"github.com/gantry-go/gantry/examples/payment"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
@@ -41,19 +41,23 @@ func Services() []string { return []string{"catalog", "payment", "cart", "gatewa
 type Options struct {
 	// DataDir holds catalog.db, payment.db and cart.db. Required.
 	DataDir string
-	// Addrs maps a service name to its listen address; missing means
+	// Addrs maps a service name to its API listen address; missing means
 	// "127.0.0.1:0" (a random free port).
 	Addrs map[string]string
+	// AdminAddrs maps a service name to its admin listen address; missing means
+	// "127.0.0.1:0".
+	AdminAddrs map[string]string
 	// Logger is the base logger; each service logs with service=<name>. Nil discards.
 	Logger *slog.Logger
 	// Instrument returns a service's tracer and meter providers. Nil means
-	// observability.NewTelemetry with the service's name and no exporter.
+	// observability.NewTelemetry with the service's name and no exporter. The
+	// service's logger is added to what it returns.
 	Instrument func(service string) observability.Instrumentation
-	// Upstream configures the cart's client stack (calls to catalog and payment).
-	Upstream upstream.Settings
-	// GatewayUpstream configures the gateway's client stack (calls to catalog and
-	// cart). Its attempt timeout must cover a whole checkout saga.
-	GatewayUpstream upstream.Settings
+	// Client configures the cart's client (calls to catalog and payment).
+	Client gantry.ClientSettings
+	// GatewayClient configures the gateway's client (calls to catalog and cart). Its
+	// attempt timeout must cover a whole checkout saga.
+	GatewayClient gantry.ClientSettings
 	// RateLimit is the gateway's per-client limit; zero means 100/s, bursts of 200.
 	RateLimit resilience.RateLimitSettings
 	// Cart and Recovery configure the cart service.
@@ -66,14 +70,17 @@ type Options struct {
 
 // Shop is the running set of services. Build it with New, start it with Run.
 type Shop struct {
-	// URLs maps each service name to its base URL, like "http://127.0.0.1:8080".
+	// URLs maps each service name to its API base URL, like "http://127.0.0.1:8080".
 	URLs map[string]string
+	// AdminURLs maps each service name to its admin base URL (/readyz, /metrics,
+	// /debug/*).
+	AdminURLs map[string]string
 	// Processor is payment's card processor; SetFailing makes it fail.
 	Processor *SwitchProcessor
-	// CartStack is the cart's upstream client stack (its breakers, retry budget).
-	CartStack *upstream.Stack
-	// GatewayStack is the gateway's upstream client stack.
-	GatewayStack *upstream.Stack
+	// CartClient is the cart's upstream client (its breakers, retry budget).
+	CartClient *gantry.Client
+	// GatewayClient is the gateway's upstream client.
+	GatewayClient *gantry.Client
 	// Cart, CartStore and Recoverer are the cart's domain, store and recovery loop.
 	Cart      *cart.Shop
 	CartStore *cart.Store
@@ -105,16 +112,16 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	if o.RateLimit == (resilience.RateLimitSettings{}) {
 		o.RateLimit = resilience.RateLimitSettings{KeyRate: 100, KeyBurst: 200}
 	}
-	if o.GatewayUpstream.Resilience.AttemptTimeout == 0 {
-		o.GatewayUpstream.Resilience.AttemptTimeout = 3 * time.Second
+	if o.GatewayClient.Resilience.AttemptTimeout == 0 {
+		o.GatewayClient.Resilience.AttemptTimeout = 3 * time.Second
 	}
-	if o.GatewayUpstream.BreakerKey == nil {
-		o.GatewayUpstream.BreakerKey = gateway.BreakerKey
+	if o.GatewayClient.Resilience.BreakerKey == nil {
+		o.GatewayClient.Resilience.BreakerKey = gateway.BreakerKey
 	}
-	if o.GatewayUpstream.Resilience.RequestTimeout == 0 {
-		o.GatewayUpstream.Resilience.RequestTimeout = 10 * time.Second
+	if o.GatewayClient.Resilience.RequestTimeout == 0 {
+		o.GatewayClient.Resilience.RequestTimeout = 10 * time.Second
 	}
-	s := &Shop{URLs: map[string]string{}}
+	s := &Shop{URLs: map[string]string{}, AdminURLs: map[string]string{}}
 	defer func() {
 		if err != nil {
 			_ = s.Close() // release what was opened before the failure
@@ -122,19 +129,25 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	}()
 
 	// Listeners first: static discovery needs every address before any client.
-	listeners := map[string]net.Listener{}
+	listeners, adminListeners := map[string]net.Listener{}, map[string]net.Listener{}
 	for _, name := range Services() {
-		addr := o.Addrs[name]
-		if addr == "" {
-			addr = "127.0.0.1:0"
+		for _, l := range []struct {
+			addrs map[string]string
+			lns   map[string]net.Listener
+			urls  map[string]string
+		}{{o.Addrs, listeners, s.URLs}, {o.AdminAddrs, adminListeners, s.AdminURLs}} {
+			addr := l.addrs[name]
+			if addr == "" {
+				addr = "127.0.0.1:0"
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("shop: %s: listen on %s: %w", name, addr, err)
+			}
+			s.closers = append(s.closers, ignoreClosed(ln.Close))
+			l.lns[name] = ln
+			l.urls[name] = "http://" + ln.Addr().String()
 		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("shop: %s: listen on %s: %w", name, addr, err)
-		}
-		s.closers = append(s.closers, ignoreClosed(ln.Close))
-		listeners[name] = ln
-		s.URLs[name] = "http://" + ln.Addr().String()
 	}
 	static := map[string][]discovery.Instance{}
 	for _, name := range Services() {
@@ -144,12 +157,13 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 
 	s.opts = gantry.Options{Logger: o.Logger, Settings: o.Shutdown}
 	type built struct {
-		api     http.Handler
-		ops     platform.Ops
-		inst    observability.Instrumentation
-		metrics http.Handler
-		log     *slog.Logger
-		mw      []func(http.Handler) http.Handler
+		api      http.Handler
+		health   *health.Registry
+		inst     observability.Instrumentation
+		metrics  http.Handler
+		policies []func(http.Handler) http.Handler
+		debug    map[string]http.Handler
+		shedder  *resilience.Shedder
 	}
 	b := map[string]*built{}
 	for _, name := range Services() {
@@ -157,7 +171,14 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		if err != nil {
 			return nil, err
 		}
-		b[name] = &built{inst: inst, metrics: metrics, log: o.Logger.With("service", name)}
+		b[name] = &built{inst: inst, metrics: metrics, debug: map[string]http.Handler{}}
+	}
+	// Every service but the gateway sheds load adaptively, as its own main does.
+	shed := func(name string) {
+		sh := resilience.NewShedder(name, resilience.ShedSettings{}, b[name].inst)
+		b[name].shedder = sh
+		b[name].policies = append(b[name].policies, sh.Server())
+		b[name].debug["resilience"] = resilience.DebugHandler(sh)
 	}
 
 	// catalog
@@ -170,8 +191,9 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		return nil, err
 	}
 	s.Catalog = catalog.NewService(catStore)
-	b["catalog"].api = catalog.NewHTTPHandler(s.Catalog, b["catalog"].log)
-	b["catalog"].ops = platform.Ops{Health: health.NewRegistry(health.Settings{}, platform.DBCheck(catDB))}
+	b["catalog"].api = catalog.NewHTTPHandler(s.Catalog, b["catalog"].inst.Logger)
+	b["catalog"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(catDB))
+	shed("catalog")
 
 	// payment
 	payDB, err := s.openDB(ctx, o.DataDir, "payment.db")
@@ -184,8 +206,9 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	}
 	s.Processor = &SwitchProcessor{Next: payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)}
 	s.Payment = payment.NewService(payStore, s.Processor, payment.Settings{})
-	b["payment"].api = payment.NewHTTPHandler(s.Payment, b["payment"].log)
-	b["payment"].ops = platform.Ops{Health: health.NewRegistry(health.Settings{}, platform.DBCheck(payDB))}
+	b["payment"].api = payment.NewHTTPHandler(s.Payment, b["payment"].inst.Logger)
+	b["payment"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(payDB))
+	shed("payment")
 
 	// cart
 	cartDB, err := s.openDB(ctx, o.DataDir, "cart.db")
@@ -195,53 +218,57 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	if s.CartStore, err = cart.NewStore(ctx, cartDB, nil); err != nil {
 		return nil, err
 	}
-	if s.CartStack, err = upstream.New("cart", o.Upstream, resolver, b["cart"].inst, b["cart"].log); err != nil {
+	if s.CartClient, err = gantry.NewClient("cart", resolver, o.Client, b["cart"].inst); err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, func() error { s.CartStack.Close(); return nil })
+	s.closers = append(s.closers, func() error { s.CartClient.Close(); return nil })
 	if o.Cart.MeterProvider == nil {
 		o.Cart.MeterProvider = b["cart"].inst.MeterProvider
 	}
-	s.Cart = cart.NewShop(s.CartStore, cart.NewCatalogClient(s.CartStack.Client, "http://catalog"),
-		cart.NewPaymentClient(s.CartStack.Client, "http://payment"), o.Cart)
-	s.Recoverer = cart.NewRecoverer(s.Cart, o.Recovery, b["cart"].log)
-	b["cart"].api = cart.NewHTTPHandler(cart.MakeEndpoints(s.Cart), b["cart"].log)
-	b["cart"].mw = append(b["cart"].mw, resilience.MarkRetryExhausted())
-	b["cart"].ops = platform.Ops{
-		Health:     health.NewRegistry(health.Settings{}, platform.DBCheck(cartDB)),
-		Discovery:  discovery.DebugHandler(resolver, s.CartStack.Discovery),
-		Resilience: resilience.DebugHandler(s.CartStack),
+	s.Cart = cart.NewShop(s.CartStore, cart.NewCatalogClient(s.CartClient.HTTP, "http://catalog"),
+		cart.NewPaymentClient(s.CartClient.HTTP, "http://payment"), o.Cart)
+	s.Recoverer = cart.NewRecoverer(s.Cart, o.Recovery, b["cart"].inst.Logger)
+	b["cart"].api = cart.NewHTTPHandler(cart.MakeEndpoints(s.Cart), b["cart"].inst.Logger)
+	b["cart"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(cartDB))
+	shed("cart")
+	b["cart"].debug = map[string]http.Handler{
+		"discovery":  discovery.DebugHandler(resolver, s.CartClient.Router),
+		"resilience": resilience.DebugHandler(s.CartClient, b["cart"].shedder),
 	}
-	s.opts.Background = append(s.opts.Background, s.Recoverer)
+	s.opts.Components = append(s.opts.Components, s.Recoverer)
 
-	// gateway
-	if s.GatewayStack, err = upstream.New("gateway", o.GatewayUpstream, resolver, b["gateway"].inst, b["gateway"].log); err != nil {
+	// gateway: the edge, with a per-client rate limit.
+	if s.GatewayClient, err = gantry.NewClient("gateway", resolver, o.GatewayClient, b["gateway"].inst); err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, func() error { s.GatewayStack.Close(); return nil })
-	if b["gateway"].api, err = gateway.NewHandler(s.GatewayStack.Client.Transport, gateway.Upstreams{}, b["gateway"].log); err != nil {
+	s.closers = append(s.closers, func() error { s.GatewayClient.Close(); return nil })
+	if b["gateway"].api, err = gateway.NewHandler(s.GatewayClient.HTTP.Transport, gateway.Upstreams{}, b["gateway"].inst.Logger); err != nil {
 		return nil, err
 	}
-	limiter := resilience.NewRateLimiter("gateway-clients", o.RateLimit, resilience.KeyByClientIP,
-		observability.Instrumentation{Logger: b["gateway"].log, MeterProvider: b["gateway"].inst.MeterProvider})
-	b["gateway"].mw = append(b["gateway"].mw, limiter.Server(), resilience.MarkRetryExhausted())
-	b["gateway"].ops = platform.Ops{
-		Health:     health.NewRegistry(health.Settings{}),
-		Discovery:  discovery.DebugHandler(resolver, s.GatewayStack.Discovery),
-		Resilience: resilience.DebugHandler(s.GatewayStack, limiter),
+	limiter := resilience.NewRateLimiter("gateway-clients", o.RateLimit, resilience.KeyByClientIP, b["gateway"].inst)
+	b["gateway"].policies = append(b["gateway"].policies, limiter.Server())
+	b["gateway"].health = health.NewRegistry(health.Settings{})
+	b["gateway"].debug = map[string]http.Handler{
+		"discovery":  discovery.DebugHandler(resolver, s.GatewayClient.Router),
+		"resilience": resilience.DebugHandler(s.GatewayClient, limiter),
 	}
 
-	// Servers: each service behind the same server chain as its own main.
+	// Servers: each service's API server and admin server, as in its own main.
 	for _, name := range Services() {
 		sv := b[name]
-		sv.ops.Metrics = sv.metrics
-		settings := platform.Settings{}
-		mux := platform.Mount(sv.api, sv.ops)
-		h := platform.ServerChain(sv.log, sv.inst, settings, sv.mw...)(mux)
-		srv := transport.NewServer(h, transport.ServerSettings{Addr: listeners[name].Addr().String()})
-		s.opts.Servers = append(s.opts.Servers, gantry.Server{Server: srv, Listener: listeners[name]})
-		s.opts.Drainers = append(s.opts.Drainers, sv.ops.Health)
-		s.opts.Background = append(s.opts.Background, sv.ops.Health)
+		settings := gantry.ServerSettings{HTTP: transport.ServerSettings{Addr: listeners[name].Addr().String()}, Edge: name == "gateway"}
+		api, err := gantry.NewServer(sv.api, settings, sv.inst, sv.policies...)
+		if err != nil {
+			return nil, err
+		}
+		admin, err := gantry.NewAdmin(gantry.AdminSettings{Addr: adminListeners[name].Addr().String()},
+			gantry.Admin{Health: sv.health, Metrics: sv.metrics, Debug: sv.debug}, sv.inst)
+		if err != nil {
+			return nil, err
+		}
+		s.opts.Servers = append(s.opts.Servers, gantry.Server{Server: api, Listener: listeners[name]},
+			gantry.Server{Server: admin, Listener: adminListeners[name]})
+		s.opts.Components = append(s.opts.Components, sv.health)
 	}
 	return s, nil
 }
@@ -249,15 +276,18 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 // instrument returns a service's instrumentation and its /metrics handler (nil when
 // Options.Instrument provides the providers).
 func (s *Shop) instrument(ctx context.Context, o Options, name string) (observability.Instrumentation, http.Handler, error) {
+	logger := o.Logger.With("service", name)
 	if o.Instrument != nil {
-		return o.Instrument(name), nil, nil
+		inst := o.Instrument(name)
+		inst.Logger = logger
+		return inst, nil, nil
 	}
 	tel, err := observability.NewTelemetry(ctx, observability.TelemetrySettings{ServiceName: name})
 	if err != nil {
 		return observability.Instrumentation{}, nil, fmt.Errorf("shop: %s telemetry: %w", name, err)
 	}
-	s.opts.Telemetry = append(s.opts.Telemetry, tel)
-	return tel.Instrumentation(nil), tel.MetricsHandler(), nil
+	s.opts.Components = append(s.opts.Components, tel)
+	return tel.Instrumentation(logger), tel.MetricsHandler(), nil
 }
 
 func (s *Shop) openDB(ctx context.Context, dir, file string) (*sql.DB, error) {
