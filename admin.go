@@ -1,7 +1,10 @@
 package gantry
 
 import (
+	"net"
 	"net/http"
+
+	"github.com/gantry-go/gantry/config"
 
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
@@ -18,9 +21,15 @@ type AdminSettings struct {
 	Addr string `env:"ADMIN_ADDR"`
 }
 
-// Validate reports an Addr that is not host:port.
+// Validate reports an Addr that is not host:port, naming ADMIN_ADDR.
 func (s AdminSettings) Validate() error {
-	return transport.ServerSettings{Addr: s.Addr}.Validate()
+	if s.Addr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
+		return config.Invalid("ADMIN_ADDR", "%q is not a host:port address", s.Addr)
+	}
+	return nil
 }
 
 // Admin is what the admin server serves. Nil fields are not mounted.

@@ -63,13 +63,14 @@ func TestSettingsErrorsNameTheVariables(t *testing.T) {
 	_, err := config.Load[platform.Settings](config.WithEnvironment(map[string]string{
 		"HTTP_ADDR":        "no-port",
 		"DISCOVERY_STATIC": "catalog",
-		"SERVICE_ADDRESS":  "http://x/",
+		"DISCOVERY_CHECK":  "tcp",
+		"ADMIN_ADDR":       "9090",
 		"LOG_LEVEL":        "loud",
 	}))
 	if !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("Load(bad env) = %v, want config.ErrInvalid", err)
 	}
-	for _, v := range []string{"HTTP_ADDR", "DISCOVERY_STATIC", "SERVICE_ADDRESS", "LOG_LEVEL"} {
+	for _, v := range []string{"HTTP_ADDR", "DISCOVERY_STATIC", "DISCOVERY_CHECK", "ADMIN_ADDR", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), v+": ") {
 			t.Errorf("Load(bad env) = %v, want it to name %s", err, v)
 		}
