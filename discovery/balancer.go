@@ -14,18 +14,14 @@ import (
 	"github.com/gantry-go/gantry/transport"
 )
 
-// Balancer spreads calls to one service over its instances, as published by a Feed.
+// Balancer spreads calls to one service over the instances its Feed publishes. Pick
+// takes no lock, does not allocate and does no I/O. Ejection deadlines and slow-start
+// ramps are evaluated when outcomes are reported (End), so a Balancer runs no goroutine.
 //
-// Pick reads an immutable snapshot of the usable endpoints through an atomic
-// pointer: no lock, no allocation, no registry call. The snapshot is rebuilt only
-// when the feed changes, an endpoint is ejected or recovers, or a slow-start ramp
-// advances. Those events are evaluated when outcomes are reported (End), so a
-// Balancer needs no goroutine of its own.
-//
-// Outcomes follow the shared taxonomy (transport.Outcome): Success and Rejected
-// reset an endpoint's consecutive failure count; Failure and Overloaded raise it and
-// count at least FailurePenalty in the latency EWMA; Canceled is neutral. After
-// EjectAfter consecutive failures the endpoint is ejected (see BalancerSettings).
+// Outcomes follow transport.Outcome: Success and Rejected reset an endpoint's count
+// of consecutive failures; Failure and Overloaded raise it and count as at least
+// FailurePenalty of latency; Canceled is neutral. After EjectAfter consecutive
+// failures the endpoint is ejected (see BalancerSettings).
 //
 // A Balancer is safe for concurrent use. Close it to stop following the feed.
 type Balancer struct {
@@ -136,10 +132,9 @@ func (b *Balancer) PickExcept(skip func(*Endpoint) bool) (*Endpoint, error) {
 	return e, nil
 }
 
-// latencySample: one call in this many per endpoint has its latency measured. Reading
-// the clock is the costliest part of a balanced call on some virtual machines
-// (~200ns per time.Now), while the EWMA needs only a sample. Failures are always
-// recorded.
+// latencySample: one call in this many per endpoint has its latency measured, as
+// reading the clock can cost more than the rest of a balanced call (docs/discovery.md,
+// Balancing). Failures are always recorded.
 const latencySample = 4
 
 // Begin records the start of a call to e. It returns the start time when this call's
@@ -147,7 +142,7 @@ const latencySample = 4
 func (b *Balancer) Begin(e *Endpoint) time.Time {
 	e.inflight.Add(1)
 	if e.calls.Add(1)%latencySample == 1 {
-		return b.s.Clock.Now()
+		return time.Now()
 	}
 	return time.Time{}
 }
@@ -163,11 +158,11 @@ func (b *Balancer) End(e *Endpoint, start time.Time, o transport.Outcome) {
 			e.failures.Store(0)
 		}
 		if !start.IsZero() {
-			now = b.s.Clock.Now()
+			now = time.Now()
 			e.observe(now, now.Sub(start), b.s.Decay)
 		}
 	default: // Failure, Overloaded
-		now = b.s.Clock.Now()
+		now = time.Now()
 		lat := b.s.FailurePenalty
 		if !start.IsZero() {
 			lat = max(now.Sub(start), lat)
@@ -180,7 +175,7 @@ func (b *Balancer) End(e *Endpoint, start time.Time, o transport.Outcome) {
 	}
 	if at := b.snap.Load().refreshAt; at != math.MaxInt64 {
 		if now.IsZero() {
-			now = b.s.Clock.Now()
+			now = time.Now()
 		}
 		if now.UnixNano() >= at {
 			b.mu.Lock()
@@ -228,7 +223,7 @@ func (b *Balancer) eject(e *Endpoint, now time.Time) {
 func (b *Balancer) apply(s Snapshot) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.s.Clock.Now()
+	now := time.Now()
 	b.feed = s
 	next := make(map[string]*Endpoint, len(s.Instances))
 	order := make([]*Endpoint, 0, len(s.Instances))

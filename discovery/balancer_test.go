@@ -4,14 +4,16 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gantry-go/gantry/transport"
 )
 
 // shares picks n times, reporting outcome o with latency lat for every pick, and
-// returns each address's share of the picks.
-func shares(t *testing.T, b *Balancer, c *fakeClock, n int, o func(addr string) (transport.Outcome, time.Duration)) map[string]float64 {
+// returns each address's share of the picks. Run it in a synctest bubble, where
+// time.Sleep(lat) advances the fake clock by exactly lat.
+func shares(t *testing.T, b *Balancer, n int, o func(addr string) (transport.Outcome, time.Duration)) map[string]float64 {
 	t.Helper()
 	counts := map[string]int{}
 	for range n {
@@ -23,7 +25,7 @@ func shares(t *testing.T, b *Balancer, c *fakeClock, n int, o func(addr string) 
 		if o != nil {
 			start := b.Begin(e)
 			out, lat := o(e.Address())
-			c.Advance(lat)
+			time.Sleep(lat)
 			b.End(e, start, out)
 		}
 	}
@@ -39,27 +41,29 @@ func ok(time.Duration) func(string) (transport.Outcome, time.Duration) {
 }
 
 func TestRoundRobinSpreadsEvenly(t *testing.T) {
-	c := newFakeClock()
-	b := NewBalancer(feedOf("a:1", "b:1", "c:1"), BalancerSettings{Policy: PolicyRoundRobin, Clock: c})
-	got := shares(t, b, c, 3000, nil)
-	for _, a := range []string{"a:1", "b:1", "c:1"} {
-		if got[a] != 1.0/3 {
-			t.Errorf("round robin share of %s = %v, want exactly 1/3", a, got[a])
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBalancer(feedOf("a:1", "b:1", "c:1"), BalancerSettings{Policy: PolicyRoundRobin})
+		got := shares(t, b, 3000, nil)
+		for _, a := range []string{"a:1", "b:1", "c:1"} {
+			if got[a] != 1.0/3 {
+				t.Errorf("round robin share of %s = %v, want exactly 1/3", a, got[a])
+			}
 		}
-	}
+	})
 }
 
 // With equal latency and no load, P2C picks uniformly. 30,000 picks give a standard
 // deviation of 0.0027 per share; the tolerance of 0.02 is over 7 of them.
 func TestP2CSpreadsEvenlyWhenEqual(t *testing.T) {
-	c := newFakeClock()
-	b := NewBalancer(feedOf("a:1", "b:1", "c:1"), BalancerSettings{Clock: c})
-	got := shares(t, b, c, 30000, ok(time.Millisecond))
-	for _, a := range []string{"a:1", "b:1", "c:1"} {
-		if math.Abs(got[a]-1.0/3) > 0.02 {
-			t.Errorf("p2c share of %s = %.3f, want 0.333 ± 0.02", a, got[a])
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBalancer(feedOf("a:1", "b:1", "c:1"), BalancerSettings{})
+		got := shares(t, b, 30000, ok(time.Millisecond))
+		for _, a := range []string{"a:1", "b:1", "c:1"} {
+			if math.Abs(got[a]-1.0/3) > 0.02 {
+				t.Errorf("p2c share of %s = %.3f, want 0.333 ± 0.02", a, got[a])
+			}
 		}
-	}
+	})
 }
 
 func TestP2CAvoidsSlowAndFastFailingEndpoints(t *testing.T) {
@@ -89,16 +93,17 @@ func TestP2CAvoidsSlowAndFastFailingEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newFakeClock()
-			// Ejection off: this is about the latency signal alone.
-			b := NewBalancer(feedOf("bad:1", "good:1", "good:2"), BalancerSettings{Clock: c, EjectAfter: -1})
-			shares(t, b, c, 300, tt.outcome) // warm up the EWMAs
-			got := shares(t, b, c, 3000, tt.outcome)
-			// Uniform would be 0.33; P2C only picks bad:1 when both choices are bad:1,
-			// which cannot happen with distinct choices, so its share is ~0.
-			if got["bad:1"] > 0.05 {
-				t.Errorf("share of bad:1 = %.3f, want <= 0.05", got["bad:1"])
-			}
+			synctest.Test(t, func(t *testing.T) {
+				// Ejection off: this is about the latency signal alone.
+				b := NewBalancer(feedOf("bad:1", "good:1", "good:2"), BalancerSettings{EjectAfter: -1})
+				shares(t, b, 300, tt.outcome) // warm up the EWMAs
+				got := shares(t, b, 3000, tt.outcome)
+				// Uniform would be 0.33; P2C only picks bad:1 when both choices are bad:1,
+				// which cannot happen with distinct choices, so its share is ~0.
+				if got["bad:1"] > 0.05 {
+					t.Errorf("share of bad:1 = %.3f, want <= 0.05", got["bad:1"])
+				}
+			})
 		})
 	}
 }
@@ -120,25 +125,26 @@ func TestPickDoesNotAllocate(t *testing.T) {
 }
 
 func TestFeedUpdateKeepsEndpointStatistics(t *testing.T) {
-	c := newFakeClock()
-	f := feedOf("a:1", "b:1")
-	b := NewBalancer(f, BalancerSettings{Clock: c, Policy: PolicyRoundRobin})
-	e, _ := b.Pick()
-	for range 3 {
-		b.End(e, b.Begin(e), transport.Failure)
-	}
-	f.Update(Snapshot{Instances: instances("a:1", "b:1", "c:1")})
-	var st EndpointState
-	for _, s := range b.Endpoints() {
-		if s.Address == e.Address() {
-			st = s
+	synctest.Test(t, func(t *testing.T) {
+		f := feedOf("a:1", "b:1")
+		b := NewBalancer(f, BalancerSettings{Policy: PolicyRoundRobin})
+		e, _ := b.Pick()
+		for range 3 {
+			b.End(e, b.Begin(e), transport.Failure)
 		}
-	}
-	if st.ConsecutiveFailures != 3 {
-		t.Errorf("after a feed update, ConsecutiveFailures of %s = %d, want 3", e.Address(), st.ConsecutiveFailures)
-	}
-	f.Update(Snapshot{Instances: instances("c:1")})
-	if got := len(b.Endpoints()); got != 1 {
-		t.Errorf("after removing a:1 and b:1, len(Endpoints()) = %d, want 1", got)
-	}
+		f.Update(Snapshot{Instances: instances("a:1", "b:1", "c:1")})
+		var st EndpointState
+		for _, s := range b.Endpoints() {
+			if s.Address == e.Address() {
+				st = s
+			}
+		}
+		if st.ConsecutiveFailures != 3 {
+			t.Errorf("after a feed update, ConsecutiveFailures of %s = %d, want 3", e.Address(), st.ConsecutiveFailures)
+		}
+		f.Update(Snapshot{Instances: instances("c:1")})
+		if got := len(b.Endpoints()); got != 1 {
+			t.Errorf("after removing a:1 and b:1, len(Endpoints()) = %d, want 1", got)
+		}
+	})
 }

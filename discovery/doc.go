@@ -2,7 +2,7 @@
 // resolvers that map a service name to a live set of instances (static config, an
 // in-memory registry, and, in sub-packages, Consul and DNS), a Balancer (round robin or
 // power-of-two-choices on peak-EWMA latency and in-flight load) with outlier ejection
-// and slow start, and a Transport, an http.RoundTripper that sends
+// and slow start, and a Router, an http.RoundTripper that sends
 // http://<service-name>/path requests to a balanced instance.
 //
 // Every resolver publishes into a Feed. A Feed holds the current Snapshot of one
@@ -10,10 +10,9 @@
 // sd.Instancer, so sd.NewEndpointer and go-kit's lb package work on top of any
 // resolver.
 //
-// The request path never touches the registry: a Balancer keeps an immutable snapshot
-// of the usable endpoints behind an atomic pointer, so a pick is a pointer load and an
-// atomic add, with no lock and no allocation. Outcomes are classified by
-// transport.Classify, the taxonomy the breaker and retry policies share.
+// The request path never touches the registry: a pick reads the Balancer's current
+// set of usable endpoints without a lock, an allocation or I/O. Outcomes are
+// classified by transport.Classify, the taxonomy the breaker and retry policies share.
 //
 // In a client chain the Router sits innermost, below retry and breaker:
 //

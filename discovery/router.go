@@ -15,24 +15,16 @@ import (
 	"github.com/gantry-go/gantry/transport"
 )
 
-// Transport is an http.RoundTripper that sends requests for http://<service>/path to
-// an instance of <service>, chosen by a Balancer over the Resolver's feed for it. A
-// URL host that contains a dot, a colon or brackets, or is "localhost", is not a
-// service name: such requests pass through unchanged.
+// Router is an http.RoundTripper that sends a request for http://<service>/path to an
+// instance of <service>, picked by a Balancer over the Resolver's feed for it. A URL
+// host with a dot, a colon or brackets, or "localhost", is not a service name: such
+// requests pass through unchanged. Only the URL's host, and its scheme if the
+// instance has one, change; the Host header stays the service name. Each call's
+// outcome, by transport.Classify, is reported to the balancer.
 //
-// The outgoing request keeps its Host header (the service name, like a Kubernetes
-// Service name); only the URL's host, and its scheme if the instance has one,
-// change. Each call's outcome is reported to the balancer, classified by
-// transport.Classify.
-//
-// Place it innermost in a client chain, below retry and breaker, so that each
-// attempt is balanced again. A retried attempt goes to an instance not yet tried by
-// the same logical request when one exists: the request's context remembers the
-// tried instances if RememberAttempts (or ContextWithAttemptMemory) is above the
-// retry layer; otherwise an attempt whose Gantry-Attempt header is above 0 avoids the
-// service's most recently failed instance.
-//
-// A Router is safe for concurrent use. Close releases its balancers.
+// Place it innermost in a client chain, below retry and breaker, so that each attempt
+// is balanced again and goes, when it can, to an instance not yet tried (see
+// RememberAttempts). A Router is safe for concurrent use; Close releases its balancers.
 type Router struct {
 	r    Resolver
 	next http.RoundTripper
@@ -195,8 +187,11 @@ func ContextWithAttemptMemory(ctx context.Context) context.Context {
 	return context.WithValue(ctx, memoryKey{}, &attemptMemory{})
 }
 
-// RememberAttempts is client middleware that gives each request an attempt memory
-// (see ContextWithAttemptMemory). Put it outermost, above the retry layer:
+// RememberAttempts returns client middleware that gives each request an attempt
+// memory (see ContextWithAttemptMemory), so that a Router sends each retry of it to
+// an instance it has not tried, when one exists. Without one, a Router avoids only the
+// service's most recently failed instance, for attempts whose transport.HeaderAttempt
+// is above 0. Put it outermost, above the retry layer:
 //
 //	discovery.RememberAttempts() -> trace -> retry -> breaker -> timeout -> discovery.Router
 func RememberAttempts() func(http.RoundTripper) http.RoundTripper {

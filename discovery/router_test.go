@@ -51,7 +51,7 @@ func get(t *testing.T, c *http.Client, url string) (string, int, error) {
 	return string(body), resp.StatusCode, nil
 }
 
-func TestTransportRoutesServiceNames(t *testing.T) {
+func TestRouterRoutesServiceNames(t *testing.T) {
 	b1, b2 := newBackend(t, "one"), newBackend(t, "two")
 	r := NewStatic(map[string][]Instance{"catalog": {{ID: "1", Address: b1.addr()}, {ID: "2", Address: b2.addr()}}})
 	tr := NewRouter(r, nil, BalancerSettings{Policy: PolicyRoundRobin})
@@ -85,7 +85,7 @@ func TestTransportRoutesServiceNames(t *testing.T) {
 	}
 }
 
-func TestTransportNoInstances(t *testing.T) {
+func TestRouterNoInstances(t *testing.T) {
 	m := NewMemory()
 	c := &http.Client{Transport: NewRouter(m, nil, BalancerSettings{})}
 	_, _, err := get(t, c, "http://cart/x")
@@ -157,7 +157,7 @@ func TestRetryGoesToAnotherInstance(t *testing.T) {
 	}
 }
 
-func TestTransportEjectsRefusingInstance(t *testing.T) {
+func TestRouterEjectsRefusingInstance(t *testing.T) {
 	good := newBackend(t, "good")
 	dead := newBackend(t, "dead")
 	deadAddr := dead.addr()
@@ -212,7 +212,7 @@ func TestDebugHandler(t *testing.T) {
 	}
 }
 
-func TestTransportAttemptHeaderParsing(t *testing.T) {
+func TestRouterAttemptHeaderParsing(t *testing.T) {
 	for _, tt := range []struct {
 		v    string
 		want bool
@@ -232,9 +232,9 @@ type nopRoundTripper struct{ resp *http.Response }
 
 func (n nopRoundTripper) RoundTrip(*http.Request) (*http.Response, error) { return n.resp, nil }
 
-// The resolving transport adds one allocation per request (the outgoing request and
+// A Router adds one allocation per request (the outgoing request and
 // its URL, which must not alias the caller's), whatever the policy.
-func TestTransportAllocatesOncePerRequest(t *testing.T) {
+func TestRouterAllocatesOncePerRequest(t *testing.T) {
 	for _, p := range []string{PolicyRoundRobin, PolicyP2C} {
 		r := NewStatic(map[string][]Instance{"svc": instances("10.0.0.1:80", "10.0.0.2:80")})
 		tr := NewRouter(r, nopRoundTripper{&http.Response{StatusCode: 200}}, BalancerSettings{Policy: p})

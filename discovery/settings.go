@@ -8,20 +8,10 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Clock tells the time. Settings take one so that tests can drive ejection and slow
-// start deterministically; nil means the time package.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // Balancing policies.
 const (
 	// PolicyP2C picks the cheaper of two random endpoints, by peak-EWMA latency
-	// times in-flight requests (Finagle and Linkerd's "power of two choices").
+	// times in-flight requests ("power of two choices").
 	PolicyP2C = "p2c"
 	// PolicyRoundRobin cycles through the endpoints.
 	PolicyRoundRobin = "round_robin"
@@ -56,8 +46,6 @@ type BalancerSettings struct {
 	FailurePenalty time.Duration `env:"BALANCER_FAILURE_PENALTY" envDefault:"1s"`
 	// Decay is the time constant of the latency EWMA. Default 10s.
 	Decay time.Duration `env:"BALANCER_EWMA_DECAY" envDefault:"10s"`
-	// Clock is the time source; nil means the time package.
-	Clock Clock `env:"-"`
 	// MeterProvider receives the discovery.balancer.ejections counter (attributes
 	// service and instance); nil means no metrics.
 	MeterProvider metric.MeterProvider `env:"-"`
@@ -114,9 +102,6 @@ func (s BalancerSettings) withDefaults() BalancerSettings {
 	}
 	if s.Decay == 0 {
 		s.Decay = 10 * time.Second
-	}
-	if s.Clock == nil {
-		s.Clock = systemClock{}
 	}
 	return s
 }

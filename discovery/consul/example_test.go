@@ -38,7 +38,7 @@ func ExampleNewRegistrar() {
 	fmt.Println(err)
 	// Output:
 	// catalog-10.0.0.5-8081 service:catalog-10.0.0.5-8081
-	// consul: invalid registration: DISCOVERY_SERVICE_PORT: 0 is not within 1-65535
+	// consul: invalid registration: a service name and port are required (DISCOVERY_SERVICE_NAME, DISCOVERY_SERVICE_PORT), got "catalog" and 0
 }
 
 func ExampleNewResolver() {
@@ -55,8 +55,8 @@ func ExampleNewResolver() {
 		fmt.Println(err)
 		return
 	}
-	// In main: go r.Run(ctx), or gantry.Options{Background: {r}}; then resolve
-	// http://catalog/... URLs through a discovery.Transport.
+	// In main: go r.Run(ctx), or gantry.Options{Components: {r}}; then resolve
+	// http://catalog/... URLs through a discovery.Router.
 	t := discovery.NewRouter(r, http.DefaultTransport, discovery.BalancerSettings{})
 	defer t.Close()
 	fmt.Println(r.Services())

@@ -85,8 +85,8 @@ func TestGantryRunShutdownOrder(t *testing.T) {
 	go func() {
 		done <- gantry.Run(ctx, gantry.Options{
 			Servers:    []gantry.Server{{Server: srv, Listener: hooked}},
-			Drainers:   []gantry.Drainer{hr, reg},
-			Registrars: []gantry.Runner{reg},
+			Registrars: []gantry.Runner{reg}, // also drained, as a Drainer
+			Components: []any{hr},
 			Settings:   gantry.Settings{DrainDelay: time.Second, Timeout: 5 * time.Second},
 			Signals:    make(chan os.Signal),
 		})

@@ -139,16 +139,10 @@ func (r Registration) withDefaults() Registration {
 	return r
 }
 
-// Registrar keeps one service instance registered with the local Consul agent.
-//
-// Run registers the instance and keeps it registered: with CheckTTL it reports the
-// Readiness to the TTL check (a change within CheckInterval, and at least every
-// TTL/3); every Resync it checks that the agent still has the instance and
-// registers it again if the agent lost it (restarted with empty state). When Run's
-// context ends it deregisters and returns. Drain puts the instance in maintenance
-// (and its TTL check to critical), which removes it from passing-only queries and
-// DNS at once while it keeps serving; gantry.Run calls Drain, waits its drain delay,
-// then cancels Run.
+// Registrar keeps one service instance registered with the local Consul agent. Run
+// registers it and keeps its check and registration current until its context ends,
+// then deregisters it; Drain takes it out of passing-only queries and DNS while it
+// keeps serving. gantry.Run calls Drain, waits its drain delay, then cancels Run.
 //
 // A Registrar is safe for concurrent use; call Run once.
 type Registrar struct {
@@ -228,8 +222,11 @@ func (g *Registrar) register(ctx context.Context) error {
 }
 
 // Run registers the instance, keeps it registered until ctx ends, then deregisters
-// it (with its own 5s budget) and returns. It returns an error only if the final
-// deregistration fails; failures while running are logged and retried.
+// it (with its own 5s budget) and returns. With CheckTTL it reports the Readiness
+// within CheckInterval of a change and at least every TTL/3; every Resync it
+// registers the instance again if the agent lost it (restarted with empty state).
+// It returns an error only if the final deregistration fails; failures while
+// running are logged and retried.
 func (g *Registrar) Run(ctx context.Context) error {
 	registered := g.register(ctx) == nil
 	attempt := 0

@@ -125,13 +125,10 @@ func (s WatchSettings) withDefaults() WatchSettings {
 // discovery.Feed. It implements discovery.Resolver and discovery.Lister; its feeds
 // are go-kit sd.Instancers.
 //
-// Run runs one watch loop per service. Each loop issues blocking queries on
-// /v1/health/service/<name>?passing with all the configured tags, following
-// Consul's index rules: the next query waits on the last X-Consul-Index; an index
-// that goes backwards resets to 0; an index of 0 is never waited on. A query that
-// returns with an unchanged index publishes nothing. While the agent is
-// unreachable the loop backs off with jitter and the feed keeps its last good set,
-// with Snapshot.Err set (stale-if-error).
+// Run watches each service with blocking queries for its passing instances that have
+// all of the configured tags, by NextIndex's rules; an answer with an unchanged index
+// publishes nothing. While the agent is unreachable Run backs off with jitter and the
+// feed keeps its last good set, with Snapshot.Err set (stale-if-error).
 //
 // A Resolver is safe for concurrent use; call Run once.
 type Resolver struct {
@@ -248,8 +245,8 @@ func (r *Resolver) watch(ctx context.Context, f *discovery.Feed) {
 // NextIndex applies Consul's blocking-query index rules: it returns the index to
 // wait on next, given the one just waited on (prev) and the X-Consul-Index of the
 // answer (got). An index that went backwards resets to 0 (a restarted or changed
-// server); 0 is never returned for a non-zero answer, and an answer of 0 is
-// treated as 1 so the next query still blocks.
+// server), so the next query returns at once with the current state; an answer of
+// 0 is treated as 1 so the next query still blocks.
 func NextIndex(prev, got uint64) uint64 {
 	switch {
 	case got == 0:

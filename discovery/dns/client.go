@@ -22,18 +22,19 @@ import (
 // ErrNotFound is returned (wrapped) when a name has no records of the queried type.
 var ErrNotFound = errors.New("dns: no such records")
 
-// TTLResolver resolves a target and reports how long its answer may be cached. The
-// Resolver uses it instead of the Lookuper's fixed Interval when the Lookuper it is
-// given implements it, as Client does.
+// TTLResolver resolves a target and reports how long its answer may be cached. When
+// the Lookuper given to NewResolver implements it, as Client does, the Resolver calls
+// ResolveTTL instead of the Lookuper's methods and resolves the target again after
+// the TTL, clamped to [1s, Settings.MaxTTL], instead of after Settings.Interval.
 type TTLResolver interface {
 	ResolveTTL(ctx context.Context, t Target) ([]discovery.Instance, time.Duration, error)
 }
 
-// Client is a small DNS stub client that reports record TTLs, so that names are
-// re-resolved when their answers expire rather than on a fixed interval. It asks one
-// server (UDP, then TCP when the answer is truncated) for A, AAAA and SRV records of
-// fully qualified names; it does not apply resolv.conf search domains, so give
-// Targets fully qualified names (catalog.default.svc.cluster.local).
+// Client is a small DNS stub client that reports record TTLs, so that a Resolver over
+// it resolves names again when their answers expire rather than every
+// Settings.Interval. It asks one server (UDP, then TCP when the answer is truncated)
+// for A, AAAA and SRV records of fully qualified names; it does not apply resolv.conf
+// search domains, so give Targets fully qualified names.
 //
 // A Client implements Lookuper and TTLResolver. Its zero value is not usable; call
 // NewClient. It is safe for concurrent use.

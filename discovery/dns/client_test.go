@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -74,11 +76,13 @@ func addrsOf(ins []discovery.Instance) []string {
 	return out
 }
 
-// ttlDNS is a hand-written TTLResolver that counts resolutions.
+// ttlDNS is a hand-written TTLResolver that records when it resolves, and fails
+// with err when it is set.
 type ttlDNS struct {
 	fakeDNS
 	mu    sync.Mutex
 	ttl   time.Duration
+	err   error
 	times []time.Time
 }
 
@@ -86,15 +90,105 @@ func (d *ttlDNS) ResolveTTL(context.Context, Target) ([]discovery.Instance, time
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.times = append(d.times, time.Now())
+	if d.err != nil {
+		return nil, 0, d.err
+	}
 	return []discovery.Instance{{ID: "10.0.0.1:80", Address: "10.0.0.1:80"}}, d.ttl, nil
 }
 
+func (d *ttlDNS) resolutions() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.times
+}
+
+// plainDNS is a Lookuper without TTLs, as a *net.Resolver is, that records when it
+// resolves.
+type plainDNS struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (d *plainDNS) LookupSRV(context.Context, string, string, string) (string, []*net.SRV, error) {
+	return "", nil, errors.New("plainDNS: no SRV")
+}
+
+func (d *plainDNS) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.times = append(d.times, time.Now())
+	return []net.IPAddr{{IP: net.IPv4(10, 0, 0, 1)}}, nil
+}
+
+func (d *plainDNS) resolutions() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.times
+}
+
+// runFor runs r for d of fake time (call it in a synctest bubble) and returns when
+// Run has.
+func runFor(t *testing.T, r *Resolver, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	time.Sleep(d)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil", err)
+	}
+}
+
+// checkGaps fails t unless times holds n resolutions, each gap apart.
+func checkGaps(t *testing.T, what string, times []time.Time, n int, gap time.Duration) {
+	t.Helper()
+	if len(times) != n {
+		t.Fatalf("%s: %d resolutions, want %d (every %v)", what, len(times), n, gap)
+	}
+	for i := 1; i < len(times); i++ {
+		if got := times[i].Sub(times[i-1]); got != gap {
+			t.Errorf("%s: gap %d = %v, want %v", what, i, got, gap)
+		}
+	}
+}
+
+// Without TTLs (a *net.Resolver, or any Lookuper that is not a TTLResolver) a name is
+// resolved again every Interval, whatever MaxTTL says; after a failed lookup, a
+// TTLResolver's name is too.
+func TestResolverUsesIntervalWithoutTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &plainDNS{}
+		r, err := NewResolver(d, Settings{Targets: "a=a.svc:80", Interval: 7 * time.Second, MaxTTL: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runFor(t, r, 3*7*time.Second+time.Second)
+		checkGaps(t, "plain Lookuper, Interval 7s, MaxTTL 2s", d.resolutions(), 4, 7*time.Second)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		d := &ttlDNS{ttl: 2 * time.Second, err: errors.New("server misbehaving")}
+		r, err := NewResolver(d, Settings{Targets: "a=a.svc:80", Interval: 7 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runFor(t, r, 3*7*time.Second+time.Second)
+		checkGaps(t, "failing TTLResolver, Interval 7s", d.resolutions(), 4, 7*time.Second)
+	})
+}
+
 // With TTLs, names are resolved again when the answer expires, clamped to
-// [1s, MaxTTL], instead of every Interval.
+// [1s, MaxTTL], instead of every Interval. A TTL of 0 (do not cache) means 1s.
 func TestResolverFollowsTTL(t *testing.T) {
 	for _, tt := range []struct {
 		ttl, want time.Duration
-	}{{2 * time.Second, 2 * time.Second}, {0, 5 * time.Second}, {100 * time.Millisecond, time.Second}, {time.Hour, 30 * time.Second}} {
+	}{
+		{2 * time.Second, 2 * time.Second},
+		{0, time.Second},
+		{100 * time.Millisecond, time.Second},
+		{time.Hour, 30 * time.Second},
+		{math.MaxUint32 * time.Second, 30 * time.Second}, // the largest TTL a Client reports
+	} {
 		synctest.Test(t, func(t *testing.T) {
 			d := &ttlDNS{ttl: tt.ttl}
 			r, err := NewResolver(d, Settings{Targets: "a=a.svc:80", Interval: 5 * time.Second})

@@ -26,7 +26,8 @@ func (staticDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, err
 }
 
 func ExampleNewResolver() {
-	// In production pass nil (or a *net.Resolver) and run r.Run(ctx) in the background.
+	// In production pass a Client to follow record TTLs, or nil (a *net.Resolver) to
+	// resolve again every Interval, and run r.Run(ctx) in the background.
 	r, err := dns.NewResolver(staticDNS{}, dns.Settings{
 		Targets: "catalog=catalog.default.svc.cluster.local:8081;payment=srv:_http._tcp.payment.default.svc.cluster.local",
 	})

@@ -43,14 +43,16 @@ type Settings struct {
 	// name=host:port resolves A/AAAA records and uses the port; name=srv:host
 	// resolves SRV records.
 	Targets string `env:"DISCOVERY_DNS"`
-	// Interval is how often each name is resolved again when the lookuper does not
-	// report TTLs (a *net.Resolver does not). Default 5s, Kubernetes DNS's TTL.
+	// Interval is the delay before a name is resolved again when the lookuper does
+	// not report TTLs (a *net.Resolver does not), and after a failed lookup with any
+	// lookuper. Default 5s.
 	Interval time.Duration `env:"DISCOVERY_DNS_INTERVAL" envDefault:"5s"`
-	// MaxTTL caps the re-resolution delay when the lookuper reports TTLs (a Client
-	// does): a name is resolved again when its answer expires, at least 1s and at
-	// most MaxTTL later. Default 30s.
+	// MaxTTL caps the delay before a name is resolved again when the lookuper
+	// reports TTLs (a Client does): the answer's TTL, raised to 1s (a TTL of 0
+	// included) and cut to MaxTTL. It has no effect with a *net.Resolver. Default 30s.
 	MaxTTL time.Duration `env:"DISCOVERY_DNS_MAX_TTL" envDefault:"30s"`
-	// Timeout bounds one resolution. Default 2s.
+	// Timeout bounds one resolution of a name, the address lookups of its SRV
+	// targets included. Default 2s.
 	Timeout time.Duration `env:"DISCOVERY_DNS_TIMEOUT" envDefault:"2s"`
 	// Logger receives lookup failures; nil discards them.
 	Logger *slog.Logger `env:"-"`
@@ -105,7 +107,8 @@ var (
 )
 
 // NewResolver returns a Resolver for s.Targets that queries l; nil l means a new
-// net.Resolver with the system's configuration.
+// net.Resolver with the system's configuration. Whether names follow record TTLs
+// depends on l: see the package documentation.
 func NewResolver(l Lookuper, s Settings) (*Resolver, error) {
 	targets, err := ParseTargets(s.Targets)
 	if err != nil {
@@ -160,8 +163,9 @@ func (r *Resolver) Lookup(service string) (*discovery.Feed, error) { return r.fe
 // Services returns the configured service names, sorted.
 func (r *Resolver) Services() []string { return r.feeds.Services() }
 
-// Run resolves every service at once and then again when its answer expires (a
-// TTLResolver's TTL, clamped to [1s, MaxTTL]) or every Interval, until ctx ends; it
+// Run resolves every service at once and then, until ctx ends, again after each
+// lookup: when the answer expires if the lookuper is a TTLResolver (its TTL clamped
+// to [1s, MaxTTL]), else Interval later; after a failed lookup, Interval later. It
 // returns nil after its goroutines have exited.
 func (r *Resolver) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -176,8 +180,8 @@ func (r *Resolver) Run(ctx context.Context) error {
 					return
 				case <-timer.C:
 				}
-				ttl, _ := r.refresh(ctx, f, t)
-				timer.Reset(r.next(ttl))
+				ttl, hasTTL, _ := r.refresh(ctx, f, t)
+				timer.Reset(r.next(ttl, hasTTL))
 			}
 		})
 	}
@@ -186,9 +190,10 @@ func (r *Resolver) Run(ctx context.Context) error {
 	return nil
 }
 
-// next is the delay before the next resolution, given the answer's TTL (0: unknown).
-func (r *Resolver) next(ttl time.Duration) time.Duration {
-	if ttl <= 0 {
+// next is the delay before the next resolution, given the answer's TTL if the
+// lookuper reported one.
+func (r *Resolver) next(ttl time.Duration, hasTTL bool) time.Duration {
+	if !hasTTL {
 		return r.s.Interval
 	}
 	return min(max(ttl, time.Second), r.s.MaxTTL)
@@ -202,24 +207,24 @@ func (r *Resolver) Refresh(ctx context.Context, service string) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.refresh(ctx, f, r.targets[service])
+	_, _, err = r.refresh(ctx, f, r.targets[service])
 	return err
 }
 
-// refresh resolves t into f and returns the answer's TTL, 0 if unknown.
-func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) (time.Duration, error) {
+// refresh resolves t into f. It returns the answer's TTL and whether the lookuper
+// reported one (a TTLResolver that answered).
+func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) (ttl time.Duration, hasTTL bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.s.Timeout)
 	defer cancel()
 	var ins []discovery.Instance
-	var ttl time.Duration
-	var err error
 	if tr, ok := r.l.(TTLResolver); ok {
 		ins, ttl, err = tr.ResolveTTL(ctx, t)
+		hasTTL = true
 	} else {
 		ins, err = r.resolve(ctx, t)
 	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
-		return 0, ctx.Err()
+		return 0, false, ctx.Err()
 	}
 	prev := f.Snapshot()
 	now := time.Now()
@@ -228,14 +233,14 @@ func (r *Resolver) refresh(ctx context.Context, f *discovery.Feed, t Target) (ti
 			slog.String("service", f.Service()), slog.String("name", t.Name), slog.String("error", err.Error()))
 		err = fmt.Errorf("dns: resolving %s: %w", t.Name, err)
 		f.Update(discovery.Snapshot{Instances: prev.Instances, Err: err, Updated: prev.Updated})
-		return 0, err
+		return 0, false, err
 	}
 	slices.SortFunc(ins, func(a, b discovery.Instance) int { return strings.Compare(a.ID, b.ID) })
 	if prev.Err == nil && !prev.Updated.IsZero() && discovery.SameInstances(prev.Instances, ins) {
-		return ttl, nil
+		return ttl, hasTTL, nil
 	}
 	f.Update(discovery.Snapshot{Instances: ins, Updated: now})
-	return ttl, nil
+	return ttl, hasTTL, nil
 }
 
 func (r *Resolver) resolve(ctx context.Context, t Target) ([]discovery.Instance, error) {
