@@ -87,6 +87,8 @@ const StatusClientClosedRequest = 499
 //     when the status is below 500, and is hidden otherwise;
 //   - *http.MaxBytesError is 413;
 //   - context.DeadlineExceeded is 504, context.Canceled is 499;
+//   - a failure to connect to an upstream (IsConnectionError) is 503 with a
+//     Retry-After of 1s and a detail that names no address;
 //   - anything else is 500 with a generic detail.
 //
 // RetryAfterer errors set Problem.Retry.
@@ -116,6 +118,10 @@ func ProblemFor(err error) *Problem {
 	case errors.Is(err, context.Canceled):
 		out.Status = StatusClientClosedRequest
 		out.Detail = "request canceled"
+	case IsConnectionError(err):
+		out.Status = http.StatusServiceUnavailable
+		out.Detail = "an upstream service is unavailable"
+		out.Retry = time.Second
 	}
 	if out.Status < 100 || out.Status > 999 {
 		out.Status = http.StatusInternalServerError

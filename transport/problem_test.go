@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +46,8 @@ func TestProblemFor(t *testing.T) {
 		{"invalid status", statusErr{42, "weird"}, transport.Problem{Title: "Internal Server Error", Status: 500, Detail: generic}},
 		{"max bytes", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 10}), transport.Problem{Title: "Request Entity Too Large", Status: 413, Detail: "request body larger than 10 bytes"}},
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), transport.Problem{Title: "Gateway Timeout", Status: 504, Detail: "deadline exceeded"}},
+		{"connection refused, address hidden", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED},
+			transport.Problem{Title: "Service Unavailable", Status: 503, Detail: "an upstream service is unavailable", Retry: time.Second}},
 		{"canceled", context.Canceled, transport.Problem{Title: "Client Closed Request", Status: 499, Detail: "request canceled"}},
 		{"plain error hidden", errors.New("pq: syntax error at /srv/app/store.go:12"), transport.Problem{Title: "Internal Server Error", Status: 500, Detail: generic}},
 		{"retry after", retryErr{1500 * time.Millisecond}, transport.Problem{Title: "Too Many Requests", Status: 429, Detail: "slow down", Retry: 1500 * time.Millisecond}},
