@@ -100,3 +100,64 @@ func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
 		t.Errorf("latencies p50 %v p99 %v, want 0 < p50 <= p99", rep.P50, rep.P99)
 	}
 }
+
+// TestGatewayIsAnEdge: the public port strips internal Gantry-* headers before its
+// own chain reads them and from every response, answers with one X-Request-Id, and
+// serves no probe or debug page (those are on the admin port).
+func TestGatewayIsAnEdge(t *testing.T) {
+	s := runShop(t, shop.Options{})
+	gw := s.URLs["gateway"]
+	do := func(method, path, key string, h map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw+path, nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	// A public client cannot spend the gateway's deadline budget or pick its criticality.
+	resp := do("GET", "/api/products", "", map[string]string{"Gantry-Timeout": "1", "Gantry-Criticality": "critical"})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/products with Gantry-Timeout: 1 = %d, want 200 (the edge drops the header)", resp.StatusCode)
+	}
+	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 {
+		t.Errorf("response X-Request-Id values = %q, want exactly one", ids)
+	}
+	// Internal paths are not reachable through the public port.
+	for _, path := range []string{"/readyz", "/livez", "/metrics", "/debug/discovery", "/debug/resilience"} {
+		if resp := do("GET", path, "", nil); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("GET gateway %s = %d %q, want 404 problem+json", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	// The cart gives up on a failing payment and marks its answer retry-exhausted for
+	// the gateway; the public client never sees that internal header.
+	s.Processor.SetFailing(true)
+	req, _ := http.NewRequest("PUT", gw+"/api/carts/edge/items/p01", strings.NewReader(`{"quantity":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 200 {
+		t.Fatalf("PUT item = %v %v, want 200", r, err)
+	} else {
+		r.Body.Close()
+	}
+	resp = do("POST", "/api/carts/edge/checkout", "edge-1", nil)
+	if resp.StatusCode < 500 {
+		t.Fatalf("checkout with payment failing = %d, want 5xx", resp.StatusCode)
+	}
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "Gantry-") {
+			t.Errorf("public response carries internal header %s: %q", k, resp.Header.Values(k))
+		}
+	}
+	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 {
+		t.Errorf("checkout response X-Request-Id values = %q, want exactly one", ids)
+	}
+}

@@ -20,8 +20,10 @@ import (
 // required; logger may be nil.
 //
 // Inbound Gantry-* headers are dropped: they are internal, and a public client must
-// not choose its own criticality or deadline budget. Upstream responses, problem+json
-// included, are passed through unchanged. When rt
+// not choose its own criticality or deadline budget (serve the handler with
+// gantry.NewServer and ServerSettings.Edge, which also removes them from responses).
+// Upstream responses, problem+json included, are passed through, less the upstream's
+// X-Request-Id (the gateway's own, the same id, is kept). When rt
 // fails, the client sees a problem of the gateway's own: 503 with Retry-After when the
 // upstream is known to be unavailable (no instance, connection refused, an open
 // breaker, a rate limit), 504 when the deadline passed, and 502 for any other failure
@@ -64,6 +66,12 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 			},
 			Transport:     rt,
 			FlushInterval: -1,
+			// The gateway's own X-Request-Id is already on the response (the upstream
+			// echoes the same id); keep one.
+			ModifyResponse: func(resp *http.Response) error {
+				resp.Header.Del(transport.HeaderRequestID)
+				return nil
+			},
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				p := upstreamProblem(name, err)
 				if p.Status >= 500 && p.Status != transport.StatusClientClosedRequest {
