@@ -130,7 +130,7 @@ type chain struct {
 }
 
 // newChain builds front -> back on loopback. With a resolver, every hop's URL is
-// http://<service>/ through a discovery.Transport; otherwise it is the server's
+// http://<service>/ through a discovery.Router; otherwise it is the server's
 // static address.
 func newChain(b *testing.B, resolved bool, replicas int) chain {
 	b.Helper()
@@ -220,7 +220,7 @@ type nopRoundTripper struct{ resp *http.Response }
 
 func (n nopRoundTripper) RoundTrip(*http.Request) (*http.Response, error) { return n.resp, nil }
 
-// BenchmarkResolvingRoundTripper isolates what discovery.Transport adds to one
+// BenchmarkResolvingRoundTripper isolates what discovery.Router adds to one
 // request (resolve, pick, outcome report, request copy) over a RoundTripper that
 // does nothing, so that the chain's ratio can be read without network noise.
 func BenchmarkResolvingRoundTripper(b *testing.B) {

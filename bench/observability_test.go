@@ -29,7 +29,7 @@ func (w *obsWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // BenchmarkTracing measures server tracing + metrics middleware around a trivial
 // handler: bare (no instrumentation), otelhttp v0.72.0 (the reference) and Gantry's
-// observability.Middleware, by default and with SpanDetails (the span attributes
+// observability.Server, by default and with SpanDetails (the span attributes
 // otelhttp sets besides the required ones). Both instrumented variants get the same SDK
 // TracerProvider (ParentBased(AlwaysSample), batch span processor, no-op exporter),
 // the same SDK MeterProvider (ManualReader) and the same W3C propagator. The fixed
@@ -93,7 +93,7 @@ func (fixedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkClientTracing measures client tracing + metrics around a RoundTripper that
-// answers at once: bare, otelhttp.NewTransport v0.72.0 and observability.Transport,
+// answers at once: bare, otelhttp.NewTransport v0.72.0 and observability.Client,
 // with the providers of BenchmarkTracing and a sampled parent span in the request
 // context (so every client span is recorded). Both instrumented variants clone the
 // request headers to inject traceparent.

@@ -19,6 +19,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/resilience"
 )
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -26,7 +27,7 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func BenchmarkServerStack(b *testing.B) {
 	ok := []byte("ok")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(ok) })
-	stack := transport.Chain(transport.Recover(nil), transport.RequestID(), transport.BodyLimit(0), transport.Deadline())(handler)
+	stack := transport.Chain(transport.Recover(nil), transport.RequestID(), transport.BodyLimit(0), resilience.Deadline(resilience.DeadlineSettings{}))(handler)
 
 	plain := httptest.NewRequest("GET", "/items/1", nil)
 	withTimeout := httptest.NewRequest("GET", "/items/1", nil)
