@@ -69,11 +69,32 @@ func (b *Breaker) endpoint(next endpoint.Endpoint, ctx context.Context, request 
 		resp any
 		err  error
 	)
-	if !b.run(func() transport.Outcome { resp, err = next(ctx, request); return classifyErr(err) }) {
+	if !b.run(func() transport.Outcome {
+		resp, err = next(ctx, request)
+		o := classifyErr(endpointErr(resp, err))
+		if o.BreakerFailure() && errors.Is(ctx.Err(), context.Canceled) {
+			o = transport.Canceled // the caller went away; not the endpoint's fault
+		}
+		return o
+	}) {
 		b.sh.rejects.add(ctx)
 		return nil, reject(ErrOpen, b.retryAfter())
 	}
 	return resp, err
+}
+
+// endpointErr is the error a go-kit endpoint's result stands for: err, else the
+// business error of a response implementing endpoint.Failer, which
+// transport.EncodeJSONResponse writes with that error's status. Classifying it makes
+// an endpoint policy judge a call as its HTTP form judges the status written for it.
+func endpointErr(resp any, err error) error {
+	if err != nil {
+		return err
+	}
+	if f, ok := resp.(endpoint.Failer); ok {
+		return f.Failed()
+	}
+	return nil
 }
 
 // Server returns server middleware: the handler's status is classified with
@@ -93,9 +114,12 @@ func (b *Breaker) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware. Errors are classified with
-// transport.ClassifyError, so errors carrying a 4xx status (transport.StatusCoder)
-// do not trip the breaker.
+// Endpoint returns go-kit middleware that judges calls as Server judges responses:
+// the endpoint's error, or else the business error of a response implementing
+// endpoint.Failer, is classified with transport.ClassifyError, so errors carrying a
+// 4xx status (transport.StatusCoder) are neutral, and a failure after the caller
+// canceled the context is neutral too. While the breaker is open it returns a
+// *RejectedError wrapping ErrOpen without calling the endpoint.
 func (b *Breaker) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) { return b.endpoint(next, ctx, request) }
@@ -119,8 +143,15 @@ func (s *BreakerSet) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware using the breaker that key picks for each call.
+// Endpoint returns go-kit middleware using the breaker that key picks for each call
+// (see Breaker.Endpoint). A nil key picks it as Server does: the set's KeyFunc
+// applied to the *http.Request that ContextWithRequest put in the context
+// (kithttp.ServerBefore(ContextWithRequest)), and the key "" for every call whose
+// context carries no request.
 func (s *BreakerSet) Endpoint(key func(ctx context.Context, request any) string) endpoint.Middleware {
+	if key == nil {
+		key = func(ctx context.Context, _ any) string { return keyOf(ctx, s.key) }
+	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
 			return s.Get(key(ctx, request)).endpoint(next, ctx, request)

@@ -208,12 +208,19 @@ func (b *Bulkhead) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware over the bulkhead's single compartment (or the
-// compartment keyed "" when it has a KeyFunc).
+// Endpoint returns go-kit middleware that runs each call in its compartment, as
+// Server does; a full compartment returns ErrBulkheadFull in a *RejectedError. With
+// a KeyFunc, the compartment is that of the key the KeyFunc gives for the
+// *http.Request that ContextWithRequest put in the context
+// (kithttp.ServerBefore(ContextWithRequest)); calls whose context carries no request
+// all share the compartment keyed "".
 func (b *Bulkhead) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			c := b.get("")
+			c := b.single
+			if c == nil {
+				c = b.keys.get(keyOf(ctx, b.key))
+			}
 			if err := c.acquire(ctx, &b.s); err != nil {
 				return nil, b.wrap(ctx, err)
 			}

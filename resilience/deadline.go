@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 
+	"github.com/gantry-go/gantry/internal/route"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -70,68 +71,111 @@ func (s DeadlineSettings) floor() time.Duration {
 //
 // It is safe for concurrent use.
 func Deadline(s DeadlineSettings) func(http.Handler) http.Handler {
-	floor, allowance := s.floor(), s.allowance()
+	p := s.policy()
 	tooShort := newReply(ErrDeadlineTooShort)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := r.Context()
-			now := time.Now()
-			cur, has := ctx.Deadline()
-			if v := r.Header[transport.HeaderTimeout]; len(v) > 0 {
-				d, err := transport.ParseTimeout(v[0])
-				if err != nil {
-					transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusBadRequest,
-						Detail: transport.HeaderTimeout + " must be 1 to 9 digits of milliseconds"})
-					return
-				}
-				if d <= 0 {
-					tooShort.write(w, 0)
-					return
-				}
-				if dl := now.Add(d - allowance); !has || dl.Before(cur) {
-					cur, has = dl, true
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithDeadline(ctx, dl)
-					defer cancel()
-				}
-			}
+			ctx, cancel, err := p.apply(r.Context(), r.Header[transport.HeaderTimeout])
 			switch {
-			case has && floor > 0 && cur.Sub(now) < floor:
+			case err == ErrDeadlineTooShort:
 				tooShort.write(w, 0)
 				return
-			case !has && s.Default > 0:
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, s.Default)
-				defer cancel()
+			case err != nil:
+				transport.WriteError(w, r, err)
+				return
+			case cancel == nil:
+				next.ServeHTTP(w, r)
+				return
 			}
-			if ctx != r.Context() {
-				r = r.WithContext(ctx)
-			}
-			next.ServeHTTP(w, r)
+			defer cancel()
+			r2 := r.WithContext(ctx)
+			next.ServeHTTP(w, r2)
+			route.Keep(r, r2) // so that the telemetry and access log outside see the route
 		})
 	}
 }
 
-// DeadlineEndpoint returns go-kit middleware that rejects with ErrDeadlineTooShort
-// when less than s.Floor is left of the context's deadline, and applies s.Default to
-// contexts without a deadline.
+// DeadlineEndpoint returns go-kit middleware that applies s as Deadline does, to the
+// Gantry-Timeout header of the *http.Request that ContextWithRequest put in the
+// context (kithttp.ServerBefore(ContextWithRequest)) and to the context's own
+// deadline: a malformed header fails with an error that is transport.ErrBadTimeout
+// (errors.Is) and maps to 400; "0", or less than s.Floor left, fails with
+// ErrDeadlineTooShort (504); s.Default applies to calls without any deadline. A call
+// whose context carries no request is judged by the context's deadline alone. Behind
+// Deadline it changes nothing: the header never extends the deadline Deadline set.
 func DeadlineEndpoint(s DeadlineSettings) endpoint.Middleware {
-	floor := s.floor()
+	p := s.policy()
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			dl, ok := ctx.Deadline()
-			if ok && floor > 0 && time.Until(dl) < floor {
-				return nil, ErrDeadlineTooShort
+			var header []string
+			if r := requestFrom(ctx); r != nil {
+				header = r.Header[transport.HeaderTimeout]
 			}
-			if !ok && s.Default > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, s.Default)
+			ctx, cancel, err := p.apply(ctx, header)
+			if err != nil {
+				return nil, err
+			}
+			if cancel != nil {
 				defer cancel()
 			}
 			return next(ctx, request)
 		}
 	}
 }
+
+// deadlinePolicy is DeadlineSettings with the defaults applied, shared by Deadline
+// and DeadlineEndpoint.
+type deadlinePolicy struct {
+	floor, allowance, def time.Duration
+}
+
+func (s DeadlineSettings) policy() deadlinePolicy {
+	return deadlinePolicy{floor: s.floor(), allowance: s.allowance(), def: s.Default}
+}
+
+// apply derives the context of a call that arrived with ctx and the Gantry-Timeout
+// header values header (nil when absent). It returns the context to serve the call
+// with and the function that releases it, nil when ctx is kept as is; or the error to
+// reject the call with: badTimeout{} for a malformed header, ErrDeadlineTooShort for
+// "0" or less than the floor left.
+func (p deadlinePolicy) apply(ctx context.Context, header []string) (context.Context, context.CancelFunc, error) {
+	now := time.Now()
+	cur, has := ctx.Deadline()
+	var cancel context.CancelFunc
+	if len(header) > 0 {
+		d, err := transport.ParseTimeout(header[0])
+		if err != nil {
+			return ctx, nil, badTimeout{}
+		}
+		if d <= 0 {
+			return ctx, nil, ErrDeadlineTooShort
+		}
+		if dl := now.Add(d - p.allowance); !has || dl.Before(cur) {
+			cur, has = dl, true
+			ctx, cancel = context.WithDeadline(ctx, dl)
+		}
+	}
+	switch {
+	case has && p.floor > 0 && cur.Sub(now) < p.floor:
+		if cancel != nil {
+			cancel()
+		}
+		return ctx, nil, ErrDeadlineTooShort
+	case !has && p.def > 0:
+		ctx, cancel = context.WithTimeout(ctx, p.def)
+	}
+	return ctx, cancel, nil
+}
+
+// badTimeout is the error of a malformed Gantry-Timeout header: a 400 whose detail
+// says what the header must be. It is transport.ErrBadTimeout for errors.Is.
+type badTimeout struct{}
+
+const badTimeoutDetail = transport.HeaderTimeout + " must be 1 to 9 digits of milliseconds"
+
+func (badTimeout) Error() string   { return badTimeoutDetail }
+func (badTimeout) StatusCode() int { return http.StatusBadRequest }
+func (badTimeout) Unwrap() error   { return transport.ErrBadTimeout }
 
 // Timeout returns client middleware that bounds each round trip, body included, to d:
 // put it below the retry policy for a per-attempt timeout, or above it for an overall

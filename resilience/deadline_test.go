@@ -70,41 +70,6 @@ func TestDeadlinePropagatesAcrossTwoHops(t *testing.T) {
 	}
 }
 
-func TestDeadlineFloorAndDefault(t *testing.T) {
-	called := 0
-	var seen context.Context
-	h := Deadline(DeadlineSettings{Floor: 20 * time.Millisecond, Default: time.Second})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		called++
-		seen = r.Context()
-	}))
-	t.Run("below floor", func(t *testing.T) {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set(transport.HeaderTimeout, "10")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		if rec.Code != http.StatusGatewayTimeout || called != 0 || !strings.Contains(rec.Body.String(), "deadline") {
-			t.Fatalf("status %d, handler calls %d, body %s; want 504 without calling the handler", rec.Code, called, rec.Body)
-		}
-	})
-	t.Run("earlier inbound deadline keeps the context", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
-		r.Header.Set(transport.HeaderTimeout, "5000")
-		h.ServeHTTP(httptest.NewRecorder(), r)
-		if seen != ctx {
-			t.Fatalf("handler context was derived although the inbound deadline was earlier")
-		}
-	})
-	t.Run("default applies without a deadline", func(t *testing.T) {
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-		dl, ok := seen.Deadline()
-		if !ok || time.Until(dl) > time.Second {
-			t.Fatalf("deadline = %v, %v; want about 1s from now", dl, ok)
-		}
-	})
-}
-
 func TestTimeoutPerAttempt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hang := transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {

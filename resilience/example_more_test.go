@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"time"
 
+	kithttp "github.com/go-kit/kit/transport/http"
+
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 )
@@ -83,6 +85,27 @@ func ExampleRateLimiter_Endpoint() {
 	// Output:
 	// imported <nil>
 	// <nil> resilience: rate limited
+}
+
+// ExampleContextWithRequest serves a go-kit endpoint limited per client IP: the
+// ServerBefore func hands the request to the limiter's Endpoint form, which keys it
+// as Server would.
+func ExampleContextWithRequest() {
+	l := resilience.NewRateLimiter("orders", resilience.RateLimitSettings{KeyRate: 1}, resilience.KeyByClientIP, observability.Instrumentation{})
+	ep := l.Endpoint()(func(ctx context.Context, req any) (any, error) { return map[string]string{"order": "o-1"}, nil })
+	srv := kithttp.NewServer(ep, func(context.Context, *http.Request) (any, error) { return nil, nil }, transport.EncodeJSONResponse,
+		append(transport.KitServerOptions(nil), kithttp.ServerBefore(resilience.ContextWithRequest))...)
+	for _, client := range []string{"10.0.0.1", "10.0.0.1", "10.0.0.2"} {
+		req := httptest.NewRequest("POST", "/orders", nil)
+		req.RemoteAddr = client + ":5000"
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		fmt.Println(client, rec.Code)
+	}
+	// Output:
+	// 10.0.0.1 200
+	// 10.0.0.1 429
+	// 10.0.0.2 200
 }
 
 func ExampleRetry_Do() {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/gantry-go/gantry/internal/route"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -40,9 +41,46 @@ func MarkRetryExhausted() func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f := new(exhaustedFlag)
 			ew := &exhaustedWriter{ResponseWriter: w, f: f}
-			next.ServeHTTP(ew, r.WithContext(context.WithValue(r.Context(), exhaustedKey{}, f)))
+			r2 := r.WithContext(context.WithValue(r.Context(), exhaustedKey{}, f))
+			next.ServeHTTP(ew, r2)
+			route.Keep(r, r2) // so that the telemetry and access log outside see the route
 		})
 	}
+}
+
+type requestKey struct{}
+
+// ContextWithRequest returns a copy of ctx carrying r, the HTTP request being served,
+// so that the go-kit Endpoint forms of the policies decide as their Server forms
+// would for r: RateLimiter, Bulkhead and BreakerSet apply their KeyFunc to r, the
+// Shedder reads r's criticality header and DeadlineEndpoint its Gantry-Timeout header.
+// Its signature is go-kit's kithttp.RequestFunc, so a go-kit HTTP server passes it on
+// with
+//
+//	kithttp.NewServer(ep, dec, enc, kithttp.ServerBefore(resilience.ContextWithRequest))
+//
+// In a call whose context carries no request (another transport, a direct call), the
+// keyed policies use the key "" for every call, so their per-key limits still apply,
+// shared by all such calls; the Shedder treats the call as Normal, and
+// DeadlineEndpoint sees only the context's own deadline. The policies read r only
+// during the call.
+func ContextWithRequest(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// requestFrom returns the request ContextWithRequest stored in ctx, or nil.
+func requestFrom(ctx context.Context) *http.Request {
+	r, _ := ctx.Value(requestKey{}).(*http.Request)
+	return r
+}
+
+// keyOf is the key a keyed policy's Endpoint form uses: key applied to the request
+// in ctx (see ContextWithRequest), or "" when there is none.
+func keyOf(ctx context.Context, key KeyFunc) string {
+	if r := requestFrom(ctx); r != nil {
+		return key(r)
+	}
+	return ""
 }
 
 type exhaustedWriter struct {

@@ -38,21 +38,24 @@ func (f Fallback[T]) Do(ctx context.Context, fn func(ctx context.Context) (T, er
 	return v, err
 }
 
-// FallbackEndpoint returns go-kit middleware that calls fb when the endpoint's error
-// calls for a fallback (see Fallback). Requests that are not a Req pass the error
-// through unchanged.
+// FallbackEndpoint returns go-kit middleware that calls fb when the endpoint's error,
+// or else the business error of a response implementing endpoint.Failer (written
+// with its status by transport.EncodeJSONResponse), calls for a fallback (see
+// Fallback), as FallbackClient does for the status. fb gets that error. Requests
+// that are not a Req pass the result through unchanged.
 func FallbackEndpoint[Req, Resp any](fb func(ctx context.Context, request Req, err error) (Resp, error)) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
 			resp, err := next(ctx, request)
-			if !shouldFallBack(err) {
+			ferr := endpointErr(resp, err)
+			if !shouldFallBack(ferr) {
 				return resp, err
 			}
 			req, ok := request.(Req)
 			if !ok {
 				return resp, err
 			}
-			return fb(ctx, req, err)
+			return fb(ctx, req, ferr)
 		}
 	}
 }

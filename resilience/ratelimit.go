@@ -143,7 +143,14 @@ func wait(lim *rate.Limiter, r float64, now time.Time) time.Duration {
 // when allowed, else the wait before a token is available.
 func (l *RateLimiter) allow(r *http.Request) (time.Duration, bool) {
 	now := time.Now()
-	if lim := l.limiterFor(r, now); lim != nil && !lim.AllowN(now, 1) {
+	return l.take(l.limiterFor(r, now), now)
+}
+
+// take takes a token from lim, the call's key bucket (nil without a per-key limit),
+// and from the global bucket. It returns 0 when allowed, else the wait before a token
+// is available.
+func (l *RateLimiter) take(lim *rate.Limiter, now time.Time) (time.Duration, bool) {
+	if lim != nil && !lim.AllowN(now, 1) {
 		return wait(lim, l.keyRate, now), false
 	}
 	if l.global != nil && !l.global.AllowN(now, 1) {
@@ -215,19 +222,24 @@ func (l *RateLimiter) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware that rejects with ErrRateLimited (wrapped in a
-// *RejectedError with the wait) when the global bucket is empty, like go-kit's
-// ratelimit.NewErroringLimiter.
+// Endpoint returns go-kit middleware that rejects at once with ErrRateLimited
+// (wrapped in a *RejectedError with the wait) when the call's key bucket or the
+// global bucket is empty, as Server does (and like go-kit's
+// ratelimit.NewErroringLimiter for the global one). The call's key is the limiter's
+// KeyFunc applied to the *http.Request that ContextWithRequest put in the context
+// (kithttp.ServerBefore(ContextWithRequest)); calls whose context carries no request
+// all share the key "", so the per-key limit still applies to them.
 func (l *RateLimiter) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			if l.global != nil {
-				now := time.Now()
-				if !l.global.AllowN(now, 1) {
-					l.rejected.Add(1)
-					l.rejects.add(ctx)
-					return nil, reject(ErrRateLimited, wait(l.global, l.rate, now))
-				}
+			var lim *rate.Limiter
+			if l.keys != nil {
+				lim = l.keys.get(keyOf(ctx, l.key))
+			}
+			if d, ok := l.take(lim, time.Now()); !ok {
+				l.rejected.Add(1)
+				l.rejects.add(ctx)
+				return nil, reject(ErrRateLimited, d)
 			}
 			return next(ctx, request)
 		}

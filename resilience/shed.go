@@ -258,11 +258,19 @@ func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// Endpoint returns go-kit middleware that sheds calls of Normal.
+// Endpoint returns go-kit middleware that sheds calls above the limit with ErrShed
+// in a *RejectedError, as Server does. The criticality is read from
+// transport.HeaderCriticality of the *http.Request that ContextWithRequest put in the
+// context (kithttp.ServerBefore(ContextWithRequest)); a call whose context carries no
+// request is Normal.
 func (s *Shedder) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			if !s.Acquire(Normal) {
+			c := Normal
+			if r := requestFrom(ctx); r != nil {
+				c = CriticalityOf(r.Header)
+			}
+			if !s.Acquire(c) {
 				s.rejects.add(ctx)
 				return nil, reject(ErrShed, time.Second)
 			}

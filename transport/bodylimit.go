@@ -2,6 +2,8 @@ package transport
 
 import (
 	"net/http"
+
+	"github.com/gantry-go/gantry/internal/route"
 )
 
 // BodyLimit returns middleware that limits request bodies to limit bytes (zero or
@@ -31,7 +33,7 @@ func BodyLimit(limit int64) func(http.Handler) http.Handler {
 			*r2 = *r
 			r2.Body = http.MaxBytesReader(w, r.Body, limit)
 			next.ServeHTTP(w, r2)
-			keepPattern(r, r2)
+			route.Keep(r, r2)
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"unsafe"
+
+	"github.com/gantry-go/gantry/internal/route"
 )
 
 // MaxRequestIDLen is the longest inbound X-Request-Id that RequestID accepts.
@@ -30,18 +32,8 @@ func RequestID() func(http.Handler) http.Handler {
 			w.Header()[HeaderRequestID] = c.id[:]
 			r2 := r.WithContext(c)
 			next.ServeHTTP(w, r2)
-			keepPattern(r, r2)
+			route.Keep(r, r2) // so that AccessLog and metrics outside see the route
 		})
-	}
-}
-
-// keepPattern copies the route pattern that a ServeMux set on the inner request back
-// to the outer one, so that outer middleware (AccessLog, metrics) can report the
-// route. ServeMux itself writes Pattern into the request it is handed; this only
-// carries that value outward after the handler has returned.
-func keepPattern(outer, inner *http.Request) {
-	if outer != inner && outer.Pattern == "" {
-		outer.Pattern = inner.Pattern
 	}
 }
 
