@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -159,5 +160,29 @@ func TestGatewayIsAnEdge(t *testing.T) {
 	}
 	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 {
 		t.Errorf("checkout response X-Request-Id values = %q, want exactly one", ids)
+	}
+}
+
+// TestGatewayRefusesOversizedBodies: a body over the limit, with or without a
+// Content-Length, is answered 413 problem+json by the gateway itself.
+func TestGatewayRefusesOversizedBodies(t *testing.T) {
+	s := runShop(t, shop.Options{})
+	const size = 10 << 20
+	for _, chunked := range []bool{false, true} {
+		body := io.Reader(bytes.NewReader(make([]byte, size)))
+		if chunked {
+			body = io.MultiReader(body) // hides the length: sent chunked
+		}
+		req, _ := http.NewRequest("PUT", s.URLs["gateway"]+"/api/carts/big/items/p01", body)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("PUT 10 MiB (chunked %v): %v", chunked, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("PUT 10 MiB (chunked %v) = %d %q, want 413 problem+json", chunked, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
 	}
 }

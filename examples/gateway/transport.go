@@ -107,7 +107,11 @@ func (e *ConfigError) Error() string {
 // upstreamProblem maps a RoundTripper error to the problem the client sees.
 func upstreamProblem(upstream string, err error) *transport.Problem {
 	var sc transport.StatusCoder
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		// The client's body passed the gateway's limit while being forwarded.
+		return transport.ProblemFor(err)
 	case errors.Is(err, context.Canceled):
 		return transport.ProblemFor(err)
 	case errors.Is(err, context.DeadlineExceeded):
