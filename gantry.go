@@ -10,6 +10,8 @@ import (
 	"os"
 	"reflect"
 	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // Runner is a background component: Run blocks until ctx is cancelled, cleans up, and
@@ -88,10 +90,10 @@ type Settings struct {
 func (s Settings) Validate() error {
 	var errs []error
 	if s.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT: %v is negative", s.Timeout))
+		errs = append(errs, config.Invalid("SHUTDOWN_TIMEOUT", "%v is negative", s.Timeout))
 	}
 	if d, t := s.drainDelay(), s.timeout(); s.Timeout >= 0 && d >= t {
-		errs = append(errs, fmt.Errorf("SHUTDOWN_DRAIN_DELAY: %v leaves nothing of SHUTDOWN_TIMEOUT %v for the shutdown itself", d, t))
+		errs = append(errs, config.Invalid("SHUTDOWN_DRAIN_DELAY", "%v leaves nothing of SHUTDOWN_TIMEOUT %v for the shutdown itself", d, t))
 	}
 	return errors.Join(errs...)
 }

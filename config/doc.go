@@ -9,6 +9,7 @@
 //     `Validate() error` method is validated. All problems, parse errors included, come
 //     back as ONE error (an [*Error], which matches [ErrInvalid]) that names every bad
 //     variable, so an operator fixes them in one go instead of one per restart.
+//     Constructors check settings built in code the same way with [Validate].
 //   - Secrets: a field tagged `secret:"true"` may instead be given as a file through
 //     NAME_FILE (Docker and Kubernetes secrets), and its value never appears in a dump,
 //     a log line or an error message.

@@ -80,22 +80,68 @@ func (e *Error) Vars() []string {
 }
 
 // flatten turns a tree of joined errors into a list, adding prefix to the name of
-// every [*FieldError].
-func flatten(err error, prefix string, out []error) []error {
+// every [*FieldError] and to the names in its message that are in names.
+func flatten(err error, prefix string, names map[string]bool, out []error) []error {
 	if err == nil {
 		return out
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		if _, isFE := err.(*FieldError); !isFE {
 			for _, e := range j.Unwrap() {
-				out = flatten(e, prefix, out)
+				out = flatten(e, prefix, names, out)
 			}
 			return out
 		}
 	}
 	var fe *FieldError
 	if prefix != "" && errors.As(err, &fe) && fe == err {
-		return append(out, &FieldError{Var: prefix + fe.Var, Err: fe.Err})
+		return append(out, &FieldError{Var: prefix + fe.Var, Err: prefixNames(fe.Err, prefix, names)})
 	}
 	return append(out, err)
 }
+
+// prefixNames returns err with prefix put in front of every word of its message that
+// is in names; a word is a run of letters, digits and underscores. The result
+// unwraps to err, so errors.Is still finds what err wraps.
+func prefixNames(err error, prefix string, names map[string]bool) error {
+	if len(names) == 0 {
+		return err
+	}
+	msg := err.Error()
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(msg); {
+		j := i
+		for j < len(msg) && isWordByte(msg[j]) {
+			j++
+		}
+		if j == i {
+			b.WriteByte(msg[i])
+			i++
+			continue
+		}
+		if names[msg[i:j]] {
+			b.WriteString(prefix)
+			changed = true
+		}
+		b.WriteString(msg[i:j])
+		i = j
+	}
+	if !changed {
+		return err
+	}
+	return &renamed{msg: b.String(), err: err}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// renamed is an error whose message names prefixed variables.
+type renamed struct {
+	msg string
+	err error
+}
+
+func (r *renamed) Error() string { return r.msg }
+func (r *renamed) Unwrap() error { return r.err }

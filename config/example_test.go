@@ -104,3 +104,14 @@ func ExampleWithEnvironment() {
 	fmt.Println(cfg.Level)
 	// Output: debug
 }
+
+func ExampleValidate() {
+	// A constructor taking settings built in code checks them as Load would,
+	// nested structs and their prefixes included.
+	type Admin struct {
+		HTTP Settings `envPrefix:"ADMIN_"`
+	}
+	err := config.Validate(Admin{HTTP: Settings{Timeout: -time.Second}})
+	fmt.Println(err)
+	// Output: config: invalid configuration (1 problem): ADMIN_HTTP_READ_TIMEOUT: must be positive
+}

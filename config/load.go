@@ -63,9 +63,14 @@ func buildOptions(opts []Option) Options {
 // Load reports every problem at once: the returned error is an [*Error] (matching
 // [ErrInvalid]) whose problems are [*FieldError]s naming each bad variable, parse
 // errors (HTTP_READ_TIMEOUT=abc) and Validate errors alike. Validate methods name
-// their variables with [Invalid] so that Load can add the envPrefix of the nested
-// struct. Validate methods should not call the Validate of nested structs: Load does
-// that, and drops duplicate messages. On error Load returns the zero T.
+// their variables with [Invalid], as written in the struct's own env tags, so that
+// Load can add the envPrefix of the nested struct (and of the structs around it);
+// other variables of the struct that a message mentions get the prefix too. A
+// cross-field check on nested settings names the nested variable relative to the
+// struct that makes it (RETRY_MAX_ATTEMPTS in a struct holding RetrySettings).
+// Validate methods must not call the Validate of nested structs: Load does that, and
+// drops duplicate messages; constructors that take settings call [Validate], which
+// walks the struct the same way. On error Load returns the zero T.
 //
 // Load is safe for concurrent use; it does not modify the process environment
 // (unless a field uses env's ,unset option).
@@ -94,21 +99,58 @@ func Load[T any](opts ...Option) (T, error) {
 			bad[fe.Var] = true
 		}
 	}
-	seen := map[string]bool{}
-	for _, p := range validateTree(reflect.ValueOf(&cfg).Elem(), o.Prefix, nil, nil) {
-		var fe *FieldError
-		if errors.As(p, &fe) && bad[fe.Var] {
-			continue // already reported as a parse error
-		}
-		if msg := p.Error(); !seen[msg] {
-			seen[msg] = true
-			problems = append(problems, p)
-		}
-	}
+	problems = append(problems, unique(validateTree(reflect.ValueOf(&cfg).Elem(), o.Prefix, nil, nil), bad)...)
 	if len(problems) > 0 {
 		return zero, &Error{Problems: problems}
 	}
 	return cfg, nil
+}
+
+// Validate checks v, a settings struct or a pointer to one, exactly as [Load] does
+// after parsing: it calls Validate on v and on every struct nested in it, adding the
+// envPrefix of each nested struct to the variable names in its problems (no outer
+// prefix). It returns nil or an [*Error] (matching [ErrInvalid]) that lists each
+// problem once.
+//
+// Constructors that take settings call it, so that a value built in code is checked
+// like a loaded one, nested settings included. A Validate method checks its own
+// fields only and must not call Validate on its own receiver, which would not end.
+func Validate(v any) error {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return fmt.Errorf("config: Validate needs a struct, got %T", v)
+	}
+	if !rv.CanAddr() {
+		// An addressable copy, so that Validate methods with pointer receivers are found.
+		p := reflect.New(rv.Type())
+		p.Elem().Set(rv)
+		rv = p.Elem()
+	}
+	if problems := unique(validateTree(rv, "", nil, nil), nil); len(problems) > 0 {
+		return &Error{Problems: problems}
+	}
+	return nil
+}
+
+// unique drops problems with the message of an earlier one, and the problems of
+// variables in skip (already reported as parse errors).
+func unique(problems []error, skip map[string]bool) []error {
+	var out []error
+	seen := map[string]bool{}
+	for _, p := range problems {
+		var fe *FieldError
+		if errors.As(p, &fe) && skip[fe.Var] {
+			continue
+		}
+		if msg := p.Error(); !seen[msg] {
+			seen[msg] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // resolveFiles returns a copy of environ in which every secret NAME given as
@@ -216,8 +258,10 @@ func parses(sf reflect.StructField, raw string) bool {
 type validator interface{ Validate() error }
 
 // validateTree calls Validate on v and on every nested struct, depth first, adding
-// the envPrefix of each nested struct to the names in its problems. stack holds the
-// struct types being walked, so that recursive types end.
+// the envPrefix of each nested struct to the names in its problems: to the variable
+// each *FieldError names, and to the struct's own variables (relative to it, nested
+// ones included) that its message mentions, such as the other side of a cross-field
+// check. stack holds the struct types being walked, so that recursive types end.
 func validateTree(v reflect.Value, prefix string, out []error, stack []reflect.Type) []error {
 	if v.Kind() != reflect.Struct || len(stack) > 32 || slices.Contains(stack, v.Type()) {
 		return out
@@ -230,7 +274,16 @@ func validateTree(v reflect.Value, prefix string, out []error, stack []reflect.T
 		val, _ = v.Interface().(validator)
 	}
 	if val != nil {
-		out = flatten(val.Validate(), prefix, out)
+		if err := val.Validate(); err != nil {
+			var names map[string]bool
+			if prefix != "" {
+				names = map[string]bool{}
+				for _, l := range collect(v, "") {
+					names[l.name] = true
+				}
+			}
+			out = flatten(err, prefix, names, out)
+		}
 	}
 	t := v.Type()
 	for i := range t.NumField() {

@@ -288,3 +288,80 @@ func TestRecursiveTypesEnd(t *testing.T) {
 		t.Errorf("Describe(cyclic) = %v, %v; want only NODE_NAME", d, err)
 	}
 }
+
+var errWindow = errors.New("bad window")
+
+type window struct {
+	Min time.Duration `env:"MIN"`
+	Max time.Duration `env:"MAX"`
+}
+
+// Validate is a cross-field check: its message names MIN, the other side.
+func (w window) Validate() error {
+	if w.Max < w.Min {
+		return config.Invalid("MAX", "%w: %v is below MIN %v, the MINIMUM", errWindow, w.Max, w.Min)
+	}
+	return nil
+}
+
+type windows struct {
+	A window  `envPrefix:"A_"`
+	B *window `envPrefix:"B_"`
+}
+
+func TestPrefixReachesTheOtherVariablesAMessageNames(t *testing.T) {
+	_, err := config.Load[windows](config.WithPrefix("X_"), config.WithEnvironment(map[string]string{"X_A_MIN": "2s", "X_A_MAX": "1s"}))
+	want := "X_A_MAX: bad window: 1s is below X_A_MIN 2s, the MINIMUM"
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0].Error() != want {
+		t.Fatalf("Load() error = %v, want the one problem %q", err, want)
+	}
+	if !errors.Is(err, errWindow) {
+		t.Errorf("Load() error = %v, want it to wrap what Validate wrapped", err)
+	}
+}
+
+func TestValidateWalksLikeLoad(t *testing.T) {
+	tests := []struct {
+		name string
+		in   any
+		want []string // problems; nil means valid
+	}{
+		{name: "valid", in: windows{A: window{Min: 1, Max: 2}}},
+		{name: "nested by value", in: windows{A: window{Min: 2 * time.Second, Max: time.Second}},
+			want: []string{"A_MAX: bad window: 1s is below A_MIN 2s, the MINIMUM"}},
+		{name: "nested pointer", in: &windows{B: &window{Min: 2 * time.Second, Max: time.Second}},
+			want: []string{"B_MAX: bad window: 1s is below B_MIN 2s, the MINIMUM"}},
+		{name: "no prefix at the top", in: window{Min: 2 * time.Second, Max: time.Second},
+			want: []string{"MAX: bad window: 1s is below MIN 2s, the MINIMUM"}},
+		{name: "pointer receiver found on a value", in: svcSettings{Ratio: 2, HTTP: httpSettings{time.Second, 80}, Admin: httpSettings{time.Second, 0}},
+			want: []string{"RATIO: must be in [0, 1], got 2", "ADMIN_HTTP_PORT: must be in 1..65535, got 0"}},
+		{name: "duplicates dropped", in: struct{ P, Q window }{P: window{Min: 2, Max: 1}, Q: window{Min: 2, Max: 1}},
+			want: []string{"MAX: bad window: 1ns is below MIN 2ns, the MINIMUM"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := config.Validate(tt.in)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate(%+v) = %v, want nil", tt.in, err)
+				}
+				return
+			}
+			var cerr *config.Error
+			if !errors.Is(err, config.ErrInvalid) || !errors.As(err, &cerr) {
+				t.Fatalf("Validate(%+v) = %v, want a *config.Error", tt.in, err)
+			}
+			var got []string
+			for _, p := range cerr.Problems {
+				got = append(got, p.Error())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Validate(%+v) problems (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+	if err := config.Validate(42); err == nil || errors.Is(err, config.ErrInvalid) {
+		t.Errorf("Validate(42) = %v, want a usage error, not ErrInvalid", err)
+	}
+}

@@ -28,7 +28,7 @@ func ExampleParseStatic() {
 	// Output:
 	// http 127.0.0.1:8083
 	// http 127.0.0.1:9083
-	// discovery: invalid static service list: DISCOVERY_STATIC: service "payment": address "127.0.0.1": want host:port
+	// DISCOVERY_STATIC: discovery: invalid static service list: service "payment": address "127.0.0.1": want host:port
 }
 
 func ExampleNewStatic() {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // StaticSettings configures a Static resolver from the environment.
@@ -25,8 +27,9 @@ func (s StaticSettings) Validate() error {
 	return err
 }
 
-// ParseStatic parses a DISCOVERY_STATIC value (see StaticSettings). Errors wrap
-// ErrInvalidStatic and name the variable and the offending entry.
+// ParseStatic parses a DISCOVERY_STATIC value (see StaticSettings). Errors are
+// *config.FieldErrors naming the variable and the offending entry, and wrap
+// ErrInvalidStatic.
 func ParseStatic(s string) (map[string][]Instance, error) {
 	out := map[string][]Instance{}
 	for entry := range strings.SplitSeq(s, ";") {
@@ -37,16 +40,16 @@ func ParseStatic(s string) (map[string][]Instance, error) {
 		name, list, ok := strings.Cut(entry, "=")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" || strings.ContainsAny(name, ".:/ ") {
-			return nil, fmt.Errorf("%w: DISCOVERY_STATIC: entry %q: want name=address[,address...] with a bare service name", ErrInvalidStatic, entry)
+			return nil, config.Invalid("DISCOVERY_STATIC", "%w: entry %q: want name=address[,address...] with a bare service name", ErrInvalidStatic, entry)
 		}
 		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("%w: DISCOVERY_STATIC: service %q listed twice", ErrInvalidStatic, name)
+			return nil, config.Invalid("DISCOVERY_STATIC", "%w: service %q listed twice", ErrInvalidStatic, name)
 		}
 		var ins []Instance
 		for a := range strings.SplitSeq(list, ",") {
 			in, err := parseStaticAddr(strings.TrimSpace(a))
 			if err != nil {
-				return nil, fmt.Errorf("%w: DISCOVERY_STATIC: service %q: %v", ErrInvalidStatic, name, err)
+				return nil, config.Invalid("DISCOVERY_STATIC", "%w: service %q: %v", ErrInvalidStatic, name, err)
 			}
 			if slices.ContainsFunc(ins, func(x Instance) bool { return x.ID == in.ID }) {
 				continue

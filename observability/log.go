@@ -18,11 +18,11 @@ var ErrLogFormat = errors.New("observability: unknown log format")
 type LogSettings struct {
 	// Level is the minimum level logged: debug, info, warn or error, optionally with
 	// an offset such as warn+2. Default info.
-	Level slog.Level `env:"LOG_LEVEL" envDefault:"info" desc:"Minimum log level: debug, info, warn or error (offsets such as warn+2 allowed)."`
+	Level slog.Level `env:"LOG_LEVEL" desc:"Minimum log level: debug, info, warn or error (offsets such as warn+2 allowed)."`
 	// Format is json or text. Default json ("" means json).
-	Format string `env:"LOG_FORMAT" envDefault:"json" desc:"Log format: json or text."`
+	Format string `env:"LOG_FORMAT" desc:"Log format: json or text."`
 	// AddSource adds the source file and line of the log call. Default false.
-	AddSource bool `env:"LOG_ADD_SOURCE" envDefault:"false" desc:"Add the source file and line to each record."`
+	AddSource bool `env:"LOG_ADD_SOURCE" desc:"Add the source file and line to each record."`
 }
 
 // Validate reports a LOG_FORMAT other than json or text.

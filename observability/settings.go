@@ -25,13 +25,23 @@ const (
 	ProtocolGRPC = "grpc"
 )
 
+// Default values of TelemetrySettings, used for zero fields.
+const (
+	defaultServiceName          = "unknown_service"
+	defaultProtocol             = ProtocolHTTP
+	defaultTimeoutMillis        = 10000
+	defaultSampler              = SamplerParentBasedAlwaysOn
+	defaultSamplerRatio         = 1.0
+	defaultMetricIntervalMillis = 60000
+)
+
 // TelemetrySettings configure [NewTelemetry] with the variables of the OpenTelemetry
 // specification (same names, same meaning), so that a collector set up for any
 // OTel SDK works unchanged. The zero value works: no exporter, parent-based
 // always-on sampling, metrics served on /metrics only. It is a plain value.
 type TelemetrySettings struct {
 	// ServiceName is the service.name resource attribute. Default "unknown_service".
-	ServiceName string `env:"OTEL_SERVICE_NAME" envDefault:"unknown_service" desc:"Service name reported with every span and metric (resource attribute service.name)."`
+	ServiceName string `env:"OTEL_SERVICE_NAME" desc:"Service name reported with every span and metric (resource attribute service.name)."`
 	// ResourceAttributes are extra resource attributes, key=value pairs separated by
 	// commas. OTEL_SERVICE_NAME wins over a service.name given here.
 	ResourceAttributes map[string]string `env:"OTEL_RESOURCE_ATTRIBUTES" envKeyValSeparator:"=" desc:"Extra resource attributes: key=value pairs separated by commas, e.g. deployment.environment.name=prod."`
@@ -41,23 +51,24 @@ type TelemetrySettings struct {
 	// spans are sampled and propagated but not sent anywhere, and metrics are served
 	// on /metrics only. The scheme http means no TLS.
 	Endpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP collector base URL, e.g. http://otel-collector:4318. Empty: no exporter (metrics still on /metrics)."`
-	// Protocol is http/protobuf (default) or grpc.
-	Protocol string `env:"OTEL_EXPORTER_OTLP_PROTOCOL" envDefault:"http/protobuf" desc:"OTLP protocol: http/protobuf or grpc."`
+	// Protocol is http/protobuf or grpc. Default http/protobuf.
+	Protocol string `env:"OTEL_EXPORTER_OTLP_PROTOCOL" desc:"OTLP protocol: http/protobuf or grpc."`
 	// Headers are sent with every export, e.g. an API key: key=value pairs separated
 	// by commas. Secret.
 	Headers map[string]string `env:"OTEL_EXPORTER_OTLP_HEADERS" envKeyValSeparator:"=" secret:"true" desc:"Headers sent with every OTLP export (key=value,...), e.g. an API key."`
 	// TimeoutMillis bounds one export, in milliseconds. Default 10000.
-	TimeoutMillis int `env:"OTEL_EXPORTER_OTLP_TIMEOUT" envDefault:"10000" desc:"Timeout of one OTLP export, in milliseconds."`
-	// Sampler is one of always_on, always_off, traceidratio, parentbased_always_on
-	// (default), parentbased_always_off, parentbased_traceidratio.
-	Sampler string `env:"OTEL_TRACES_SAMPLER" envDefault:"parentbased_always_on" desc:"Trace sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio."`
+	TimeoutMillis int `env:"OTEL_EXPORTER_OTLP_TIMEOUT" desc:"Timeout of one OTLP export, in milliseconds."`
+	// Sampler is one of always_on, always_off, traceidratio, parentbased_always_on,
+	// parentbased_always_off, parentbased_traceidratio. Default parentbased_always_on.
+	Sampler string `env:"OTEL_TRACES_SAMPLER" desc:"Trace sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio."`
 	// SamplerArg is the ratio in [0, 1] of the *traceidratio samplers. Default 1.
 	SamplerArg string `env:"OTEL_TRACES_SAMPLER_ARG" desc:"Sampling ratio in [0, 1] for the traceidratio samplers (default 1)."`
 	// MetricIntervalMillis is the OTLP metric export interval, in milliseconds.
 	// Default 60000.
-	MetricIntervalMillis int `env:"OTEL_METRIC_EXPORT_INTERVAL" envDefault:"60000" desc:"Interval between two OTLP metric exports, in milliseconds."`
+	MetricIntervalMillis int `env:"OTEL_METRIC_EXPORT_INTERVAL" desc:"Interval between two OTLP metric exports, in milliseconds."`
 	// Disabled turns tracing and metrics off (no-op providers; /metrics is empty).
-	Disabled bool `env:"OTEL_SDK_DISABLED" envDefault:"false" desc:"Disable tracing and metrics (no-op providers)."`
+	// Default false.
+	Disabled bool `env:"OTEL_SDK_DISABLED" desc:"Disable tracing and metrics (no-op providers)."`
 }
 
 // Validate reports every bad variable.
@@ -92,10 +103,31 @@ func (s TelemetrySettings) Validate() error {
 	return errors.Join(errs...)
 }
 
+// withDefaults fills the zero fields that have a default (and the non-positive
+// durations, which Validate rejects).
+func (s TelemetrySettings) withDefaults() TelemetrySettings {
+	if s.ServiceName == "" {
+		s.ServiceName = defaultServiceName
+	}
+	if s.Protocol == "" {
+		s.Protocol = defaultProtocol
+	}
+	if s.TimeoutMillis <= 0 {
+		s.TimeoutMillis = defaultTimeoutMillis
+	}
+	if s.Sampler == "" {
+		s.Sampler = defaultSampler
+	}
+	if s.MetricIntervalMillis <= 0 {
+		s.MetricIntervalMillis = defaultMetricIntervalMillis
+	}
+	return s
+}
+
 // ratio parses SamplerArg; it is only meaningful for the ratio samplers.
 func (s TelemetrySettings) ratio() (float64, error) {
 	if s.SamplerArg == "" {
-		return 1, nil
+		return defaultSamplerRatio, nil
 	}
 	r, err := strconv.ParseFloat(strings.TrimSpace(s.SamplerArg), 64)
 	if err != nil || r < 0 || r > 1 {

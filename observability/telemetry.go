@@ -59,6 +59,7 @@ func NewTelemetry(ctx context.Context, s TelemetrySettings) (*Telemetry, error) 
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s = s.withDefaults()
 	t := &Telemetry{
 		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		registry: prometheus.NewRegistry(),
@@ -94,9 +95,6 @@ func NewTelemetry(ctx context.Context, s TelemetrySettings) (*Telemetry, error) 
 		}
 		topts = append(topts, sdktrace.WithBatcher(spanExp))
 		interval := time.Duration(s.MetricIntervalMillis) * time.Millisecond
-		if interval <= 0 {
-			interval = time.Minute
-		}
 		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(interval))))
 	}
 	tp := sdktrace.NewTracerProvider(topts...)
@@ -107,10 +105,7 @@ func NewTelemetry(ctx context.Context, s TelemetrySettings) (*Telemetry, error) 
 }
 
 func newResource(s TelemetrySettings) *resource.Resource {
-	name := s.ServiceName
-	if name == "" {
-		name = "unknown_service"
-	}
+	name := s.ServiceName // withDefaults filled it
 	attrs := make([]attribute.KeyValue, 0, len(s.ResourceAttributes)+4)
 	for k, v := range s.ResourceAttributes {
 		attrs = append(attrs, attribute.String(strings.TrimSpace(k), strings.TrimSpace(v)))
@@ -141,16 +136,13 @@ func newSampler(s TelemetrySettings) (sdktrace.Sampler, error) {
 		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
 	case SamplerParentBasedTraceIDRatio:
 		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
-	default: // "" and parentbased_always_on
+	default: // parentbased_always_on, the default
 		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
 	}
 }
 
 func newExporters(ctx context.Context, s TelemetrySettings) (sdktrace.SpanExporter, sdkmetric.Exporter, error) {
 	timeout := time.Duration(s.TimeoutMillis) * time.Millisecond
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	base := strings.TrimRight(s.Endpoint, "/")
 	if s.Protocol == ProtocolGRPC {
 		se, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(base), otlptracegrpc.WithHeaders(s.Headers), otlptracegrpc.WithTimeout(timeout))

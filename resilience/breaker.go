@@ -3,7 +3,6 @@ package resilience
 import (
 	"context"
 	"errors"
-	"fmt"
 	"github.com/gantry-go/gantry/observability"
 	"log/slog"
 	"sync"
@@ -14,8 +13,21 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/internal/httpx"
 	"github.com/gantry-go/gantry/transport"
+)
+
+// Default values of BreakerSettings, used for zero fields (MaxKeys and IdleTimeout
+// take defaultMaxKeys and defaultIdleTimeout, shared by every keyed policy).
+const (
+	defaultConsecutiveFailures = 5
+	defaultFailureRatio        = 0.5
+	defaultMinRequests         = 20
+	defaultWindow              = 10 * time.Second
+	defaultBucket              = time.Second
+	defaultOpenTimeout         = 5 * time.Second
+	defaultHalfOpenProbes      = 3
 )
 
 // BreakerSettings configures a circuit breaker. The zero value gives the defaults
@@ -25,56 +37,56 @@ type BreakerSettings struct {
 	// ConsecutiveFailures trips the breaker on exactly this many failures in a row.
 	// Default 5: Envoy's outlier detection consecutive_5xx and Finagle's failure
 	// accrual both eject after 5 (gobreaker's own default trips on the 6th).
-	ConsecutiveFailures uint32 `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5"`
+	ConsecutiveFailures uint32 `env:"BREAKER_CONSECUTIVE_FAILURES"`
 	// FailureRatio also trips the breaker when at least this share of the calls in
 	// the rolling Window failed, once MinRequests calls were counted. Default 0.5, the
 	// 50% threshold of Hystrix and resilience4j.
-	FailureRatio float64 `env:"BREAKER_FAILURE_RATIO" envDefault:"0.5"`
+	FailureRatio float64 `env:"BREAKER_FAILURE_RATIO"`
 	// MinRequests is the number of counted calls in the Window before FailureRatio
 	// applies. Default 20, Hystrix's requestVolumeThreshold.
-	MinRequests uint32 `env:"BREAKER_MIN_REQUESTS" envDefault:"20"`
+	MinRequests uint32 `env:"BREAKER_MIN_REQUESTS"`
 	// Window is the rolling window of the ratio rule. Default 10s, Hystrix's
 	// metrics.rollingStats.timeInMilliseconds.
-	Window time.Duration `env:"BREAKER_WINDOW" envDefault:"10s"`
+	Window time.Duration `env:"BREAKER_WINDOW"`
 	// Bucket is the step by which the window rolls (gobreaker's BucketPeriod).
 	// Default 1s (10 buckets, like Hystrix).
-	Bucket time.Duration `env:"BREAKER_BUCKET" envDefault:"1s"`
+	Bucket time.Duration `env:"BREAKER_BUCKET"`
 	// OpenTimeout is how long the breaker stays open before letting probes through.
 	// Default 5s, Hystrix's sleepWindow (trusted systems use 5-60s).
-	OpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"5s"`
+	OpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT"`
 	// HalfOpenProbes is how many calls may pass while half-open; this many successes
 	// in a row close the breaker, and any failure reopens it. Default 3.
-	HalfOpenProbes uint32 `env:"BREAKER_HALF_OPEN_PROBES" envDefault:"3"`
+	HalfOpenProbes uint32 `env:"BREAKER_HALF_OPEN_PROBES"`
 	// MaxKeys bounds the number of breakers a BreakerSet holds. Default 10000.
-	MaxKeys int `env:"BREAKER_MAX_KEYS" envDefault:"10000"`
+	MaxKeys int `env:"BREAKER_MAX_KEYS"`
 	// IdleTimeout is how long an unused breaker of a BreakerSet is kept. Default 10m.
-	IdleTimeout time.Duration `env:"BREAKER_IDLE_TIMEOUT" envDefault:"10m"`
+	IdleTimeout time.Duration `env:"BREAKER_IDLE_TIMEOUT"`
 }
 
 func (s BreakerSettings) withDefaults() BreakerSettings {
 	if s.ConsecutiveFailures == 0 {
-		s.ConsecutiveFailures = 5
+		s.ConsecutiveFailures = defaultConsecutiveFailures
 	}
 	if s.FailureRatio == 0 {
-		s.FailureRatio = 0.5
+		s.FailureRatio = defaultFailureRatio
 	}
 	if s.MinRequests == 0 {
-		s.MinRequests = 20
+		s.MinRequests = defaultMinRequests
 	}
 	if s.Window <= 0 {
-		s.Window = 10 * time.Second
+		s.Window = defaultWindow
 	}
 	if s.Bucket <= 0 {
-		s.Bucket = time.Second
+		s.Bucket = defaultBucket
 	}
 	if s.Bucket > s.Window {
 		s.Bucket = s.Window
 	}
 	if s.OpenTimeout <= 0 {
-		s.OpenTimeout = 5 * time.Second
+		s.OpenTimeout = defaultOpenTimeout
 	}
 	if s.HalfOpenProbes == 0 {
-		s.HalfOpenProbes = 3
+		s.HalfOpenProbes = defaultHalfOpenProbes
 	}
 	if s.MaxKeys <= 0 {
 		s.MaxKeys = defaultMaxKeys
@@ -89,19 +101,19 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 func (s BreakerSettings) Validate() error {
 	var errs []error
 	if s.FailureRatio < 0 || s.FailureRatio > 1 {
-		errs = append(errs, fmt.Errorf("BREAKER_FAILURE_RATIO must be within [0, 1], got %v", s.FailureRatio))
+		errs = append(errs, config.Invalid("BREAKER_FAILURE_RATIO", "must be within [0, 1], got %v", s.FailureRatio))
 	}
 	if s.Window < 0 {
-		errs = append(errs, fmt.Errorf("BREAKER_WINDOW must not be negative, got %v", s.Window))
+		errs = append(errs, config.Invalid("BREAKER_WINDOW", "must not be negative, got %v", s.Window))
 	}
 	if s.Bucket < 0 {
-		errs = append(errs, fmt.Errorf("BREAKER_BUCKET must not be negative, got %v", s.Bucket))
+		errs = append(errs, config.Invalid("BREAKER_BUCKET", "must not be negative, got %v", s.Bucket))
 	}
 	if s.OpenTimeout < 0 {
-		errs = append(errs, fmt.Errorf("BREAKER_OPEN_TIMEOUT must not be negative, got %v", s.OpenTimeout))
+		errs = append(errs, config.Invalid("BREAKER_OPEN_TIMEOUT", "must not be negative, got %v", s.OpenTimeout))
 	}
 	if s.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("BREAKER_MAX_KEYS must not be negative, got %v", s.MaxKeys))
+		errs = append(errs, config.Invalid("BREAKER_MAX_KEYS", "must not be negative, got %v", s.MaxKeys))
 	}
 	return errors.Join(errs...)
 }

@@ -3,7 +3,6 @@ package resilience
 import (
 	"context"
 	"errors"
-	"fmt"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/transport"
 	"net/http"
@@ -11,6 +10,16 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
+
+	"github.com/gantry-go/gantry/config"
+)
+
+// Default values of BulkheadSettings, used for zero fields (MaxKeys and IdleTimeout
+// take defaultMaxKeys and defaultIdleTimeout, shared by every keyed policy).
+const (
+	defaultMaxConcurrent = 1024
+	defaultMaxQueue      = 1024
+	defaultQueueTimeout  = 100 * time.Millisecond
 )
 
 // BulkheadSettings configures a Bulkhead. The zero value gives the defaults below.
@@ -18,49 +27,49 @@ import (
 type BulkheadSettings struct {
 	// MaxConcurrent is the number of calls that may run at once per key. Default 1024,
 	// Envoy's circuit breaker max_requests.
-	MaxConcurrent int `env:"BULKHEAD_MAX_CONCURRENT" envDefault:"1024"`
+	MaxConcurrent int `env:"BULKHEAD_MAX_CONCURRENT"`
 	// MaxQueue is the number of calls that may wait for a slot per key. Default 1024,
 	// Envoy's max_pending_requests. Negative means no queue: reject at once when full.
-	MaxQueue int `env:"BULKHEAD_MAX_QUEUE" envDefault:"1024"`
+	MaxQueue int `env:"BULKHEAD_MAX_QUEUE"`
 	// QueueTimeout is how long a call waits in the queue before it is rejected (it
 	// also stops waiting when its context ends). Default 100ms: a queued call should
 	// fail well inside a typical 1-2 s deadline so that the caller can still retry.
-	QueueTimeout time.Duration `env:"BULKHEAD_QUEUE_TIMEOUT" envDefault:"100ms"`
+	QueueTimeout time.Duration `env:"BULKHEAD_QUEUE_TIMEOUT"`
 	// MaxKeys bounds the number of per-key compartments. Default 10000.
-	MaxKeys int `env:"BULKHEAD_MAX_KEYS" envDefault:"10000"`
+	MaxKeys int `env:"BULKHEAD_MAX_KEYS"`
 	// IdleTimeout is how long an unused compartment is kept. Default 10m. A
 	// compartment is only evicted while idle in the sense of unused; calls holding
 	// one of its slots keep their own reference.
-	IdleTimeout time.Duration `env:"BULKHEAD_IDLE_TIMEOUT" envDefault:"10m"`
+	IdleTimeout time.Duration `env:"BULKHEAD_IDLE_TIMEOUT"`
 }
 
 // Validate reports settings that cannot work, naming their environment variables.
 func (s BulkheadSettings) Validate() error {
 	var errs []error
 	if s.MaxConcurrent < 0 {
-		errs = append(errs, fmt.Errorf("BULKHEAD_MAX_CONCURRENT must not be negative, got %v", s.MaxConcurrent))
+		errs = append(errs, config.Invalid("BULKHEAD_MAX_CONCURRENT", "must not be negative, got %v", s.MaxConcurrent))
 	}
 	if s.QueueTimeout < 0 {
-		errs = append(errs, fmt.Errorf("BULKHEAD_QUEUE_TIMEOUT must not be negative, got %v", s.QueueTimeout))
+		errs = append(errs, config.Invalid("BULKHEAD_QUEUE_TIMEOUT", "must not be negative, got %v", s.QueueTimeout))
 	}
 	if s.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("BULKHEAD_MAX_KEYS must not be negative, got %v", s.MaxKeys))
+		errs = append(errs, config.Invalid("BULKHEAD_MAX_KEYS", "must not be negative, got %v", s.MaxKeys))
 	}
 	return errors.Join(errs...)
 }
 
 func (s BulkheadSettings) withDefaults() BulkheadSettings {
 	if s.MaxConcurrent == 0 {
-		s.MaxConcurrent = 1024
+		s.MaxConcurrent = defaultMaxConcurrent
 	}
 	if s.MaxQueue == 0 {
-		s.MaxQueue = 1024
+		s.MaxQueue = defaultMaxQueue
 	}
 	if s.MaxQueue < 0 {
 		s.MaxQueue = 0
 	}
 	if s.QueueTimeout == 0 {
-		s.QueueTimeout = 100 * time.Millisecond
+		s.QueueTimeout = defaultQueueTimeout
 	}
 	return s
 }

@@ -3,13 +3,13 @@ package resilience
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/internal/route"
 	"github.com/gantry-go/gantry/transport"
 )
@@ -46,7 +46,7 @@ func (s DeadlineSettings) allowance() time.Duration {
 // Validate reports settings that cannot work, naming their environment variables.
 func (s DeadlineSettings) Validate() error {
 	if s.Default < 0 {
-		return fmt.Errorf("DEADLINE_DEFAULT must not be negative, got %v", s.Default)
+		return config.Invalid("DEADLINE_DEFAULT", "must not be negative, got %v", s.Default)
 	}
 	return nil
 }

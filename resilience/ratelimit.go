@@ -3,7 +3,6 @@ package resilience
 import (
 	"context"
 	"errors"
-	"fmt"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/transport"
 	"math"
@@ -13,45 +12,48 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 	"golang.org/x/time/rate"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // RateLimitSettings configures a RateLimiter: a global token bucket and a per-key
 // one, both golang.org/x/time/rate limiters. The zero value limits nothing. It is a
 // plain value, read once at construction.
 type RateLimitSettings struct {
-	// Rate is the global rate in requests per second. 0 means no global limit.
-	Rate float64 `env:"RATELIMIT_RATE" envDefault:"0"`
-	// Burst is the global bucket size. 0 means max(1, Rate) (one second of traffic).
-	Burst int `env:"RATELIMIT_BURST" envDefault:"0"`
+	// Rate is the global rate in requests per second. Default 0: no global limit.
+	Rate float64 `env:"RATELIMIT_RATE"`
+	// Burst is the global bucket size. Default 0: max(1, Rate), one second of
+	// traffic.
+	Burst int `env:"RATELIMIT_BURST"`
 	// KeyRate is the rate per key (client IP, header, user) in requests per second.
-	// 0 means no per-key limit.
-	KeyRate float64 `env:"RATELIMIT_KEY_RATE" envDefault:"0"`
-	// KeyBurst is the per-key bucket size. 0 means max(1, KeyRate).
-	KeyBurst int `env:"RATELIMIT_KEY_BURST" envDefault:"0"`
+	// Default 0: no per-key limit.
+	KeyRate float64 `env:"RATELIMIT_KEY_RATE"`
+	// KeyBurst is the per-key bucket size. Default 0: max(1, KeyRate).
+	KeyBurst int `env:"RATELIMIT_KEY_BURST"`
 	// MaxKeys bounds the number of per-key limiters held. Default 10000.
-	MaxKeys int `env:"RATELIMIT_MAX_KEYS" envDefault:"10000"`
+	MaxKeys int `env:"RATELIMIT_MAX_KEYS"`
 	// IdleTimeout is how long an unused key's limiter is kept. Default 10m; a full
 	// bucket after that long, so evicting it changes nothing for rates above 1/600s.
-	IdleTimeout time.Duration `env:"RATELIMIT_IDLE_TIMEOUT" envDefault:"10m"`
+	IdleTimeout time.Duration `env:"RATELIMIT_IDLE_TIMEOUT"`
 }
 
 // Validate reports settings that cannot work, naming their environment variables.
 func (s RateLimitSettings) Validate() error {
 	var errs []error
 	if s.Rate < 0 || math.IsNaN(s.Rate) {
-		errs = append(errs, fmt.Errorf("RATELIMIT_RATE must not be negative, got %v", s.Rate))
+		errs = append(errs, config.Invalid("RATELIMIT_RATE", "must not be negative, got %v", s.Rate))
 	}
 	if s.KeyRate < 0 || math.IsNaN(s.KeyRate) {
-		errs = append(errs, fmt.Errorf("RATELIMIT_KEY_RATE must not be negative, got %v", s.KeyRate))
+		errs = append(errs, config.Invalid("RATELIMIT_KEY_RATE", "must not be negative, got %v", s.KeyRate))
 	}
 	if s.Burst < 0 {
-		errs = append(errs, fmt.Errorf("RATELIMIT_BURST must not be negative, got %v", s.Burst))
+		errs = append(errs, config.Invalid("RATELIMIT_BURST", "must not be negative, got %v", s.Burst))
 	}
 	if s.KeyBurst < 0 {
-		errs = append(errs, fmt.Errorf("RATELIMIT_KEY_BURST must not be negative, got %v", s.KeyBurst))
+		errs = append(errs, config.Invalid("RATELIMIT_KEY_BURST", "must not be negative, got %v", s.KeyBurst))
 	}
 	if s.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("RATELIMIT_MAX_KEYS must not be negative, got %v", s.MaxKeys))
+		errs = append(errs, config.Invalid("RATELIMIT_MAX_KEYS", "must not be negative, got %v", s.MaxKeys))
 	}
 	return errors.Join(errs...)
 }

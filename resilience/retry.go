@@ -17,7 +17,20 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/transport"
+)
+
+// Default values of RetrySettings, used for zero fields.
+const (
+	defaultMaxAttempts        = 3
+	defaultBaseDelay          = 25 * time.Millisecond
+	defaultMaxDelay           = 250 * time.Millisecond
+	defaultMaxRetryAfter      = time.Second
+	defaultMinAttemptTime     = 10 * time.Millisecond
+	defaultBudgetRatio        = 0.1
+	defaultBudgetMinPerSecond = 3
+	defaultBudgetMaxBanked    = 10
 )
 
 // RetrySettings configures a Retry. The zero value gives the defaults below, taken
@@ -26,57 +39,58 @@ import (
 type RetrySettings struct {
 	// MaxAttempts is the number of attempts per request, the first included. Default
 	// 3, the most the SRE book recommends per layer. 1 disables retries.
-	MaxAttempts int `env:"RETRY_MAX_ATTEMPTS" envDefault:"3"`
+	MaxAttempts int `env:"RETRY_MAX_ATTEMPTS"`
 	// BaseDelay is the backoff base: retry n waits a random time in
 	// [0, BaseDelay*(2^n-1)), full jitter as in Envoy. Default 25ms (Envoy).
-	BaseDelay time.Duration `env:"RETRY_BASE_DELAY" envDefault:"25ms"`
+	BaseDelay time.Duration `env:"RETRY_BASE_DELAY"`
 	// MaxDelay caps the backoff. Default 250ms, Envoy's 10x the base.
-	MaxDelay time.Duration `env:"RETRY_MAX_DELAY" envDefault:"250ms"`
+	MaxDelay time.Duration `env:"RETRY_MAX_DELAY"`
 	// MaxRetryAfter is the longest Retry-After a retry waits for when the request has
 	// no deadline; with a deadline, the deadline decides. Longer waits return the
 	// response instead. Default 1s.
-	MaxRetryAfter time.Duration `env:"RETRY_MAX_RETRY_AFTER" envDefault:"1s"`
+	MaxRetryAfter time.Duration `env:"RETRY_MAX_RETRY_AFTER"`
 	// MinAttemptTime is the least deadline an attempt needs: a retry never starts
 	// when less than this is left after its backoff. Default 10ms.
-	MinAttemptTime time.Duration `env:"RETRY_MIN_ATTEMPT_TIME" envDefault:"10ms"`
+	MinAttemptTime time.Duration `env:"RETRY_MIN_ATTEMPT_TIME"`
 	// BudgetRatio is the share of requests that may be retried. Default 0.1 (10%, the
 	// SRE book's per-client budget; Envoy and Linkerd use 20%).
-	BudgetRatio float64 `env:"RETRY_BUDGET_RATIO" envDefault:"0.1"`
+	BudgetRatio float64 `env:"RETRY_BUDGET_RATIO"`
 	// BudgetMinPerSecond is the floor of retries per second allowed whatever the
 	// ratio, so that a client with little traffic can still retry. Default 3 (Envoy's
 	// min_retry_concurrency is 3; Finagle and Linkerd allow 10/s).
-	BudgetMinPerSecond float64 `env:"RETRY_BUDGET_MIN_PER_SECOND" envDefault:"3"`
+	BudgetMinPerSecond float64 `env:"RETRY_BUDGET_MIN_PER_SECOND"`
 	// BudgetMaxBanked caps the retry credit saved during calm periods. Default 10.
-	BudgetMaxBanked int `env:"RETRY_BUDGET_MAX_BANKED" envDefault:"10"`
+	BudgetMaxBanked int `env:"RETRY_BUDGET_MAX_BANKED"`
 	// BudgetDisabled turns the budget off: only MaxAttempts limits retries. Use it in
 	// tests, never in production, where it lets retries triple an outage's load.
-	BudgetDisabled bool `env:"RETRY_BUDGET_DISABLED" envDefault:"false"`
+	// Default false.
+	BudgetDisabled bool `env:"RETRY_BUDGET_DISABLED"`
 }
 
 func (s RetrySettings) withDefaults() RetrySettings {
 	if s.MaxAttempts == 0 {
-		s.MaxAttempts = 3
+		s.MaxAttempts = defaultMaxAttempts
 	}
 	if s.BaseDelay == 0 {
-		s.BaseDelay = 25 * time.Millisecond
+		s.BaseDelay = defaultBaseDelay
 	}
 	if s.MaxDelay == 0 {
-		s.MaxDelay = 250 * time.Millisecond
+		s.MaxDelay = defaultMaxDelay
 	}
 	if s.MaxRetryAfter == 0 {
-		s.MaxRetryAfter = time.Second
+		s.MaxRetryAfter = defaultMaxRetryAfter
 	}
 	if s.MinAttemptTime == 0 {
-		s.MinAttemptTime = 10 * time.Millisecond
+		s.MinAttemptTime = defaultMinAttemptTime
 	}
 	if s.BudgetRatio == 0 {
-		s.BudgetRatio = 0.1
+		s.BudgetRatio = defaultBudgetRatio
 	}
 	if s.BudgetMinPerSecond == 0 {
-		s.BudgetMinPerSecond = 3
+		s.BudgetMinPerSecond = defaultBudgetMinPerSecond
 	}
 	if s.BudgetMaxBanked == 0 {
-		s.BudgetMaxBanked = 10
+		s.BudgetMaxBanked = defaultBudgetMaxBanked
 	}
 	return s
 }
@@ -85,25 +99,32 @@ func (s RetrySettings) withDefaults() RetrySettings {
 func (s RetrySettings) Validate() error {
 	var errs []error
 	if s.MaxAttempts < 0 {
-		errs = append(errs, fmt.Errorf("RETRY_MAX_ATTEMPTS must not be negative, got %d", s.MaxAttempts))
+		errs = append(errs, config.Invalid("RETRY_MAX_ATTEMPTS", "must not be negative, got %d", s.MaxAttempts))
 	}
 	if s.MaxAttempts > 10 {
-		errs = append(errs, fmt.Errorf("RETRY_MAX_ATTEMPTS must be at most 10 (retry storms), got %d", s.MaxAttempts))
+		errs = append(errs, config.Invalid("RETRY_MAX_ATTEMPTS", "must be at most 10 (retry storms), got %d", s.MaxAttempts))
 	}
-	if s.BaseDelay < 0 || s.MaxDelay < 0 {
-		errs = append(errs, fmt.Errorf("RETRY_BASE_DELAY and RETRY_MAX_DELAY must not be negative, got %v and %v", s.BaseDelay, s.MaxDelay))
+	if s.BaseDelay < 0 {
+		errs = append(errs, config.Invalid("RETRY_BASE_DELAY", "must not be negative, got %v", s.BaseDelay))
 	}
-	if s.BaseDelay > 0 && s.MaxDelay > 0 && s.MaxDelay < s.BaseDelay {
-		errs = append(errs, fmt.Errorf("RETRY_MAX_DELAY (%v) must not be below RETRY_BASE_DELAY (%v)", s.MaxDelay, s.BaseDelay))
+	if s.MaxDelay < 0 {
+		errs = append(errs, config.Invalid("RETRY_MAX_DELAY", "must not be negative, got %v", s.MaxDelay))
+	}
+	if d := s.withDefaults(); d.BaseDelay > 0 && d.MaxDelay > 0 && d.MaxDelay < d.BaseDelay {
+		if s.MaxDelay == 0 {
+			errs = append(errs, config.Invalid("RETRY_BASE_DELAY", "%v must not exceed RETRY_MAX_DELAY (%v, the default)", d.BaseDelay, d.MaxDelay))
+		} else {
+			errs = append(errs, config.Invalid("RETRY_MAX_DELAY", "%v must not be below RETRY_BASE_DELAY (%v)", d.MaxDelay, d.BaseDelay))
+		}
 	}
 	if s.BudgetRatio < 0 || s.BudgetRatio > 1 {
-		errs = append(errs, fmt.Errorf("RETRY_BUDGET_RATIO must be within [0, 1], got %v", s.BudgetRatio))
+		errs = append(errs, config.Invalid("RETRY_BUDGET_RATIO", "must be within [0, 1], got %v", s.BudgetRatio))
 	}
 	if s.BudgetMinPerSecond < 0 {
-		errs = append(errs, fmt.Errorf("RETRY_BUDGET_MIN_PER_SECOND must not be negative, got %v", s.BudgetMinPerSecond))
+		errs = append(errs, config.Invalid("RETRY_BUDGET_MIN_PER_SECOND", "must not be negative, got %v", s.BudgetMinPerSecond))
 	}
 	if s.BudgetMaxBanked < 0 {
-		errs = append(errs, fmt.Errorf("RETRY_BUDGET_MAX_BANKED must not be negative, got %v", s.BudgetMaxBanked))
+		errs = append(errs, config.Invalid("RETRY_BUDGET_MAX_BANKED", "must not be negative, got %v", s.BudgetMaxBanked))
 	}
 	return errors.Join(errs...)
 }

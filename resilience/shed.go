@@ -1,9 +1,9 @@
 package resilience
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"github.com/gantry-go/gantry/observability"
 	"math"
 	"net/http"
@@ -13,7 +13,19 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/transport"
+)
+
+// Default values of ShedSettings, used for zero (and negative) fields.
+const (
+	defaultInitialLimit = 20
+	defaultMinLimit     = 20
+	defaultMaxLimit     = 200
+	defaultTolerance    = 1.5
+	defaultSmoothing    = 0.2
+	defaultRTTWindow    = 10 * time.Second
+	defaultQueueSize    = 4
 )
 
 // ShedSettings configures a Shedder. The zero value gives the defaults of Netflix
@@ -21,47 +33,47 @@ import (
 // plain value, read once at construction.
 type ShedSettings struct {
 	// InitialLimit is the concurrency limit at start. Default 20 (Gradient2).
-	InitialLimit int `env:"SHED_INITIAL_LIMIT" envDefault:"20"`
+	InitialLimit int `env:"SHED_INITIAL_LIMIT"`
 	// MinLimit is the lowest the limit may fall. Default 20 (Gradient2); lower it for
 	// services whose capacity is below 20 concurrent requests.
-	MinLimit int `env:"SHED_MIN_LIMIT" envDefault:"20"`
+	MinLimit int `env:"SHED_MIN_LIMIT"`
 	// MaxLimit is the highest the limit may grow. Default 200 (Gradient2
 	// maxConcurrency).
-	MaxLimit int `env:"SHED_MAX_LIMIT" envDefault:"200"`
+	MaxLimit int `env:"SHED_MAX_LIMIT"`
 	// Tolerance is how much the latency may exceed the long-term latency before the
 	// limit shrinks. Default 1.5 (Gradient2 rttTolerance).
-	Tolerance float64 `env:"SHED_RTT_TOLERANCE" envDefault:"1.5"`
+	Tolerance float64 `env:"SHED_RTT_TOLERANCE"`
 	// Smoothing is how fast the limit moves toward its new estimate. Default 0.2.
-	Smoothing float64 `env:"SHED_SMOOTHING" envDefault:"0.2"`
+	Smoothing float64 `env:"SHED_SMOOTHING"`
 	// RTTWindow is how long the no-load latency estimate (the minimum latency seen)
 	// is kept: it is the minimum over the current and the previous window. Default 10s,
 	// BBR's min-RTT window.
-	RTTWindow time.Duration `env:"SHED_RTT_WINDOW" envDefault:"10s"`
+	RTTWindow time.Duration `env:"SHED_RTT_WINDOW"`
 	// QueueSize is the headroom added to the limit so that it can grow. Default 4.
-	QueueSize int `env:"SHED_QUEUE_SIZE" envDefault:"4"`
+	QueueSize int `env:"SHED_QUEUE_SIZE"`
 }
 
 func (s ShedSettings) withDefaults() ShedSettings {
 	if s.InitialLimit <= 0 {
-		s.InitialLimit = 20
+		s.InitialLimit = defaultInitialLimit
 	}
 	if s.MinLimit <= 0 {
-		s.MinLimit = 20
+		s.MinLimit = defaultMinLimit
 	}
 	if s.MaxLimit <= 0 {
-		s.MaxLimit = 200
+		s.MaxLimit = defaultMaxLimit
 	}
 	if s.Tolerance <= 0 {
-		s.Tolerance = 1.5
+		s.Tolerance = defaultTolerance
 	}
 	if s.Smoothing <= 0 {
-		s.Smoothing = 0.2
+		s.Smoothing = defaultSmoothing
 	}
 	if s.RTTWindow <= 0 {
-		s.RTTWindow = 10 * time.Second
+		s.RTTWindow = defaultRTTWindow
 	}
 	if s.QueueSize <= 0 {
-		s.QueueSize = 4
+		s.QueueSize = defaultQueueSize
 	}
 	s.MinLimit = min(s.MinLimit, s.MaxLimit)
 	s.InitialLimit = max(s.MinLimit, min(s.InitialLimit, s.MaxLimit))
@@ -71,17 +83,22 @@ func (s ShedSettings) withDefaults() ShedSettings {
 // Validate reports settings that cannot work, naming their environment variables.
 func (s ShedSettings) Validate() error {
 	var errs []error
-	if s.MinLimit < 0 || s.MaxLimit < 0 || s.InitialLimit < 0 {
-		errs = append(errs, fmt.Errorf("SHED_MIN_LIMIT, SHED_MAX_LIMIT and SHED_INITIAL_LIMIT must not be negative"))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"SHED_INITIAL_LIMIT", s.InitialLimit}, {"SHED_MIN_LIMIT", s.MinLimit}, {"SHED_MAX_LIMIT", s.MaxLimit}} {
+		if f.v < 0 {
+			errs = append(errs, config.Invalid(f.name, "must not be negative, got %d", f.v))
+		}
 	}
-	if s.MaxLimit > 0 && s.MinLimit > s.MaxLimit {
-		errs = append(errs, fmt.Errorf("SHED_MIN_LIMIT (%d) must not exceed SHED_MAX_LIMIT (%d)", s.MinLimit, s.MaxLimit))
+	if maxLimit := cmp.Or(max(s.MaxLimit, 0), defaultMaxLimit); s.MinLimit > maxLimit {
+		errs = append(errs, config.Invalid("SHED_MIN_LIMIT", "%d must not exceed SHED_MAX_LIMIT (%d)", s.MinLimit, maxLimit))
 	}
 	if s.Tolerance != 0 && s.Tolerance < 1 {
-		errs = append(errs, fmt.Errorf("SHED_RTT_TOLERANCE must be at least 1, got %v", s.Tolerance))
+		errs = append(errs, config.Invalid("SHED_RTT_TOLERANCE", "must be at least 1, got %v", s.Tolerance))
 	}
 	if s.Smoothing < 0 || s.Smoothing > 1 {
-		errs = append(errs, fmt.Errorf("SHED_SMOOTHING must be within (0, 1], got %v", s.Smoothing))
+		errs = append(errs, config.Invalid("SHED_SMOOTHING", "must be within (0, 1], got %v", s.Smoothing))
 	}
 	return errors.Join(errs...)
 }

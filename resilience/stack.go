@@ -7,7 +7,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/transport"
+)
+
+// Default values of ClientSettings, used for zero fields.
+const (
+	defaultAttemptTimeout = 500 * time.Millisecond
+	defaultRequestTimeout = 2 * time.Second
 )
 
 // ClientSettings configures the recommended client stack (see NewClientStack). The
@@ -23,13 +30,13 @@ type ClientSettings struct {
 	RateLimit RateLimitSettings `envPrefix:"CLIENT_"`
 	Bulkhead  BulkheadSettings  `envPrefix:"CLIENT_"`
 	// BulkheadEnabled puts a per-host bulkhead below the breaker. Default false.
-	BulkheadEnabled bool `env:"CLIENT_BULKHEAD_ENABLED" envDefault:"false"`
+	BulkheadEnabled bool `env:"CLIENT_BULKHEAD_ENABLED"`
 	// AttemptTimeout bounds each attempt, body included. Default 500ms, so that 3
 	// attempts and their backoff fit the 2s RequestTimeout. Negative disables it.
-	AttemptTimeout time.Duration `env:"CLIENT_ATTEMPT_TIMEOUT" envDefault:"500ms"`
+	AttemptTimeout time.Duration `env:"CLIENT_ATTEMPT_TIMEOUT"`
 	// RequestTimeout bounds a logical request, retries included, unless the caller's
 	// context ends earlier. Default 2s. Negative disables it.
-	RequestTimeout time.Duration `env:"CLIENT_REQUEST_TIMEOUT" envDefault:"2s"`
+	RequestTimeout time.Duration `env:"CLIENT_REQUEST_TIMEOUT"`
 	// BreakerKey chooses a request's breaker. Nil means KeyByHost: one breaker per
 	// upstream. A gateway keys by upstream and route, so that one failing route does
 	// not cut the others off.
@@ -39,39 +46,43 @@ type ClientSettings struct {
 func (s ClientSettings) timeouts() (attempt, request time.Duration) {
 	attempt, request = s.AttemptTimeout, s.RequestTimeout
 	if attempt == 0 {
-		attempt = 500 * time.Millisecond
+		attempt = defaultAttemptTimeout
 	}
 	if request == 0 {
-		request = 2 * time.Second
+		request = defaultRequestTimeout
 	}
 	return attempt, request
 }
 
-// Validate checks every nested policy and rejects unsafe combinations, naming the
-// variables involved:
+// Validate rejects unsafe combinations of the timeouts and the nested policies,
+// naming the variables involved relative to ClientSettings (config.Load adds any
+// prefix):
 //   - attempts x AttemptTimeout + the backoff between them exceeds RequestTimeout (the
 //     last attempts could never run to their timeout);
 //   - AttemptTimeout exceeds RequestTimeout;
 //   - the retry budget is disabled while retries are on (retry storms);
 //   - the backoff cap is not shorter than RequestTimeout (retries could never run).
+//
+// It does not validate the nested settings on their own: config.Load and
+// NewClientStack do that (see config.Validate).
 func (s ClientSettings) Validate() error {
-	errs := []error{s.Retry.Validate(), s.Breaker.Validate(), s.RateLimit.Validate(), s.Bulkhead.Validate()}
+	var errs []error
 	r := s.Retry.withDefaults()
 	attempt, request := s.timeouts()
 	if attempt > 0 && request > 0 {
 		worst := time.Duration(r.MaxAttempts)*attempt + time.Duration(r.MaxAttempts-1)*r.MaxDelay
 		if attempt > request {
-			errs = append(errs, fmt.Errorf("CLIENT_ATTEMPT_TIMEOUT (%v) exceeds CLIENT_REQUEST_TIMEOUT (%v)", attempt, request))
+			errs = append(errs, config.Invalid("CLIENT_ATTEMPT_TIMEOUT", "%v exceeds CLIENT_REQUEST_TIMEOUT (%v)", attempt, request))
 		} else if worst > request {
-			errs = append(errs, fmt.Errorf("RETRY_MAX_ATTEMPTS (%d) x CLIENT_ATTEMPT_TIMEOUT (%v) + backoff up to RETRY_MAX_DELAY (%v) = %v exceeds CLIENT_REQUEST_TIMEOUT (%v)",
+			errs = append(errs, config.Invalid("RETRY_MAX_ATTEMPTS", "%d x CLIENT_ATTEMPT_TIMEOUT (%v) + backoff up to RETRY_MAX_DELAY (%v) = %v exceeds CLIENT_REQUEST_TIMEOUT (%v)",
 				r.MaxAttempts, attempt, r.MaxDelay, worst, request))
 		}
 	}
 	if request > 0 && r.MaxAttempts > 1 && r.MaxDelay >= request {
-		errs = append(errs, fmt.Errorf("RETRY_MAX_DELAY (%v) must be shorter than CLIENT_REQUEST_TIMEOUT (%v)", r.MaxDelay, request))
+		errs = append(errs, config.Invalid("RETRY_MAX_DELAY", "%v must be shorter than CLIENT_REQUEST_TIMEOUT (%v)", r.MaxDelay, request))
 	}
 	if r.BudgetDisabled && r.MaxAttempts > 1 {
-		errs = append(errs, errors.New("RETRY_BUDGET_DISABLED with RETRY_MAX_ATTEMPTS > 1 lets retries multiply an outage's load; keep the budget"))
+		errs = append(errs, config.Invalid("RETRY_BUDGET_DISABLED", "set with RETRY_MAX_ATTEMPTS > 1 lets retries multiply an outage's load; keep the budget"))
 	}
 	return errors.Join(errs...)
 }
@@ -88,11 +99,12 @@ type ClientStack struct {
 	rateLimit bool
 }
 
-// NewClientStack validates s (see ClientSettings.Validate) and builds the policies.
+// NewClientStack validates s and its nested settings (config.Validate) and builds
+// the policies; the error matches config.ErrInvalid and names every bad variable.
 // The limiter and bulkhead are keyed by the request's URL host (the logical upstream
 // above a balancer), the breakers by s.BreakerKey.
 func NewClientStack(name string, s ClientSettings, t observability.Instrumentation) (*ClientStack, error) {
-	if err := s.Validate(); err != nil {
+	if err := config.Validate(s); err != nil {
 		return nil, fmt.Errorf("resilience: client stack %q: %w", name, err)
 	}
 	breakerKey := s.BreakerKey

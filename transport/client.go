@@ -2,10 +2,11 @@ package transport
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // ClientSettings configures NewClient and NewTransport. The zero value is safe: every
@@ -16,23 +17,23 @@ type ClientSettings struct {
 	// Timeout bounds a whole exchange, reading the response body included; it becomes
 	// the request context's deadline, so PropagateDeadline sends it on. Prefer a
 	// context deadline per call; this is the backstop. Default 30s.
-	Timeout time.Duration `env:"HTTP_CLIENT_TIMEOUT" envDefault:"30s"`
+	Timeout time.Duration `env:"HTTP_CLIENT_TIMEOUT"`
 	// DialTimeout bounds establishing a TCP connection. Default 5s.
-	DialTimeout time.Duration `env:"HTTP_CLIENT_DIAL_TIMEOUT" envDefault:"5s"`
+	DialTimeout time.Duration `env:"HTTP_CLIENT_DIAL_TIMEOUT"`
 	// KeepAlive is the TCP keep-alive period of client connections. Default 30s.
-	KeepAlive time.Duration `env:"HTTP_CLIENT_KEEP_ALIVE" envDefault:"30s"`
+	KeepAlive time.Duration `env:"HTTP_CLIENT_KEEP_ALIVE"`
 	// TLSHandshakeTimeout bounds a TLS handshake. Default 5s.
-	TLSHandshakeTimeout time.Duration `env:"HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT" envDefault:"5s"`
+	TLSHandshakeTimeout time.Duration `env:"HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT"`
 	// ResponseHeaderTimeout bounds the wait for response headers after the request is
 	// written. Default 0 (none: the context deadline and Timeout bound it).
 	ResponseHeaderTimeout time.Duration `env:"HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT"`
 	// IdleConnTimeout closes keep-alive connections idle this long. Default 90s.
-	IdleConnTimeout time.Duration `env:"HTTP_CLIENT_IDLE_CONN_TIMEOUT" envDefault:"90s"`
+	IdleConnTimeout time.Duration `env:"HTTP_CLIENT_IDLE_CONN_TIMEOUT"`
 	// MaxIdleConns bounds idle connections across all hosts. Default 256.
-	MaxIdleConns int `env:"HTTP_CLIENT_MAX_IDLE_CONNS" envDefault:"256"`
+	MaxIdleConns int `env:"HTTP_CLIENT_MAX_IDLE_CONNS"`
 	// MaxIdleConnsPerHost bounds idle connections per host. net/http's default of 2
 	// makes a busy service open and close connections all the time. Default 64.
-	MaxIdleConnsPerHost int `env:"HTTP_CLIENT_MAX_IDLE_CONNS_PER_HOST" envDefault:"64"`
+	MaxIdleConnsPerHost int `env:"HTTP_CLIENT_MAX_IDLE_CONNS_PER_HOST"`
 	// MaxConnsPerHost bounds all connections per host, 0 meaning no limit. Default 0.
 	MaxConnsPerHost int `env:"HTTP_CLIENT_MAX_CONNS_PER_HOST"`
 }
@@ -60,7 +61,7 @@ func (s ClientSettings) Validate() error {
 		{"HTTP_CLIENT_MAX_CONNS_PER_HOST", s.MaxConnsPerHost},
 	} {
 		if f.v < 0 {
-			errs = append(errs, fmt.Errorf("%s: %d is negative", f.name, f.v))
+			errs = append(errs, config.Invalid(f.name, "%d is negative", f.v))
 		}
 	}
 	return errors.Join(errs...)

@@ -2,10 +2,11 @@ package transport
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // Default values of ServerSettings, used for zero fields.
@@ -23,28 +24,29 @@ const (
 // the default named in its comment. A negative duration disables that timeout (use it
 // for servers that stream, where WriteTimeout would cut long responses).
 //
-// The env tags follow caarlos0/env/v11, so config.Load fills the struct from the
-// environment with the same defaults as code. It is a plain value, read once by
+// The env tags follow caarlos0/env/v11; a variable left unset stays zero, so
+// config.Load and code get the same defaults. It is a plain value, read once by
 // NewServer, and safe to share.
 type ServerSettings struct {
 	// Addr is the TCP address to listen on. Default ":8080".
-	Addr string `env:"HTTP_ADDR" envDefault:":8080"`
+	Addr string `env:"HTTP_ADDR"`
 	// ReadHeaderTimeout bounds reading the request line and headers; it is the
 	// Slowloris guard (gosec G112). Default 5s.
-	ReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"5s"`
+	ReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT"`
 	// ReadTimeout bounds reading the whole request, body included. Default 30s.
-	ReadTimeout time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"30s"`
+	ReadTimeout time.Duration `env:"HTTP_READ_TIMEOUT"`
 	// WriteTimeout bounds the time from the end of the request headers to the end of
 	// the response. Default 60s.
-	WriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"60s"`
+	WriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT"`
 	// IdleTimeout bounds how long a keep-alive connection waits for its next request.
 	// Default 120s.
-	IdleTimeout time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"120s"`
-	// MaxHeaderBytes bounds the size of the request line and headers. Default 64 KiB.
-	MaxHeaderBytes int `env:"HTTP_MAX_HEADER_BYTES" envDefault:"65536"`
+	IdleTimeout time.Duration `env:"HTTP_IDLE_TIMEOUT"`
+	// MaxHeaderBytes bounds the size of the request line and headers. Default 65536
+	// (64 KiB).
+	MaxHeaderBytes int `env:"HTTP_MAX_HEADER_BYTES"`
 	// MaxBodyBytes is the request body limit that BodyLimit and DecodeJSON apply when
-	// given this value. NewServer itself does not read it. Default 1 MiB.
-	MaxBodyBytes int64 `env:"HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+	// given this value. NewServer itself does not read it. Default 1048576 (1 MiB).
+	MaxBodyBytes int64 `env:"HTTP_MAX_BODY_BYTES"`
 }
 
 // Validate reports every invalid field at once, each naming its environment variable.
@@ -53,18 +55,18 @@ func (s ServerSettings) Validate() error {
 	var errs []error
 	if s.Addr != "" {
 		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
-			errs = append(errs, fmt.Errorf("HTTP_ADDR: %q is not a host:port address", s.Addr))
+			errs = append(errs, config.Invalid("HTTP_ADDR", "%q is not a host:port address", s.Addr))
 		}
 	}
 	if s.MaxHeaderBytes < 0 {
-		errs = append(errs, fmt.Errorf("HTTP_MAX_HEADER_BYTES: %d is negative", s.MaxHeaderBytes))
+		errs = append(errs, config.Invalid("HTTP_MAX_HEADER_BYTES", "%d is negative", s.MaxHeaderBytes))
 	}
 	if s.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf("HTTP_MAX_BODY_BYTES: %d is negative", s.MaxBodyBytes))
+		errs = append(errs, config.Invalid("HTTP_MAX_BODY_BYTES", "%d is negative", s.MaxBodyBytes))
 	}
 	rh, r := s.readHeaderTimeout(), s.readTimeout()
 	if rh > 0 && r > 0 && rh > r {
-		errs = append(errs, fmt.Errorf("HTTP_READ_HEADER_TIMEOUT: %v is longer than HTTP_READ_TIMEOUT %v", rh, r))
+		errs = append(errs, config.Invalid("HTTP_READ_HEADER_TIMEOUT", "%v is longer than HTTP_READ_TIMEOUT %v", rh, r))
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // Check kinds.
@@ -28,6 +30,17 @@ const (
 // ErrInvalidRegistration is wrapped by NewRegistrar's errors.
 var ErrInvalidRegistration = errors.New("consul: invalid registration")
 
+// Default values of Registration, used for zero fields.
+const (
+	defaultCheck = CheckTTL
+	// minDeregisterCriticalAfter is Consul's minimum.
+	minDeregisterCriticalAfter     = time.Minute
+	defaultCheckInterval           = time.Second
+	defaultTTL                     = 10 * time.Second
+	defaultDeregisterCriticalAfter = minDeregisterCriticalAfter
+	defaultResync                  = 5 * time.Second
+)
+
 // Readiness is what the Registrar needs from the health registry: its cached
 // readiness (false while starting, failing or draining).
 type Readiness interface {
@@ -39,9 +52,10 @@ type Readiness interface {
 type Registration struct {
 	// Name is the service name. Required.
 	Name string `env:"DISCOVERY_SERVICE_NAME"`
-	// ID is the instance ID, unique on the agent. Default "<name>-<host>-<port>".
+	// ID is the instance ID, unique on the agent. Empty means
+	// "<name>-<host>-<port>".
 	ID string `env:"DISCOVERY_SERVICE_ID"`
-	// Address is the address other services use to reach this one. Default: the
+	// Address is the address other services use to reach this one. Empty means the
 	// agent's address.
 	Address string `env:"DISCOVERY_SERVICE_ADDRESS"`
 	// Port is the service's port. Required, 1-65535.
@@ -50,26 +64,26 @@ type Registration struct {
 	Tags []string `env:"DISCOVERY_SERVICE_TAGS" envSeparator:","`
 	// Meta is the service's metadata, as key:value pairs in the environment.
 	Meta map[string]string `env:"DISCOVERY_SERVICE_META"`
-	// Check is CheckTTL (default) or CheckHTTP.
-	Check string `env:"DISCOVERY_CHECK" envDefault:"ttl"`
-	// CheckURL is the URL Consul polls for CheckHTTP. Default
+	// Check is CheckTTL ("ttl") or CheckHTTP ("http"). Default ttl.
+	Check string `env:"DISCOVERY_CHECK"`
+	// CheckURL is the URL Consul polls for CheckHTTP. Empty means
 	// http://<address>:<port>/readyz.
 	CheckURL string `env:"DISCOVERY_CHECK_URL"`
 	// CheckInterval is how often Consul polls CheckURL (CheckHTTP), or how often the
 	// Registrar reads readiness and reports a change (CheckTTL). Default 1s.
-	CheckInterval time.Duration `env:"DISCOVERY_CHECK_INTERVAL" envDefault:"1s"`
+	CheckInterval time.Duration `env:"DISCOVERY_CHECK_INTERVAL"`
 	// TTL is the TTL check's time to live: without a report for this long, Consul
 	// marks the instance critical. The Registrar reports at least every TTL/3.
 	// Default 10s.
-	TTL time.Duration `env:"DISCOVERY_CHECK_TTL" envDefault:"10s"`
+	TTL time.Duration `env:"DISCOVERY_CHECK_TTL"`
 	// DeregisterCriticalAfter makes Consul remove the instance once its check has
-	// been critical this long, so a crashed instance does not linger. Consul's
-	// minimum, and the default, is 1m.
-	DeregisterCriticalAfter time.Duration `env:"DISCOVERY_DEREGISTER_CRITICAL_AFTER" envDefault:"1m"`
+	// been critical this long, so a crashed instance does not linger. Default 1m,
+	// Consul's minimum.
+	DeregisterCriticalAfter time.Duration `env:"DISCOVERY_DEREGISTER_CRITICAL_AFTER"`
 	// Resync is how often the Registrar checks that the agent still knows the
 	// instance and registers it again if not (an agent restarted with empty state).
 	// Default 5s.
-	Resync time.Duration `env:"DISCOVERY_RESYNC_INTERVAL" envDefault:"5s"`
+	Resync time.Duration `env:"DISCOVERY_RESYNC_INTERVAL"`
 	// Logger receives registration events; nil discards them. The ACL token is
 	// never logged.
 	Logger *slog.Logger `env:"-"`
@@ -77,35 +91,33 @@ type Registration struct {
 
 // Validate reports settings that cannot work, each problem naming its env variable.
 // A missing Name or Port is not reported here, since code usually fills them in after
-// loading the environment; NewRegistrar rejects them.
+// loading the environment; NewRegistrar rejects them. NewRegistrar's errors wrap
+// these problems in ErrInvalidRegistration.
 func (r Registration) Validate() error {
 	var errs []error
 	if r.Port < 0 || r.Port > 65535 {
-		errs = append(errs, fmt.Errorf("DISCOVERY_SERVICE_PORT: %d is not within 1-65535", r.Port))
+		errs = append(errs, config.Invalid("DISCOVERY_SERVICE_PORT", "%d is not within 1-65535", r.Port))
 	}
 	if r.Check != "" && r.Check != CheckTTL && r.Check != CheckHTTP {
-		errs = append(errs, fmt.Errorf("DISCOVERY_CHECK: %q is not %q or %q", r.Check, CheckTTL, CheckHTTP))
+		errs = append(errs, config.Invalid("DISCOVERY_CHECK", "%q is not %q or %q", r.Check, CheckTTL, CheckHTTP))
 	}
 	for _, d := range []struct {
 		env string
 		v   time.Duration
 	}{{"DISCOVERY_CHECK_INTERVAL", r.CheckInterval}, {"DISCOVERY_CHECK_TTL", r.TTL}, {"DISCOVERY_RESYNC_INTERVAL", r.Resync}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s: %v is negative", d.env, d.v))
+			errs = append(errs, config.Invalid(d.env, "%v is negative", d.v))
 		}
 	}
-	if r.DeregisterCriticalAfter != 0 && r.DeregisterCriticalAfter < time.Minute {
-		errs = append(errs, fmt.Errorf("DISCOVERY_DEREGISTER_CRITICAL_AFTER: %v is below Consul's minimum of 1m", r.DeregisterCriticalAfter))
+	if r.DeregisterCriticalAfter != 0 && r.DeregisterCriticalAfter < minDeregisterCriticalAfter {
+		errs = append(errs, config.Invalid("DISCOVERY_DEREGISTER_CRITICAL_AFTER", "%v is below Consul's minimum of %v", r.DeregisterCriticalAfter, minDeregisterCriticalAfter))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidRegistration, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (r Registration) withDefaults() Registration {
 	if r.Check == "" {
-		r.Check = CheckTTL
+		r.Check = defaultCheck
 	}
 	if r.ID == "" {
 		host := r.Address
@@ -122,16 +134,16 @@ func (r Registration) withDefaults() Registration {
 		r.CheckURL = "http://" + net.JoinHostPort(host, strconv.Itoa(r.Port)) + "/readyz"
 	}
 	if r.CheckInterval == 0 {
-		r.CheckInterval = time.Second
+		r.CheckInterval = defaultCheckInterval
 	}
 	if r.TTL == 0 {
-		r.TTL = 10 * time.Second
+		r.TTL = defaultTTL
 	}
 	if r.DeregisterCriticalAfter == 0 {
-		r.DeregisterCriticalAfter = time.Minute
+		r.DeregisterCriticalAfter = defaultDeregisterCriticalAfter
 	}
 	if r.Resync == 0 {
-		r.Resync = 5 * time.Second
+		r.Resync = defaultResync
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -156,13 +168,14 @@ type Registrar struct {
 }
 
 // NewRegistrar returns a Registrar for r over c. ready feeds the TTL check; nil
-// means always ready. It fails with an error wrapping ErrInvalidRegistration.
+// means always ready. It fails with an error wrapping ErrInvalidRegistration (and,
+// when Validate finds problems, a *config.Error naming each bad variable).
 func NewRegistrar(c *api.Client, ready Readiness, r Registration) (*Registrar, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil *api.Client", ErrInvalidRegistration)
 	}
-	if err := r.Validate(); err != nil {
-		return nil, err
+	if err := config.Validate(r); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRegistration, err)
 	}
 	if r.Name == "" || r.Port == 0 {
 		return nil, fmt.Errorf("%w: a service name and port are required (DISCOVERY_SERVICE_NAME, DISCOVERY_SERVICE_PORT), got %q and %d",

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/discovery"
 )
 
@@ -37,6 +38,16 @@ var ErrEmpty = errors.New("consul: no passing instances; keeping the last set")
 // ErrInvalidWatch is wrapped by NewResolver's errors.
 var ErrInvalidWatch = errors.New("consul: invalid watch settings")
 
+// Default values of WatchSettings, used for zero fields.
+const (
+	defaultWait        = 5 * time.Minute
+	maxWait            = 10 * time.Minute // Consul's cap
+	defaultRetryMin    = 500 * time.Millisecond
+	defaultRetryMax    = 2 * time.Second
+	defaultMinInterval = 50 * time.Millisecond
+	defaultEmpty       = EmptyKeep
+)
+
 // WatchSettings configures a Resolver. The zero value works: every zero field takes
 // the default documented on it.
 type WatchSettings struct {
@@ -47,19 +58,20 @@ type WatchSettings struct {
 	// Wait is the blocking query's wait time: an idle watch makes one request per
 	// Wait per service. Consul adds up to Wait/16 of jitter and caps it at 10m.
 	// Default 5m.
-	Wait time.Duration `env:"DISCOVERY_CONSUL_WAIT" envDefault:"5m"`
+	Wait time.Duration `env:"DISCOVERY_CONSUL_WAIT"`
 	// RetryMin and RetryMax bound the backoff while the agent is unreachable: the
 	// n-th consecutive failure waits a random time in [d/2, d) with
-	// d = min(RetryMin × 2^(n-1), RetryMax). Defaults 500ms and 2s, so a long outage
-	// costs about one attempt every 1.5s per service.
-	RetryMin time.Duration `env:"DISCOVERY_CONSUL_RETRY_MIN" envDefault:"500ms"`
-	RetryMax time.Duration `env:"DISCOVERY_CONSUL_RETRY_MAX" envDefault:"2s"`
+	// d = min(RetryMin × 2^(n-1), RetryMax). Default 500ms.
+	RetryMin time.Duration `env:"DISCOVERY_CONSUL_RETRY_MIN"`
+	// RetryMax caps the backoff (see RetryMin). Default 2s, so a long outage costs
+	// about one attempt every 1.5s per service.
+	RetryMax time.Duration `env:"DISCOVERY_CONSUL_RETRY_MAX"`
 	// MinInterval is the least time between two queries of one service even when
 	// the index keeps changing, a guard against tight loops. Default 50ms.
-	MinInterval time.Duration `env:"DISCOVERY_CONSUL_MIN_INTERVAL" envDefault:"50ms"`
-	// Empty is the policy for an answer with no passing instance: EmptyKeep
-	// (default) or EmptyAccept.
-	Empty string `env:"DISCOVERY_CONSUL_EMPTY" envDefault:"keep"`
+	MinInterval time.Duration `env:"DISCOVERY_CONSUL_MIN_INTERVAL"`
+	// Empty is the policy for an answer with no passing instance: EmptyKeep ("keep")
+	// or EmptyAccept ("accept"). Default keep.
+	Empty string `env:"DISCOVERY_CONSUL_EMPTY"`
 	// Datacenter is the datacenter to query; empty means the agent's.
 	Datacenter string `env:"DISCOVERY_CONSUL_DATACENTER"`
 	// MeterProvider receives discovery.consul.* metrics; nil means none.
@@ -69,51 +81,47 @@ type WatchSettings struct {
 }
 
 // Validate reports settings out of range, each naming its env variable.
+// NewResolver's errors wrap these problems in ErrInvalidWatch.
 func (s WatchSettings) Validate() error {
 	var errs []error
-	for _, n := range s.Services {
-		if n == "" {
-			errs = append(errs, errors.New("DISCOVERY_CONSUL_SERVICES: empty service name"))
-		}
+	if slices.Contains(s.Services, "") {
+		errs = append(errs, config.Invalid("DISCOVERY_CONSUL_SERVICES", "empty service name"))
 	}
 	if s.Empty != "" && s.Empty != EmptyKeep && s.Empty != EmptyAccept {
-		errs = append(errs, fmt.Errorf("DISCOVERY_CONSUL_EMPTY: %q is not %q or %q", s.Empty, EmptyKeep, EmptyAccept))
+		errs = append(errs, config.Invalid("DISCOVERY_CONSUL_EMPTY", "%q is not %q or %q", s.Empty, EmptyKeep, EmptyAccept))
 	}
-	if s.Wait < 0 || s.Wait > 10*time.Minute {
-		errs = append(errs, fmt.Errorf("DISCOVERY_CONSUL_WAIT: %v is not within 0-10m", s.Wait))
+	if s.Wait < 0 || s.Wait > maxWait {
+		errs = append(errs, config.Invalid("DISCOVERY_CONSUL_WAIT", "%v is not within 0-%v", s.Wait, maxWait))
 	}
 	for _, d := range []struct {
 		env string
 		v   time.Duration
 	}{{"DISCOVERY_CONSUL_RETRY_MIN", s.RetryMin}, {"DISCOVERY_CONSUL_RETRY_MAX", s.RetryMax}, {"DISCOVERY_CONSUL_MIN_INTERVAL", s.MinInterval}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s: %v is negative", d.env, d.v))
+			errs = append(errs, config.Invalid(d.env, "%v is negative", d.v))
 		}
 	}
 	if d := s.withDefaults(); d.RetryMax < d.RetryMin {
-		errs = append(errs, fmt.Errorf("DISCOVERY_CONSUL_RETRY_MAX: %v is below DISCOVERY_CONSUL_RETRY_MIN %v", d.RetryMax, d.RetryMin))
+		errs = append(errs, config.Invalid("DISCOVERY_CONSUL_RETRY_MAX", "%v is below DISCOVERY_CONSUL_RETRY_MIN %v", d.RetryMax, d.RetryMin))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidWatch, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (s WatchSettings) withDefaults() WatchSettings {
 	if s.Wait == 0 {
-		s.Wait = 5 * time.Minute
+		s.Wait = defaultWait
 	}
 	if s.RetryMin == 0 {
-		s.RetryMin = 500 * time.Millisecond
+		s.RetryMin = defaultRetryMin
 	}
 	if s.RetryMax == 0 {
-		s.RetryMax = 2 * time.Second
+		s.RetryMax = defaultRetryMax
 	}
 	if s.MinInterval == 0 {
-		s.MinInterval = 50 * time.Millisecond
+		s.MinInterval = defaultMinInterval
 	}
 	if s.Empty == "" {
-		s.Empty = EmptyKeep
+		s.Empty = defaultEmpty
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -147,13 +155,14 @@ var (
 )
 
 // NewResolver returns a Resolver for s.Services over c. It fails with an error
-// wrapping ErrInvalidWatch.
+// wrapping ErrInvalidWatch (and, for a bad s, a *config.Error naming each bad
+// variable).
 func NewResolver(c *api.Client, s WatchSettings) (*Resolver, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil *api.Client", ErrInvalidWatch)
 	}
-	if err := s.Validate(); err != nil {
-		return nil, err
+	if err := config.Validate(s); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidWatch, err)
 	}
 	r := &Resolver{c: c, s: s.withDefaults(), feeds: discovery.Feeds{},
 		lastSuccess: map[string]time.Time{}, errors: map[string]int64{}}

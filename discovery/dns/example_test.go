@@ -52,7 +52,7 @@ func ExampleParseTargets() {
 	_, err := dns.ParseTargets("catalog=catalog.default.svc.cluster.local")
 	fmt.Println(err)
 	// Output:
-	// dns: invalid target: DISCOVERY_DNS: service "catalog": "catalog.default.svc.cluster.local": want host:port with a port in 1-65535, or srv:host
+	// DISCOVERY_DNS: dns: invalid target: service "catalog": "catalog.default.svc.cluster.local": want host:port with a port in 1-65535, or srv:host
 }
 
 func ExampleNewResolverTargets() {

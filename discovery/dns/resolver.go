@@ -12,11 +12,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/discovery"
 )
 
 // ErrInvalidTarget is wrapped by ParseTargets's and NewResolver's errors.
 var ErrInvalidTarget = errors.New("dns: invalid target")
+
+// Default values of Settings, used for zero fields.
+const (
+	defaultInterval = 5 * time.Second
+	defaultMaxTTL   = 30 * time.Second
+	defaultTimeout  = 2 * time.Second
+)
 
 // Lookuper is the part of *net.Resolver the Resolver uses; tests and custom
 // transports can supply their own.
@@ -46,19 +54,39 @@ type Settings struct {
 	// Interval is the delay before a name is resolved again when the lookuper does
 	// not report TTLs (a *net.Resolver does not), and after a failed lookup with any
 	// lookuper. Default 5s.
-	Interval time.Duration `env:"DISCOVERY_DNS_INTERVAL" envDefault:"5s"`
+	Interval time.Duration `env:"DISCOVERY_DNS_INTERVAL"`
 	// MaxTTL caps the delay before a name is resolved again when the lookuper
 	// reports TTLs (a Client does): the answer's TTL, raised to 1s (a TTL of 0
 	// included) and cut to MaxTTL. It has no effect with a *net.Resolver. Default 30s.
-	MaxTTL time.Duration `env:"DISCOVERY_DNS_MAX_TTL" envDefault:"30s"`
+	MaxTTL time.Duration `env:"DISCOVERY_DNS_MAX_TTL"`
 	// Timeout bounds one resolution of a name, the address lookups of its SRV
 	// targets included. Default 2s.
-	Timeout time.Duration `env:"DISCOVERY_DNS_TIMEOUT" envDefault:"2s"`
+	Timeout time.Duration `env:"DISCOVERY_DNS_TIMEOUT"`
 	// Logger receives lookup failures; nil discards them.
 	Logger *slog.Logger `env:"-"`
 }
 
-// ParseTargets parses a DISCOVERY_DNS value (see Settings.Targets).
+// Validate reports a malformed DISCOVERY_DNS and negative durations, each naming its
+// variable.
+func (s Settings) Validate() error {
+	var errs []error
+	if _, err := ParseTargets(s.Targets); err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range []struct {
+		env string
+		v   time.Duration
+	}{{"DISCOVERY_DNS_INTERVAL", s.Interval}, {"DISCOVERY_DNS_MAX_TTL", s.MaxTTL}, {"DISCOVERY_DNS_TIMEOUT", s.Timeout}} {
+		if d.v < 0 {
+			errs = append(errs, config.Invalid(d.env, "%v is negative", d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseTargets parses a DISCOVERY_DNS value (see Settings.Targets). Errors are
+// *config.FieldErrors naming the variable and the offending entry, and wrap
+// ErrInvalidTarget.
 func ParseTargets(s string) (map[string]Target, error) {
 	out := map[string]Target{}
 	for entry := range strings.SplitSeq(s, ";") {
@@ -69,14 +97,14 @@ func ParseTargets(s string) (map[string]Target, error) {
 		name, spec, ok := strings.Cut(entry, "=")
 		name, spec = strings.TrimSpace(name), strings.TrimSpace(spec)
 		if !ok || name == "" || strings.ContainsAny(name, ".:/ ") {
-			return nil, fmt.Errorf("%w: DISCOVERY_DNS: entry %q: want name=host:port or name=srv:host", ErrInvalidTarget, entry)
+			return nil, config.Invalid("DISCOVERY_DNS", "%w: entry %q: want name=host:port or name=srv:host", ErrInvalidTarget, entry)
 		}
 		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("%w: DISCOVERY_DNS: service %q listed twice", ErrInvalidTarget, name)
+			return nil, config.Invalid("DISCOVERY_DNS", "%w: service %q listed twice", ErrInvalidTarget, name)
 		}
 		if host, ok := strings.CutPrefix(spec, "srv:"); ok {
 			if host == "" || strings.Contains(host, ":") {
-				return nil, fmt.Errorf("%w: DISCOVERY_DNS: service %q: srv:%q: want a DNS name without a port", ErrInvalidTarget, name, host)
+				return nil, config.Invalid("DISCOVERY_DNS", "%w: service %q: srv:%q: want a DNS name without a port", ErrInvalidTarget, name, host)
 			}
 			out[name] = Target{Name: host, SRV: true}
 			continue
@@ -84,7 +112,7 @@ func ParseTargets(s string) (map[string]Target, error) {
 		host, port, err := net.SplitHostPort(spec)
 		p, perr := strconv.Atoi(port)
 		if err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-			return nil, fmt.Errorf("%w: DISCOVERY_DNS: service %q: %q: want host:port with a port in 1-65535, or srv:host", ErrInvalidTarget, name, spec)
+			return nil, config.Invalid("DISCOVERY_DNS", "%w: service %q: %q: want host:port with a port in 1-65535, or srv:host", ErrInvalidTarget, name, spec)
 		}
 		out[name] = Target{Name: host, Port: p}
 	}
@@ -110,40 +138,31 @@ var (
 // net.Resolver with the system's configuration. Whether names follow record TTLs
 // depends on l: see the package documentation.
 func NewResolver(l Lookuper, s Settings) (*Resolver, error) {
-	targets, err := ParseTargets(s.Targets)
-	if err != nil {
-		return nil, err
+	if err := config.Validate(s); err != nil {
+		return nil, invalid(err)
 	}
+	targets, _ := ParseTargets(s.Targets) // Validate parsed it
 	return NewResolverTargets(l, targets, s)
 }
 
 // NewResolverTargets is NewResolver with already parsed targets; s.Targets is
 // ignored.
 func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Resolver, error) {
-	var errs []error
-	if s.Interval < 0 {
-		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_INTERVAL: %v is negative", s.Interval))
-	}
-	if s.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_TIMEOUT: %v is negative", s.Timeout))
-	}
-	if s.MaxTTL < 0 {
-		errs = append(errs, fmt.Errorf("DISCOVERY_DNS_MAX_TTL: %v is negative", s.MaxTTL))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
+	s.Targets = ""
+	if err := config.Validate(s); err != nil {
+		return nil, invalid(err)
 	}
 	if l == nil {
 		l = &net.Resolver{}
 	}
 	if s.Interval == 0 {
-		s.Interval = 5 * time.Second
+		s.Interval = defaultInterval
 	}
 	if s.Timeout == 0 {
-		s.Timeout = 2 * time.Second
+		s.Timeout = defaultTimeout
 	}
 	if s.MaxTTL == 0 {
-		s.MaxTTL = 30 * time.Second
+		s.MaxTTL = defaultMaxTTL
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -154,6 +173,15 @@ func NewResolverTargets(l Lookuper, targets map[string]Target, s Settings) (*Res
 		r.feeds[name] = discovery.NewFeed(name)
 	}
 	return r, nil
+}
+
+// invalid returns the *config.Error of Validate, wrapped in ErrInvalidTarget unless
+// a bad DISCOVERY_DNS already wraps it.
+func invalid(err error) error {
+	if errors.Is(err, ErrInvalidTarget) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidTarget, err)
 }
 
 // Lookup returns the feed of service, or an error wrapping

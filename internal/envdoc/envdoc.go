@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,8 +25,12 @@ type Section struct {
 	Type string
 	// Doc is the first sentence of the type's doc comment.
 	Doc string
-	// Vars are its variables, in field order.
+	// Vars are its variables, in field order. A variable's Default is its envDefault
+	// tag or, without one, the "Default X" its field comment states (see
+	// DocumentedDefault).
 	Vars config.Dump
+	// Tagged lists the variables whose default comes from an envDefault tag.
+	Tagged []string
 }
 
 // skipDir reports directories that are not part of the library's public surface.
@@ -99,7 +104,11 @@ func scanFile(pkg string, f *ast.File) []Section {
 			}
 			s := Section{Package: pkg, Type: ts.Name.Name, Doc: firstSentence(doc.Text())}
 			for _, field := range st.Fields.List {
-				s.Vars = append(s.Vars, fieldVars(field)...)
+				vars, tagged := fieldVars(field)
+				s.Vars = append(s.Vars, vars...)
+				if tagged {
+					s.Tagged = append(s.Tagged, vars[0].Name)
+				}
 			}
 			if len(s.Vars) > 0 {
 				out = append(out, s)
@@ -109,13 +118,15 @@ func scanFile(pkg string, f *ast.File) []Section {
 	return out
 }
 
-func fieldVars(field *ast.Field) []config.Var {
+// fieldVars returns the variables of a field, and whether its default comes from an
+// envDefault tag.
+func fieldVars(field *ast.Field) ([]config.Var, bool) {
 	if field.Tag == nil {
-		return nil
+		return nil, false
 	}
 	raw, err := strconv.Unquote(field.Tag.Value)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	tag := reflect.StructTag(raw)
 	key, opts, _ := strings.Cut(tag.Get("env"), ",")
@@ -125,17 +136,43 @@ func fieldVars(field *ast.Field) []config.Var {
 	}
 	if key == "" || key == "-" {
 		if p := tag.Get("envPrefix"); p != "" {
-			return []config.Var{{Name: p + "*", Description: fmt.Sprintf("The variables of %s, each prefixed with %s.", typeName(field.Type), p)}}
+			return []config.Var{{Name: p + "*", Description: fmt.Sprintf("The variables of %s, each prefixed with %s.", typeName(field.Type), p)}}, false
 		}
-		return nil
+		return nil, false
 	}
-	v := config.Var{Name: key, Default: tag.Get("envDefault"), Description: desc, Secret: tag.Get("secret") == "true"}
+	def, tagged := tag.Lookup("envDefault")
+	if !tagged {
+		def = DocumentedDefault(field.Doc.Text())
+	}
+	v := config.Var{Name: key, Default: def, Description: desc, Secret: tag.Get("secret") == "true"}
 	for _, o := range strings.Split(opts, ",") {
 		if o == "required" || o == "notEmpty" {
 			v.Required = true
 		}
 	}
-	return []config.Var{v}
+	return []config.Var{v}, tagged
+}
+
+var defaultRE = regexp.MustCompile(`(?:^|[^A-Za-z])Default (\S+)`)
+
+// DocumentedDefault returns the default a field comment states: X in the first
+// "Default X" of the comment (trailing punctuation and Go quotes removed), as in
+// "Default 500ms." or `Default ":8080".`. It returns "" when the comment states
+// none. X must be written as the environment would give it, since tests load it.
+func DocumentedDefault(doc string) string {
+	doc = strings.Join(strings.Fields(doc), " ")
+	for _, m := range defaultRE.FindAllStringSubmatch(doc, -1) {
+		v := strings.TrimRight(m[1], ".,;:)")
+		switch v {
+		case "", "is", "the", "to", "value":
+			continue // "Default is the deadline given to ...": prose, not a value
+		}
+		if u, err := strconv.Unquote(v); err == nil {
+			v = u
+		}
+		return v
+	}
+	return ""
 }
 
 func typeName(e ast.Expr) string {

@@ -69,3 +69,46 @@ func TestScanFindsKnownSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestOneHomePerDefault fails when a library settings struct sets a default with an
+// envDefault tag. The zero value of a field means its default, which lives in one
+// unexported constant and is stated by the field comment, where docs/config.md reads
+// it; a tag would be a second home that code-built settings never see. Each
+// package's TestDocumentedDefaults checks that the comment and the code agree.
+func TestOneHomePerDefault(t *testing.T) {
+	// Files this change could not edit; their tags repeat the code's defaults (the
+	// resilience test checks DeadlineSettings' agree).
+	owned := map[string]bool{"gantry.Settings": true, "resilience.DeadlineSettings": true}
+	sections, err := envdoc.Scan(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sections {
+		switch {
+		case len(s.Tagged) > 0 && !owned[s.String()]:
+			t.Errorf("%s: envDefault tags on %v: drop them, let the zero value mean the default (one constant) and state it in the field comment (\"Default X.\")", s, s.Tagged)
+		case len(s.Tagged) == 0 && owned[s.String()]:
+			t.Errorf("%s has no envDefault tags any more: remove it from the exceptions", s)
+		}
+	}
+}
+
+func TestDocumentedDefault(t *testing.T) {
+	for doc, want := range map[string]string{
+		"Timeout bounds it. Default 30s.":                         "30s",
+		`Addr is the address. Default ":8080".`:                   ":8080",
+		"Default 3, the most the SRE book recommends.":            "3",
+		"Default 0.1 (10%, the SRE book's budget).":               "0.1",
+		"Burst is the size. Default 0: max(1, Rate).":             "0",
+		"MaxHeaderBytes bounds it. Default 65536\n(64 KiB).":      "65536",
+		"Format is json or text. Default json (\"\" means json).": "json",
+		"Default is the deadline given to requests. Default 0s.":  "0s",
+		"Defaults 500ms and 2s.":                                  "",
+		"Empty (the default) means no exporter.":                  "",
+		"NoDefault here.":                                         "",
+	} {
+		if got := envdoc.DocumentedDefault(doc); got != want {
+			t.Errorf("DocumentedDefault(%q) = %q, want %q", doc, got, want)
+		}
+	}
+}

@@ -59,13 +59,19 @@ type Check struct {
 	Func func(ctx context.Context) error
 }
 
+// Default values of Settings, used for zero (and negative) fields.
+const (
+	defaultInterval = 10 * time.Second
+	defaultTimeout  = 2 * time.Second
+)
+
 // Settings tune a [Registry]. The zero value works: checks run every 10s with a 2s
 // timeout. It is a plain value.
 type Settings struct {
 	// Interval is the default time between runs of a check. Default 10s.
-	Interval time.Duration `env:"HEALTH_CHECK_INTERVAL" envDefault:"10s" desc:"Default time between two runs of a health check."`
+	Interval time.Duration `env:"HEALTH_CHECK_INTERVAL" desc:"Default time between two runs of a health check."`
 	// Timeout is the default bound on one run of a check. Default 2s.
-	Timeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" envDefault:"2s" desc:"Default timeout of one run of a health check."`
+	Timeout time.Duration `env:"HEALTH_CHECK_TIMEOUT" desc:"Default timeout of one run of a health check."`
 }
 
 // Validate reports negative durations.

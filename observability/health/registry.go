@@ -68,10 +68,10 @@ type entry struct {
 // Checks start pending; call [Registry.Run] to run them.
 func NewRegistry(s Settings, checks ...Check) *Registry {
 	if s.Interval <= 0 {
-		s.Interval = 10 * time.Second
+		s.Interval = defaultInterval
 	}
 	if s.Timeout <= 0 {
-		s.Timeout = 2 * time.Second
+		s.Timeout = defaultTimeout
 	}
 	r := &Registry{settings: s, ctype: []string{"application/json"}, cacheCtl: []string{"no-store"}}
 	seen := map[string]bool{}
