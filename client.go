@@ -42,11 +42,8 @@ type Client struct {
 var _ resilience.Inspectable = (*Client)(nil)
 
 // NewClient builds the client of the service named name, in the one order of
-// composition shown in ExampleNewClient:
-//
-//	trace -> attempt memory -> request timeout -> retry (budget) -> rate limit ->
-//	breaker -> bulkhead -> attempt timeout -> deadline and request-id headers ->
-//	balancer (r) -> *http.Transport
+// composition that ExampleNewClient shows and explains (tracing outermost, the
+// balancer and the pooled *http.Transport innermost).
 //
 // r resolves the service names of request URLs; nil sends requests to the URL's host
 // as it is (no balancer). inst carries the logger and providers (zero value: none).

@@ -73,17 +73,18 @@ const (
 )
 
 // Settings tunes the shutdown sequence. The zero value is valid: zero fields take the
-// defaults in their comments. It is a plain value, safe to share. Keep Timeout below the orchestrator's grace period
-// (Kubernetes terminationGracePeriodSeconds, default 30s; compose stop_grace_period,
-// default 10s, so raise it) so the process exits before it is killed.
+// defaults in their comments. It is a plain value, safe to share. Keep Timeout below
+// the orchestrator's grace period (Kubernetes terminationGracePeriodSeconds, default
+// 30s; compose stop_grace_period, default 10s, so raise it) so the process exits
+// before it is killed.
 type Settings struct {
 	// DrainDelay is how long Run waits after draining before it deregisters and stops
 	// accepting connections, so that load balancers and discovery watchers notice the
 	// failing readiness first. Negative means no wait. Default 3s.
-	DrainDelay time.Duration `env:"SHUTDOWN_DRAIN_DELAY" envDefault:"3s"`
+	DrainDelay time.Duration `env:"SHUTDOWN_DRAIN_DELAY"`
 	// Timeout is the whole grace budget, from the signal to the end of the background
 	// stop; telemetry flushing then gets what remains, at least one second. Default 20s.
-	Timeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	Timeout time.Duration `env:"SHUTDOWN_TIMEOUT"`
 }
 
 // Validate reports every invalid field at once, each naming its environment variable.

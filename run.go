@@ -18,10 +18,10 @@ import (
 // budget is spent: losing the last spans hides why the process stopped.
 const minTelemetryBudget = time.Second
 
-// Run serves o.Servers and runs o.Registrars and o.Background until ctx is cancelled,
-// a SIGINT or SIGTERM arrives (or a value on o.Signals), or a server or component
-// fails. It then shuts everything down in the order described in the package
-// documentation, within o.Settings.Timeout, and returns.
+// Run serves o.Servers and runs o.Registrars and the Runners among o.Components
+// until ctx is cancelled, a SIGINT or SIGTERM arrives (or a value on o.Signals), or
+// a server or component fails. It then shuts everything down in the order described
+// in the package documentation, within o.Settings.Timeout, and returns.
 //
 // Run returns nil after a clean shutdown, whatever triggered it. Otherwise it returns
 // the errors joined: a listener that could not be opened (before anything starts), a

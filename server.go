@@ -23,10 +23,7 @@ type ServerSettings struct {
 }
 
 // NewServer returns the API server of a service: api behind the one server order of
-// composition shown in ExampleNewServer,
-//
-//	[edge] -> recover -> request id -> trace and metrics -> access log ->
-//	policies... -> body limit -> deadline -> retry-exhaustion marking -> api
+// composition, which ExampleNewServer shows and explains.
 //
 // policies are the service's own admission policies (authentication, load shedding,
 // rate limiting), outermost first; nil entries are skipped. The health probes,
