@@ -52,7 +52,7 @@ type Admin struct {
 // problem+json. NewAdmin fails when s is invalid. Hand the server to Run beside the
 // API server.
 func NewAdmin(s AdminSettings, a Admin, inst observability.Instrumentation) (*http.Server, error) {
-	if err := s.Validate(); err != nil {
+	if err := config.Validate(s); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()

@@ -3,6 +3,8 @@ package gantry
 import (
 	"net/http"
 
+	"github.com/gantry-go/gantry/config"
+
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/resilience"
@@ -50,10 +52,7 @@ var _ resilience.Inspectable = (*Client)(nil)
 // NewClient fails when s is invalid; the error names the variables. Close the client
 // when done.
 func NewClient(name string, r discovery.Resolver, s ClientSettings, inst observability.Instrumentation) (*Client, error) {
-	if err := s.HTTP.Validate(); err != nil {
-		return nil, err
-	}
-	if err := s.Balancer.Validate(); err != nil {
+	if err := config.Validate(s); err != nil {
 		return nil, err
 	}
 	stack, err := resilience.NewClientStack(name, s.Resilience, inst)

@@ -3,6 +3,8 @@ package gantry
 import (
 	"net/http"
 
+	"github.com/gantry-go/gantry/config"
+
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
@@ -32,10 +34,7 @@ type ServerSettings struct {
 // value: none). NewServer fails when s is invalid; the error names the variables.
 // Hand the server to Run.
 func NewServer(api http.Handler, s ServerSettings, inst observability.Instrumentation, policies ...func(http.Handler) http.Handler) (*http.Server, error) {
-	if err := s.HTTP.Validate(); err != nil {
-		return nil, err
-	}
-	if err := s.Deadline.Validate(); err != nil {
+	if err := config.Validate(s); err != nil {
 		return nil, err
 	}
 	var edge func(http.Handler) http.Handler

@@ -265,7 +265,6 @@ func (b *Breaker) onStateChange(name string, from, to gobreaker.State) {
 }
 
 // Name returns the breaker's name.
-func (b *Breaker) Name() string { return b.name }
 
 // State returns "closed", "open" or "half-open".
 func (b *Breaker) State() string { return b.cb.State().String() }
@@ -324,7 +323,7 @@ func classifyErr(err error) transport.Outcome {
 	if err == nil {
 		return transport.Success
 	}
-	if IsRejection(err) {
+	if isRejection(err) {
 		return transport.Rejected
 	}
 	return transport.ClassifyError(err)
@@ -362,7 +361,7 @@ func NewBreakerSet(name string, s BreakerSettings, key KeyFunc, t observability.
 func (s *BreakerSet) Get(key string) *Breaker { return s.reg.get(key) }
 
 // Len returns the number of breakers held.
-func (s *BreakerSet) Len() int { return s.reg.len() }
+func (s *BreakerSet) size() int { return s.reg.len() }
 
 // snapshot returns every breaker's state.
 func (s *BreakerSet) snapshot() []BreakerState {

@@ -272,8 +272,8 @@ func TestBreakerServerAndClient(t *testing.T) {
 	if p := transport.ProblemFor(err); !errors.Is(err, ErrOpen) || p.Status != 503 || p.Retry < time.Second {
 		t.Fatalf("RoundTrip() = %v -> %d/%v, want ErrOpen -> 503 with Retry-After", err, p.Status, p.Retry)
 	}
-	if set.Len() != 2 {
-		t.Fatalf("Len() = %d, want 2", set.Len())
+	if set.size() != 2 {
+		t.Fatalf("Len() = %d, want 2", set.size())
 	}
 }
 

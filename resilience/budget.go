@@ -10,7 +10,7 @@ import (
 // millis is the fixed-point scale of budget tokens: one retry costs 1000.
 const millis = 1000
 
-// Budget is a retry budget in the style of Finagle, Linkerd and Envoy: every request
+// retryBudget is a retry budget in the style of Finagle, Linkerd and Envoy: every request
 // deposits Ratio of a retry token and every retry withdraws a whole one, so retries
 // stay at most Ratio of requests (10% by default, which caps the load an outage adds
 // at 1.1x, as the Google SRE book recommends). A small floor of MinPerSecond retries
@@ -20,9 +20,9 @@ const millis = 1000
 //
 // A deposit is one atomic add, without reading the clock: the balance is computed
 // when a retry asks for it (requests x deposit - spent), and credit above the cap is
-// written off then. A Budget is safe for concurrent use and is shared by every
+// written off then. A retryBudget is safe for concurrent use and is shared by every
 // request of the Retry that owns it.
-type Budget struct {
+type retryBudget struct {
 	name     string
 	ratio    float64
 	deposit  int64
@@ -34,8 +34,8 @@ type Budget struct {
 	denied   atomic.Uint64
 }
 
-func newBudget(name string, ratio, minPerSecond float64, maxBanked int) *Budget {
-	b := &Budget{name: name, ratio: ratio, deposit: int64(math.Round(ratio * millis)), cap: int64(maxBanked) * millis}
+func newBudget(name string, ratio, minPerSecond float64, maxBanked int) *retryBudget {
+	b := &retryBudget{name: name, ratio: ratio, deposit: int64(math.Round(ratio * millis)), cap: int64(maxBanked) * millis}
 	if minPerSecond > 0 {
 		b.floor = rate.NewLimiter(rate.Limit(minPerSecond), max(1, int(math.Ceil(minPerSecond))))
 	}
@@ -43,11 +43,11 @@ func newBudget(name string, ratio, minPerSecond float64, maxBanked int) *Budget 
 }
 
 // onRequest records a logical request, depositing its share of a retry.
-func (b *Budget) onRequest() { b.requests.Add(1) }
+func (b *retryBudget) onRequest() { b.requests.Add(1) }
 
 // balance returns the available milli-tokens and the spent value it was computed
 // from, after writing off credit above the cap.
-func (b *Budget) balance() (avail, spent int64) {
+func (b *retryBudget) balance() (avail, spent int64) {
 	for {
 		spent = b.spent.Load()
 		avail = b.requests.Load()*b.deposit - spent
@@ -61,7 +61,7 @@ func (b *Budget) balance() (avail, spent int64) {
 }
 
 // tryRetry withdraws one retry; false means the budget is exhausted.
-func (b *Budget) tryRetry() bool {
+func (b *retryBudget) tryRetry() bool {
 	for {
 		avail, spent := b.balance()
 		if avail < millis {
@@ -91,7 +91,7 @@ type BudgetState struct {
 }
 
 // snapshot returns the budget's counters.
-func (b *Budget) snapshot() BudgetState {
+func (b *retryBudget) snapshot() BudgetState {
 	avail, _ := b.balance()
 	return BudgetState{Name: b.name, Ratio: b.ratio, Available: float64(avail) / millis,
 		Requests: uint64(b.requests.Load()), Retries: b.retries.Load(), Denied: b.denied.Load()}

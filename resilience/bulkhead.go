@@ -240,7 +240,7 @@ func (b *Bulkhead) Endpoint() endpoint.Middleware {
 }
 
 // Len returns the number of compartments held.
-func (b *Bulkhead) Len() int {
+func (b *Bulkhead) size() int {
 	if b.single != nil {
 		return 1
 	}

@@ -20,23 +20,29 @@ type DeadlineSettings struct {
 	// Floor rejects a request at once, with 504 and ErrDeadlineTooShort, when less
 	// than this is left of its deadline: the work could not finish, and the caller has
 	// already given up or is about to. Default 5ms. Negative disables the check.
-	Floor time.Duration `env:"DEADLINE_FLOOR" envDefault:"5ms"`
+	Floor time.Duration `env:"DEADLINE_FLOOR"`
 	// Default is the deadline given to requests that arrive without one (no
 	// Gantry-Timeout header and no context deadline). Default 0: none, the server's
 	// WriteTimeout bounds them.
-	Default time.Duration `env:"DEADLINE_DEFAULT" envDefault:"0s"`
+	Default time.Duration `env:"DEADLINE_DEFAULT"`
 	// TransitAllowance is subtracted from a propagated deadline: the Gantry-Timeout
 	// header says how much time the caller had left when it sent the request, and the
 	// request spent some of it in transit (dialing, queues, the header's rounding up to
 	// a millisecond). Without it a callee's deadline ends after its caller's by that
 	// transit time. Default 5ms. Negative disables it.
-	TransitAllowance time.Duration `env:"DEADLINE_TRANSIT_ALLOWANCE" envDefault:"5ms"`
+	TransitAllowance time.Duration `env:"DEADLINE_TRANSIT_ALLOWANCE"`
 }
+
+// Defaults of DeadlineSettings, for zero fields.
+const (
+	defaultDeadlineFloor    = 5 * time.Millisecond
+	defaultTransitAllowance = 5 * time.Millisecond
+)
 
 func (s DeadlineSettings) allowance() time.Duration {
 	switch {
 	case s.TransitAllowance == 0:
-		return 5 * time.Millisecond
+		return defaultTransitAllowance
 	case s.TransitAllowance < 0:
 		return 0
 	}
@@ -53,7 +59,7 @@ func (s DeadlineSettings) Validate() error {
 
 func (s DeadlineSettings) floor() time.Duration {
 	if s.Floor == 0 {
-		return 5 * time.Millisecond
+		return defaultDeadlineFloor
 	}
 	return s.Floor
 }

@@ -345,8 +345,10 @@ func TestKeyedEndpointsWithoutRequest(t *testing.T) {
 			if rejected != 99 {
 				t.Errorf("RateLimiter{KeyRate: 1}.Endpoint() rejected %d of 100 calls at once, want 99", rejected)
 			}
-			if l.Len() != 1 {
-				t.Errorf("RateLimiter.Len() = %d after calls without a request, want 1 (the key \"\")", l.Len())
+			var snap resilience.Snapshot
+			l.Inspect(&snap)
+			if got := snap.Limiters[0].Keys; got != 1 {
+				t.Errorf("RateLimiter keys = %d after calls without a request, want 1 (the key \"\")", got)
 			}
 		})
 	})

@@ -79,10 +79,10 @@ func (e *RejectedError) RetryAfter() time.Duration {
 	return e.Wait
 }
 
-// IsRejection reports whether err is a local rejection by one of this package's
+// isRejection reports whether err is a local rejection by one of this package's
 // policies (as opposed to an upstream's answer). Breakers treat local rejections as
 // neutral and retries never retry them: the upstream was not asked.
-func IsRejection(err error) bool {
+func isRejection(err error) bool {
 	var r *rejection
 	return errors.As(err, &r)
 }

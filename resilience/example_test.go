@@ -72,7 +72,9 @@ func ExampleNewBreakerSet() {
 	_, _ = rt.RoundTrip(httptest.NewRequest("GET", "http://down/", nil))
 	_, err := rt.RoundTrip(httptest.NewRequest("GET", "http://down/", nil))
 	resp, _ := rt.RoundTrip(httptest.NewRequest("GET", "http://up/", nil))
-	fmt.Println(errors.Is(err, resilience.ErrOpen), resp.StatusCode, set.Len())
+	var snap resilience.Snapshot
+	set.Inspect(&snap)
+	fmt.Println(errors.Is(err, resilience.ErrOpen), resp.StatusCode, len(snap.Breakers))
 	// Output: true 200 2
 }
 
@@ -146,7 +148,7 @@ func ExampleRetry_Endpoint() {
 func ExampleMarkRetryExhausted() {
 	h := resilience.MarkRetryExhausted()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A Retry client working for r gave up on its upstream here
-		// (resilience.RetriesExhausted(r.Context()) reports it); the handler answers 502.
+		// (resilience.retriesExhausted(r.Context()) reports it); the handler answers 502.
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	rec := httptest.NewRecorder()
@@ -219,19 +221,28 @@ func ExampleNewBulkhead() {
 
 func ExampleNewShedder() {
 	s := resilience.NewShedder("api", resilience.ShedSettings{InitialLimit: 4, MinLimit: 4, MaxLimit: 4}, observability.Instrumentation{})
-	admitted := 0
-	for range 4 {
-		if s.Acquire(resilience.Normal) {
-			admitted++
+	inside, done := make(chan struct{}), make(chan struct{})
+	h := s.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			inside <- struct{}{}
+			<-done
 		}
+	}))
+	for range 4 { // four requests in flight: the limit
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/slow", nil))
+		<-inside
 	}
-	fmt.Println("default admitted:", admitted, "limit:", s.Limit())
-	fmt.Println("another default:", s.Acquire(resilience.Normal))
-	fmt.Println("a critical one:", s.Acquire(resilience.Critical))
+	for _, c := range []string{"", "critical"} {
+		r := httptest.NewRequest("GET", "/fast", nil)
+		r.Header.Set(transport.HeaderCriticality, c)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		fmt.Printf("criticality %q: %d\n", c, rec.Code)
+	}
+	close(done)
 	// Output:
-	// default admitted: 4 limit: 4
-	// another default: false
-	// a critical one: true
+	// criticality "": 503
+	// criticality "critical": 200
 }
 
 func ExampleShedder_Server() {
@@ -241,7 +252,9 @@ func ExampleShedder_Server() {
 	r.Header.Set(transport.HeaderCriticality, "critical")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
-	fmt.Println(rec.Code, s.Limit())
+	var snap resilience.Snapshot
+	s.Inspect(&snap)
+	fmt.Println(rec.Code, snap.Shedders[0].Limit)
 	// Output: 200 20
 }
 
@@ -334,6 +347,8 @@ func ExampleBulkhead_Server() {
 	h := b.Server()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/uploads", nil))
-	fmt.Println(rec.Code, b.Len())
+	var snap resilience.Snapshot
+	b.Inspect(&snap)
+	fmt.Println(rec.Code, len(snap.Bulkheads))
 	// Output: 200 1
 }

@@ -22,9 +22,9 @@ func markExhausted(ctx context.Context) {
 	}
 }
 
-// RetriesExhausted reports whether a Retry working for ctx's request (under
+// retriesExhausted reports whether a Retry working for ctx's request (under
 // MarkRetryExhausted) gave up on a retryable failure.
-func RetriesExhausted(ctx context.Context) bool {
+func retriesExhausted(ctx context.Context) bool {
 	f, ok := ctx.Value(exhaustedKey{}).(*exhaustedFlag)
 	return ok && f.set.Load()
 }

@@ -16,7 +16,7 @@ func shouldFallBack(err error) bool {
 	if err == nil {
 		return false
 	}
-	if IsRejection(err) {
+	if isRejection(err) {
 		return true
 	}
 	o := transport.ClassifyError(err)

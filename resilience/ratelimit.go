@@ -249,7 +249,7 @@ func (l *RateLimiter) Endpoint() endpoint.Middleware {
 }
 
 // Len returns the number of per-key limiters held.
-func (l *RateLimiter) Len() int {
+func (l *RateLimiter) size() int {
 	if l.keys == nil {
 		return 0
 	}

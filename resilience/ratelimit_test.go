@@ -168,14 +168,14 @@ func TestPerKeyRegistriesBounded(t *testing.T) {
 		_ = bs.Get(r.RemoteAddr).Do(func() error { return nil })
 		_ = bh.get(r.RemoteAddr)
 	}
-	if got := l.Len(); got > maxKeys {
-		t.Errorf("RateLimiter.Len() = %d, want <= %d", got, maxKeys)
+	if got := l.size(); got > maxKeys {
+		t.Errorf("RateLimiter.size() = %d, want <= %d", got, maxKeys)
 	}
-	if got := bs.Len(); got > maxKeys {
-		t.Errorf("BreakerSet.Len() = %d, want <= %d", got, maxKeys)
+	if got := bs.size(); got > maxKeys {
+		t.Errorf("BreakerSet.size() = %d, want <= %d", got, maxKeys)
 	}
-	if got := bh.Len(); got > maxKeys {
-		t.Errorf("Bulkhead.Len() = %d, want <= %d", got, maxKeys)
+	if got := bh.size(); got > maxKeys {
+		t.Errorf("Bulkhead.size() = %d, want <= %d", got, maxKeys)
 	}
 	// Once full, 98,000 more keys must not grow the heap: unbounded, each key would
 	// keep a gobreaker with 10 buckets, a rate.Limiter and a semaphore: about 950

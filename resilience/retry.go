@@ -130,7 +130,7 @@ func (s RetrySettings) Validate() error {
 }
 
 // Retry retries failed calls that are safe to repeat, with exponential backoff and
-// full jitter, within the call's deadline and a retry Budget. Only outcomes that
+// full jitter, within the call's deadline and a retry retryBudget. Only outcomes that
 // transport.Outcome.Retryable allows are retried (429, 503, other 5xx, 408, transport
 // errors and timeouts); local rejections by other policies (an open breaker) and
 // responses marked transport.HeaderRetryExhausted are not. A 429 or 503 with
@@ -148,7 +148,7 @@ func (s RetrySettings) Validate() error {
 type Retry struct {
 	name   string
 	s      RetrySettings
-	budget *Budget
+	budget *retryBudget
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	// attemptHeader[n] is the prebuilt value of HeaderAttempt for retry n.
@@ -173,8 +173,7 @@ func NewRetry(name string, s RetrySettings, t observability.Instrumentation) *Re
 	return r
 }
 
-// Budget returns the retry budget, nil when disabled.
-func (r *Retry) Budget() *Budget { return r.budget }
+// retryBudget returns the retry budget, nil when disabled.
 
 // backoff returns the full-jitter delay before retry n (n >= 1).
 func (r *Retry) backoff(n int) time.Duration {
@@ -261,7 +260,7 @@ func (r *Retry) roundTrip(next http.RoundTripper, req *http.Request) (*http.Resp
 	resp, err := r.attempt(next, req, 0)
 	ctx := req.Context()
 	for n := 1; ; n++ {
-		if err != nil && IsRejection(err) {
+		if err != nil && isRejection(err) {
 			return resp, err
 		}
 		// A request that is not safe to repeat is only sent again when it never
@@ -363,7 +362,7 @@ func (r *Retry) Do(ctx context.Context, fn func(ctx context.Context) error) erro
 	}
 	err := fn(ctx)
 	for n := 1; err != nil; n++ {
-		if IsRejection(err) || !classifyErr(err).Retryable() {
+		if isRejection(err) || !classifyErr(err).Retryable() {
 			return err
 		}
 		var retryAfter time.Duration

@@ -118,9 +118,9 @@ const (
 	Critical
 )
 
-// CriticalityOf reads transport.HeaderCriticality: "critical", "sheddable", or
+// criticalityOf reads transport.HeaderCriticality: "critical", "sheddable", or
 // anything else for Normal.
-func CriticalityOf(h http.Header) Criticality {
+func criticalityOf(h http.Header) Criticality {
 	v := h[transport.HeaderCriticality]
 	if len(v) == 0 {
 		return Normal
@@ -182,11 +182,11 @@ func NewShedder(name string, s ShedSettings, t observability.Instrumentation) *S
 }
 
 // Limit returns the current concurrency limit.
-func (s *Shedder) Limit() int { return int(s.limit.Load()) }
+func (s *Shedder) currentLimit() int { return int(s.limit.Load()) }
 
 // Acquire admits a request of criticality c, or reports false when it must be shed.
 // Every admitted request must call Release with its start time.
-func (s *Shedder) Acquire(c Criticality) bool {
+func (s *Shedder) acquire(c Criticality) bool {
 	n := s.inflight.Add(1)
 	lim := s.limit.Load()
 	switch c {
@@ -205,7 +205,7 @@ func (s *Shedder) Acquire(c Criticality) bool {
 
 // Release ends an admitted request that started at start, feeding its latency to
 // the limit.
-func (s *Shedder) Release(start time.Time) {
+func (s *Shedder) release(start time.Time) {
 	now := time.Now()
 	rtt := float64(now.Sub(start))
 	inflight := s.inflight.Add(-1) + 1
@@ -246,13 +246,13 @@ func (s *Shedder) noLoad() float64 {
 func (s *Shedder) Server() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !s.Acquire(CriticalityOf(r.Header)) {
+			if !s.acquire(criticalityOf(r.Header)) {
 				s.rejects.add(r.Context())
 				s.reply.write(w, time.Second)
 				return
 			}
 			start := time.Now()
-			defer s.Release(start)
+			defer s.release(start)
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -264,12 +264,12 @@ func (s *Shedder) Server() func(http.Handler) http.Handler {
 func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
-			if !s.Acquire(CriticalityOf(req.Header)) {
+			if !s.acquire(criticalityOf(req.Header)) {
 				s.rejects.add(req.Context())
 				return nil, reject(ErrShed, time.Second)
 			}
 			start := time.Now()
-			defer s.Release(start)
+			defer s.release(start)
 			return next.RoundTrip(req)
 		})
 	}
@@ -285,14 +285,14 @@ func (s *Shedder) Endpoint() endpoint.Middleware {
 		return func(ctx context.Context, request any) (any, error) {
 			c := Normal
 			if r := requestFrom(ctx); r != nil {
-				c = CriticalityOf(r.Header)
+				c = criticalityOf(r.Header)
 			}
-			if !s.Acquire(c) {
+			if !s.acquire(c) {
 				s.rejects.add(ctx)
 				return nil, reject(ErrShed, time.Second)
 			}
 			start := time.Now()
-			defer s.Release(start)
+			defer s.release(start)
 			return next(ctx, request)
 		}
 	}

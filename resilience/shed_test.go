@@ -92,7 +92,7 @@ func TestShedderKeepsLatencyBeforeCollapse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := NewShedder("api", ShedSettings{MinLimit: 1}, observability.Instrumentation{})
 		with = offer(s.Server()(saturated()))
-		limit = s.Limit()
+		limit = s.currentLimit()
 	})
 	t.Logf("without shedding: %+v", without)
 	t.Logf("with shedding:    %+v (limit %d)", with, limit)
@@ -120,30 +120,30 @@ func TestShedderKeepsLatencyBeforeCollapse(t *testing.T) {
 func TestShedderCriticalityThresholds(t *testing.T) {
 	s := NewShedder("x", ShedSettings{InitialLimit: 8, MinLimit: 8, MaxLimit: 8}, observability.Instrumentation{})
 	for i := range 6 {
-		if !s.Acquire(Sheddable) {
+		if !s.acquire(Sheddable) {
 			t.Fatalf("Acquire(Sheddable) #%d = false, want true below 3/4 of 8", i+1)
 		}
 	}
-	if s.Acquire(Sheddable) {
+	if s.acquire(Sheddable) {
 		t.Fatalf("Acquire(Sheddable) #7 = true, want false at 3/4 of the limit")
 	}
 	for range 2 {
-		if !s.Acquire(Normal) {
+		if !s.acquire(Normal) {
 			t.Fatalf("Acquire(Normal) = false below the limit")
 		}
 	}
-	if s.Acquire(Normal) {
+	if s.acquire(Normal) {
 		t.Fatalf("Acquire(Normal) at the limit = true, want false")
 	}
 	for range 2 {
-		if !s.Acquire(Critical) {
+		if !s.acquire(Critical) {
 			t.Fatalf("Acquire(Critical) = false within 5/4 of the limit")
 		}
 	}
-	if s.Acquire(Critical) {
+	if s.acquire(Critical) {
 		t.Fatalf("Acquire(Critical) beyond 5/4 of the limit = true, want false")
 	}
-	if got := CriticalityOf(http.Header{transport.HeaderCriticality: {"critical"}}); got != Critical {
-		t.Fatalf("CriticalityOf(critical) = %v, want Critical", got)
+	if got := criticalityOf(http.Header{transport.HeaderCriticality: {"critical"}}); got != Critical {
+		t.Fatalf("criticalityOf(critical) = %v, want Critical", got)
 	}
 }

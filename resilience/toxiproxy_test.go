@@ -136,7 +136,7 @@ func TestFaultInjectionToxiproxy(t *testing.T) {
 			if tc.wantOK {
 				wantRetries = 0
 			}
-			if got := stack.Retry.Budget().snapshot().Retries; got != wantRetries {
+			if got := stack.Retry.budget.snapshot().Retries; got != wantRetries {
 				t.Errorf("retries = %d, want %d", got, wantRetries)
 			}
 			if tc.wantHits > 0 && hits.Load() != tc.wantHits {
