@@ -42,7 +42,7 @@ func BenchmarkServerStack(b *testing.B) {
 	}
 	// The stdlib floor for a propagated deadline: parse, WithTimeout, WithContext.
 	bareTimeout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d, ok := transport.TimeoutFromHeader(r.Header); ok {
+		if d, err := transport.ParseTimeout(r.Header.Get(transport.HeaderTimeout)); err == nil {
 			ctx, cancel := context.WithTimeout(r.Context(), d)
 			defer cancel()
 			r = r.WithContext(ctx)

@@ -17,8 +17,8 @@ func (w *discardWriter) WriteHeader(int)             {}
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // TestServerStackAllocs is the deterministic gate behind BenchmarkServerStack: the
-// stack without tracing (recover, request id, body limit, deadline) costs at most 2
-// allocations per request above a bare handler.
+// transport middleware without tracing (recover, request id, body limit) costs at
+// most 2 allocations per request above a bare handler.
 func TestServerStackAllocs(t *testing.T) {
 	ok := []byte("ok")
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(ok) })

@@ -12,9 +12,7 @@ import (
 // handler. Any other body, chunked ones included, is wrapped in http.MaxBytesReader:
 // reading past the limit fails with *http.MaxBytesError, which DecodeJSON and
 // WriteError turn into 413, and net/http closes the connection after the response.
-//
-// Requests without a body cost nothing; others cost two allocations (the reader and
-// the request copy). It is safe for concurrent use.
+// Requests without a body pass through unchanged. It is safe for concurrent use.
 func BodyLimit(limit int64) func(http.Handler) http.Handler {
 	if limit <= 0 {
 		limit = defaultMaxBodyBytes

@@ -9,10 +9,10 @@ import (
 	"github.com/gantry-go/gantry/config"
 )
 
-// ClientSettings configures NewClient and NewTransport. The zero value is safe: every
-// zero field takes the default in its comment, and a negative duration disables that
-// timeout. The env tags follow caarlos0/env/v11. It is a plain value, read once at
-// construction, and safe to share.
+// ClientSettings configures NewRoundTripper. The zero value is safe:
+// every zero field takes the default in its comment, and a negative duration
+// disables that timeout. The env tags follow caarlos0/env/v11. It is a plain value,
+// read once at construction, and safe to share.
 type ClientSettings struct {
 	// Timeout bounds a whole exchange, reading the response body included; it becomes
 	// the request context's deadline, so PropagateDeadline sends it on. Prefer a
@@ -71,13 +71,11 @@ func (s ClientSettings) Validate() error {
 // TLS and idle timeouts, a larger idle pool per host, HTTP/2 attempted over TLS, and
 // the proxy taken from the environment (HTTP_PROXY, NO_PROXY) as net/http does.
 //
-// Note that *http.Transport retries some requests by itself: when a request fails on
-// a reused keep-alive connection before any response byte arrives, it is sent again
-// once on a new connection if it is idempotent, meaning its method is GET, HEAD,
-// OPTIONS or TRACE or it carries an Idempotency-Key or X-Idempotency-Key header, and
-// it has no body or has GetBody. So a POST with an Idempotency-Key may reach the
-// server twice even with no retry middleware, and the server sees more attempts than
-// a client-side retry counter. Servers must deduplicate such keys.
+// The *http.Transport re-sends an idempotent request (GET, HEAD, OPTIONS, TRACE, or
+// one with an Idempotency-Key or X-Idempotency-Key header; no body, or GetBody set)
+// once by itself when a reused connection fails before any response byte arrives,
+// so a server may see a keyed POST twice without any retry middleware: servers must
+// deduplicate keys.
 func NewRoundTripper(s ClientSettings) *http.Transport {
 	d := &net.Dialer{
 		Timeout:   timeout(s.DialTimeout, defaultDialTimeout),
@@ -97,18 +95,6 @@ func NewRoundTripper(s ClientSettings) *http.Transport {
 	}
 }
 
-// NewClient returns an *http.Client over NewRoundTripper(s), wrapped in mw (the first
-// outermost, as in ClientChain). A typical chain is
-//
-//	NewClient(s, observability-client-middleware, PropagateDeadline(), PropagateRequestID())
-//
-// The client is safe for concurrent use; share one per process (or per upstream).
-// Close idle connections with CloseIdleConnections when you are done with it.
-func NewClient(s ClientSettings, mw ...func(http.RoundTripper) http.RoundTripper) *http.Client {
-	var rt http.RoundTripper = NewRoundTripper(s)
-	rt = ClientChain(mw...)(rt)
-	return &http.Client{Transport: rt, Timeout: s.ExchangeTimeout()}
-}
 
 // ExchangeTimeout returns the http.Client.Timeout that s asks for: Timeout, its
 // default when zero, or 0 (none) when negative.
@@ -118,7 +104,7 @@ func (s ClientSettings) ExchangeTimeout() time.Duration {
 
 // PropagateDeadline returns client middleware that writes the request context's
 // remaining deadline as the Gantry-Timeout header (milliseconds, rounded up), which
-// the callee's Deadline middleware turns back into a deadline. Without a context
+// resilience.Deadline on the callee turns back into a deadline. Without a context
 // deadline the request is sent unchanged. The request is copied, never modified. It
 // is safe for concurrent use.
 func PropagateDeadline() func(http.RoundTripper) http.RoundTripper {

@@ -10,7 +10,7 @@ import (
 	"github.com/gantry-go/gantry/transport"
 )
 
-// TestTransportRetriesByItself proves what NewTransport's documentation warns about:
+// TestTransportRetriesByItself proves what NewRoundTripper's documentation warns about:
 // when a reused keep-alive connection dies before the response, *http.Transport
 // re-sends idempotent requests (GET, or any method with an Idempotency-Key) on its
 // own, so the server sees the request twice, while a plain POST fails instead.

@@ -116,10 +116,10 @@ func DecodeJSON[T any](r *http.Request, limit int64) (T, error) {
 	return v, err
 }
 
-// UnmarshalJSON is DecodeJSON for a body already in memory: the same strict rules
+// unmarshalJSON is DecodeJSON for a body already in memory: the same strict rules
 // (no unknown fields, no trailing data) and the same *DecodeError values, without the
 // Content-Type and size checks. go-kit decoders and fuzz targets use it.
-func UnmarshalJSON[T any](data []byte) (T, error) {
+func unmarshalJSON[T any](data []byte) (T, error) {
 	var v T
 	err := decodeJSON(bytes.NewReader(data), &v)
 	return v, err

@@ -7,32 +7,32 @@ import (
 	"time"
 )
 
-// MaxTimeoutMillis is the largest value the Gantry-Timeout header may carry: nine
+// maxTimeoutMillis is the largest value the Gantry-Timeout header may carry: nine
 // digits of milliseconds, about 11.5 days. SetTimeoutHeader caps at it.
-const MaxTimeoutMillis = 999_999_999
+const maxTimeoutMillis = 999_999_999
 
 // ErrBadTimeout is returned by ParseTimeout for a Gantry-Timeout value that is not 1
 // to 9 decimal digits.
 var ErrBadTimeout = errors.New("transport: malformed " + HeaderTimeout + " header")
 
 // SetTimeoutHeader writes d as the Gantry-Timeout header: whole milliseconds, rounded
-// up so that a positive remainder never reads as 0, capped at MaxTimeoutMillis. A
+// up so that a positive remainder never reads as 0, capped at maxTimeoutMillis. A
 // non-positive d is written as "0" (no time left).
 func SetTimeoutHeader(h http.Header, d time.Duration) {
 	var ms int64
 	if d > 0 {
 		ms = int64((d + time.Millisecond - 1) / time.Millisecond)
-		if ms > MaxTimeoutMillis {
-			ms = MaxTimeoutMillis
+		if ms > maxTimeoutMillis {
+			ms = maxTimeoutMillis
 		}
 	}
 	h.Set(HeaderTimeout, strconv.FormatInt(ms, 10))
 }
 
-// TimeoutFromHeader returns the remaining deadline carried by h's Gantry-Timeout
+// timeoutFromHeader returns the remaining deadline carried by h's Gantry-Timeout
 // header. ok is false when the header is absent or malformed (see ParseTimeout to
 // tell the two apart).
-func TimeoutFromHeader(h http.Header) (d time.Duration, ok bool) {
+func timeoutFromHeader(h http.Header) (d time.Duration, ok bool) {
 	v := h.Get(HeaderTimeout)
 	if v == "" {
 		return 0, false

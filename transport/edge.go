@@ -13,9 +13,8 @@ const internalPrefix = "Gantry-"
 // Gantry-* header from the request before anything else reads it, so a public client
 // chooses neither its deadline budget nor its criticality, and from the response, so
 // internal signals such as HeaderRetryExhausted never leave the service. Put it
-// outermost, before Recover. A request without such headers is passed on as it is;
-// the response filter costs one small allocation per request. It is safe for
-// concurrent use.
+// outermost, before Recover. A request without such headers is passed on as it is.
+// It is safe for concurrent use.
 func Edge() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

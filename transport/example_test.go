@@ -35,8 +35,8 @@ func ExampleChain() {
 			})
 		}
 	}
-	// The first middleware is the outermost. The recommended order is
-	// recover → request id → trace/metrics/log → shed/ratelimit → body limit → deadline.
+	// The first middleware is the outermost. The order a service uses is
+	// gantry.NewServer's (see its ExampleNewServer).
 	h := transport.Chain(trace("recover"), trace("log"), trace("deadline"))(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fmt.Println("handler") }))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
@@ -169,15 +169,15 @@ func ExampleWriteError() {
 	// Output: 409 {"title":"Conflict","status":409,"detail":"order 7 was changed by someone else"}
 }
 
-func ExampleNewClient() {
+func ExampleContextWithRequestID() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, hasTimeout := transport.TimeoutFromHeader(r.Header)
-		fmt.Println("upstream got request id", r.Header.Get("X-Request-Id"), "and a deadline:", hasTimeout)
+		fmt.Println("upstream got request id", r.Header.Get("X-Request-Id"), "and a deadline:", r.Header.Get("Gantry-Timeout") != "")
 	}))
 	defer srv.Close()
 
-	client := transport.NewClient(transport.ClientSettings{},
-		transport.PropagateDeadline(), transport.PropagateRequestID())
+	s := transport.ClientSettings{}
+	client := &http.Client{Timeout: s.ExchangeTimeout(), Transport: transport.ClientChain(
+		transport.PropagateDeadline(), transport.PropagateRequestID())(transport.NewRoundTripper(s))}
 	defer client.CloseIdleConnections()
 
 	ctx := transport.ContextWithRequestID(context.Background(), "req-42")
@@ -247,7 +247,8 @@ func ExampleClientChain() {
 			})
 		}
 	}
-	// First is outermost: trace → retry → breaker → ... → transport.
+	// First is outermost. The order a service uses is gantry.NewClient's (see its
+	// ExampleNewClient).
 	rt := transport.ClientChain(step("trace"), step("retry"), step("breaker"))(
 		transport.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
 			fmt.Println("transport")

@@ -41,7 +41,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 		p = &cp
 	}
 	if p.Retry > 0 {
-		h.Set(HeaderRetryAfter, RetryAfterSeconds(p.Retry))
+		h.Set(HeaderRetryAfter, retryAfterSeconds(p.Retry))
 	}
 	body, err := json.Marshal(p)
 	if err != nil { // a Problem always marshals; keep a safe body anyway
@@ -54,9 +54,9 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	_, _ = w.Write(body)
 }
 
-// RetryAfterSeconds formats d as a Retry-After value: whole seconds, rounded up,
+// retryAfterSeconds formats d as a Retry-After value: whole seconds, rounded up,
 // never below 1.
-func RetryAfterSeconds(d time.Duration) string {
+func retryAfterSeconds(d time.Duration) string {
 	s := int64((d + time.Second - 1) / time.Second)
 	if s < 1 {
 		s = 1

@@ -20,8 +20,8 @@ var ErrPanic = errors.New("transport: handler panicked")
 // server keeps serving. http.ErrAbortHandler is re-panicked, as net/http expects: it is
 // how a handler aborts a response on purpose. A nil logger discards the log.
 //
-// Recover adds no allocation per request (its response recorder is pooled). It is
-// safe for concurrent use. Put it outermost in the Chain.
+// It is safe for concurrent use. Put it outermost in the Chain (below Edge, when the
+// server has one).
 func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -9,22 +9,20 @@ import (
 	"github.com/gantry-go/gantry/internal/route"
 )
 
-// MaxRequestIDLen is the longest inbound X-Request-Id that RequestID accepts.
-const MaxRequestIDLen = 128
+// maxRequestIDLen is the longest inbound X-Request-Id that RequestID accepts.
+const maxRequestIDLen = 128
 
 // RequestID returns middleware that gives every request an id. A valid inbound
-// X-Request-Id (see ValidRequestID) is kept; otherwise a random 128-bit id (32 hex
+// X-Request-Id (see validRequestID) is kept; otherwise a random 128-bit id (32 hex
 // digits) is generated, so a caller cannot inject newlines or huge values into logs.
 // The id is set on the response header and in the request context, where
-// RequestIDFrom finds it and PropagateRequestID sends it on.
-//
-// It costs two allocations per request (the context and the request copy) and is
-// safe for concurrent use.
+// RequestIDFrom finds it and PropagateRequestID sends it on. It is safe for
+// concurrent use.
 func RequestID() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := &requestIDCtx{Context: r.Context()}
-			if v := r.Header[HeaderRequestID]; len(v) > 0 && ValidRequestID(v[0]) {
+			if v := r.Header[HeaderRequestID]; len(v) > 0 && validRequestID(v[0]) {
 				c.id[0] = v[0]
 			} else {
 				c.id[0] = c.generate()
@@ -54,10 +52,10 @@ func ContextWithRequestID(ctx context.Context, id string) context.Context {
 	return c
 }
 
-// ValidRequestID reports whether id is acceptable as an inbound request id: 1 to
-// MaxRequestIDLen characters from A-Z a-z 0-9 and - _ . : + = / @.
-func ValidRequestID(id string) bool {
-	if len(id) == 0 || len(id) > MaxRequestIDLen {
+// validRequestID reports whether id is acceptable as an inbound request id: 1 to
+// maxRequestIDLen characters from A-Z a-z 0-9 and - _ . : + = / @.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
