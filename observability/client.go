@@ -17,25 +17,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Client returns client instrumentation following the OTel HTTP semantic
-// conventions, like otelhttp.NewTransport:
-//
-//   - A client span named after the method, child of the span in the request
-//     context, with http.request.method, server.address, server.port, url.full
-//     (user and password redacted), network.protocol.version,
-//     http.response.status_code, error.type on a transport error or a status >= 400
-//     (which also set the span status to Error), and http.request.resend_count when
-//     the request carries a Gantry-Attempt header greater than 0 (set by the retry
-//     policy on each resend, so each attempt's span says which attempt it was).
-//   - The trace context and baggage injected into the outgoing headers (on a copy:
-//     the caller's request is never modified).
-//   - The histogram http.client.request.duration (seconds, semconv buckets), measured
-//     until the response headers arrive.
-//
-// Put it outermost in the client chain to get one span per logical request, or
-// inside the retry policy to get one span per attempt. A telemetry failure never
-// fails the request. The returned RoundTripper is safe for concurrent use when next
-// is; next nil means http.DefaultTransport.
+// Client returns client middleware that traces and measures each request following
+// the OTel HTTP semantic conventions: a client span, child of the span in the request
+// context, with http.request.resend_count when the request carries a Gantry-Attempt
+// header above 0; the trace context and baggage injected into a copy of the request
+// (the caller's is never modified); and the http.client.request.duration histogram,
+// measured until the response headers arrive. docs/observability.md lists the
+// attributes. Placed outside the retry policy it gives one span per logical request,
+// inside it one per attempt. With neither provider set, next is returned unwrapped
+// and nothing is injected. Telemetry never fails a request. The RoundTripper is safe
+// for concurrent use when next is; next nil means http.DefaultTransport.
 func Client(i Instrumentation) func(http.RoundTripper) http.RoundTripper {
 	c := &clientInst{prop: i.propagator()}
 	if i.TracerProvider != nil {

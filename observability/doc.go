@@ -11,9 +11,8 @@
 //     neither otel.SetTracerProvider nor prometheus.DefaultRegisterer is touched.
 //   - [Server] and [Client] instrument HTTP servers and clients following the
 //     OTel HTTP semantic conventions (server and client spans,
-//     http.server.request.duration, http.client.request.duration). They do what
-//     otelhttp does for these signals at about half its cost; see
-//     docs/observability.md for the measurements.
+//     http.server.request.duration, http.client.request.duration), the signals
+//     otelhttp produces; docs/observability.md compares their cost with otelhttp's.
 //
 // Health checks (/livez, /readyz, /startupz) live in the sub-package health.
 //

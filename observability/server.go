@@ -17,36 +17,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Server returns server instrumentation following the OTel HTTP semantic
-// conventions, the same signals otelhttp.NewHandler produces, at about half its cost:
-//
-//   - The trace context (and baggage) of the request is extracted, and a server span
-//     is started as its child. The span is named "METHOD route" when the request was
-//     routed by an http.ServeMux pattern (r.Pattern, so the middleware may wrap the
-//     mux), else "METHOD". It carries the attributes the conventions require
-//     (http.request.method, url.scheme, url.path, http.route,
-//     http.response.status_code, server.port when not the default, and on 5xx
-//     error.type with an Error status) plus server.address and client.address (the
-//     peer, or the first X-Forwarded-For entry). Instrumentation.SpanDetails adds
-//     what otelhttp adds besides: network.peer.address, network.peer.port,
-//     user_agent.original, network.protocol.version and http.response.body.size.
-//     The default set stays within 8 attributes on success, which keeps the SDK's
-//     per-span attribute de-duplication small. The attributes are set when the span
-//     ends, so samplers do not see them.
-//   - The histogram http.server.request.duration (seconds, with the semconv bucket
-//     boundaries) with the attributes the semconv requires or recommends
-//     (http.request.method, url.scheme, network.protocol.version,
-//     http.response.status_code, http.route, error.type; not the opt-in
-//     server.address and server.port); with Instrumentation.BodySizeMetrics also
-//     http.server.request.body.size (from Content-Length) and
-//     http.server.response.body.size; with Instrumentation.ActiveRequests also the
-//     up-down counter http.server.active_requests.
-//
-// The request context carries the span, so logs written with it get trace ids (see
-// [NewTraceHandler]). A handler that panics is recorded as a 500 and the panic goes
-// on up to the recover middleware, which belongs outside this one. Telemetry never
-// fails a request. The middleware is safe for concurrent use; create it once, not per
-// request.
+// Server returns server middleware that traces and measures each request following
+// the OTel HTTP semantic conventions: a server span, child of the trace context
+// extracted from the request and named "METHOD route" when an http.ServeMux pattern
+// matched (so it may wrap the mux), and the http.server.request.duration histogram.
+// Instrumentation's fields add opt-in attributes and metrics; docs/observability.md
+// lists them. With neither provider set, next is returned unwrapped. The request
+// context carries the span, so logs written with it get trace ids (see
+// [NewTraceHandler]). A panic below is recorded as a 500 and re-panicked for a
+// recover middleware outside this one. Telemetry never fails a request. The
+// middleware is safe for concurrent use; create it once, not per request.
 func Server(i Instrumentation) func(http.Handler) http.Handler {
 	s := &serverInst{prop: i.propagator(), details: i.SpanDetails}
 	if i.TracerProvider != nil {
@@ -83,7 +63,7 @@ func Server(i Instrumentation) func(http.Handler) http.Handler {
 	}
 }
 
-// serverInst is shared by every handler one Middleware call wraps.
+// serverInst is shared by every handler one Server call wraps.
 type serverInst struct {
 	tracer    trace.Tracer
 	startOpts []trace.SpanStartOption
