@@ -123,6 +123,9 @@ func (l *RateLimiter) limiterFor(r *http.Request, now time.Time) *rate.Limiter {
 	if l.keys == nil {
 		return nil
 	}
+	if r == nil {
+		return l.keys.get("") // Allow(nil): the one bucket of calls without a request
+	}
 	return l.keys.get(l.key(r))
 }
 
@@ -162,7 +165,8 @@ func (l *RateLimiter) take(lim *rate.Limiter, now time.Time) (time.Duration, boo
 }
 
 // Allow reports whether a call for r may proceed now, consuming a token. r is only
-// used for its key and may be nil when there is no per-key limit.
+// used for its key; a nil r takes from the per-key bucket of the key "", as Endpoint
+// does without a request.
 func (l *RateLimiter) Allow(r *http.Request) bool {
 	_, ok := l.allow(r)
 	if !ok {

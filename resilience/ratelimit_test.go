@@ -215,3 +215,17 @@ type nopWriter struct {
 func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) WriteHeader(code int)        { w.code = code }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestAllowNilRequestWithKeyedLimit: Allow(nil) on a limiter with a per-key limit
+// uses the key "" instead of panicking in the key function.
+func TestAllowNilRequestWithKeyedLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewRateLimiter("nil", RateLimitSettings{KeyRate: 1, KeyBurst: 1}, KeyByClientIP, observability.Instrumentation{})
+		if !l.Allow(nil) {
+			t.Fatalf("Allow(nil) first call = false, want true")
+		}
+		if l.Allow(nil) {
+			t.Errorf("Allow(nil) second call at once = true, want false (the key \"\" has a burst of 1)")
+		}
+	})
+}
