@@ -1,7 +1,6 @@
 package resilience
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,15 +19,6 @@ func KeyByHost(r *http.Request) string {
 		return r.URL.Host
 	}
 	return r.Host
-}
-
-// KeyByClientIP keys by the host part of the request's RemoteAddr (server side). It
-// does not trust forwarding headers; put a proxy-aware KeyFunc in front when needed.
-func KeyByClientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // KeyByPattern keys by the ServeMux pattern that matched the request (one policy per
