@@ -9,22 +9,43 @@ import (
 // (HeaderTimeout, HeaderAttempt, HeaderRetryExhausted, HeaderCriticality).
 const internalPrefix = "Gantry-"
 
-// Edge returns middleware for a server that faces untrusted clients. It removes every
-// Gantry-* header from the request before anything else reads it, so a public client
-// chooses neither its deadline budget nor its criticality, and from the response, so
-// internal signals such as HeaderRetryExhausted never leave the service. Put it
-// outermost, before Recover. A request without such headers is passed on as it is.
-// It is safe for concurrent use.
+// Edge returns middleware for a server that faces untrusted clients. Before anything
+// else reads the request it removes every Gantry-* header (a public client chooses
+// neither its deadline budget nor its criticality) and baggage (which would flow into
+// every service's telemetry), and it answers 400 problem+json to a path with a "." or
+// ".." segment, encoded (%2e%2e) or not, which routers behind it might resolve
+// differently. It also removes Gantry-* headers from the response, so internal
+// signals such as HeaderRetryExhausted never leave the service. Put it outermost,
+// before Recover. It is safe for concurrent use.
 func Edge() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for k := range r.Header {
-				if strings.HasPrefix(k, internalPrefix) {
+				if strings.HasPrefix(k, internalPrefix) || k == "Baggage" {
 					delete(r.Header, k)
 				}
 			}
+			if hasDotSegment(r.URL.Path) {
+				WriteProblem(w, r, &Problem{Status: http.StatusBadRequest, Detail: "the path must not contain . or .. segments"})
+				return
+			}
 			next.ServeHTTP(&edgeWriter{ResponseWriter: w}, r)
 		})
+	}
+}
+
+// hasDotSegment reports whether the decoded path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for {
+		i := strings.Index(p, "/.")
+		if i < 0 {
+			return false
+		}
+		rest := p[i+2:]
+		if rest == "" || rest[0] == '/' || rest == "." || strings.HasPrefix(rest, "./") {
+			return true
+		}
+		p = rest
 	}
 }
 

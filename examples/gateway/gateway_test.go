@@ -25,7 +25,8 @@ func upstream(t *testing.T, name string) *httptest.Server {
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"upstream": name, "method": r.Method, "path": r.URL.Path, "raw": r.URL.RawQuery,
 			"body": string(body), "request_id": r.Header.Get("X-Request-Id"), "traceparent": r.Header.Get("Traceparent"),
-			"criticality": r.Header.Get("Gantry-Criticality"),
+			"criticality": r.Header.Get("Gantry-Criticality"), "real_ip": r.Header.Get("X-Real-Ip"),
+			"forwarded": r.Header.Get("Forwarded"), "xff": r.Header.Get("X-Forwarded-For"),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -61,6 +62,9 @@ func TestGatewayRoutesToUpstreams(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, gw.URL+tt.path, strings.NewReader(tt.body))
 			req.Header.Set("X-Request-Id", "rid-123")
 			req.Header.Set("Gantry-Criticality", "critical") // internal: dropped at the edge
+			req.Header.Set("X-Real-Ip", "6.6.6.6")              // a client's claim: not passed on
+			req.Header.Set("Forwarded", "for=6.6.6.6")
+			req.Header.Set("X-Forwarded-For", "6.6.6.6")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -75,6 +79,10 @@ func TestGatewayRoutesToUpstreams(t *testing.T) {
 			}
 			if got["criticality"] != "" {
 				t.Errorf("%s %s: upstream saw Gantry-Criticality %q from a public client, want it dropped", tt.method, tt.path, got["criticality"])
+			}
+			if got["real_ip"] != "" || got["forwarded"] != "" || got["xff"] != "127.0.0.1" {
+				t.Errorf("%s %s: upstream saw X-Real-Ip %q, Forwarded %q, X-Forwarded-For %q; want none, none and the gateway's peer 127.0.0.1",
+					tt.method, tt.path, got["real_ip"], got["forwarded"], got["xff"])
 			}
 			if got["request_id"] != "rid-123" {
 				t.Errorf("%s %s: upstream saw X-Request-Id %q, want rid-123", tt.method, tt.path, got["request_id"])

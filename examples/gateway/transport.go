@@ -54,6 +54,10 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 					pr.Out.URL.RawPath = t.Path + strings.TrimPrefix(in.RawPath, "/api")
 				}
 				pr.Out.Host = t.Host
+				// The upstream learns the client from X-Forwarded-For, set here from the
+				// connection; a client's own claims are not passed on.
+				pr.Out.Header.Del("X-Real-Ip")
+				pr.Out.Header.Del("Forwarded")
 				pr.SetXForwarded()
 				// Gantry-* headers are internal (deadline, attempt, criticality, retry
 				// exhaustion): a public client does not get to set them. The client
