@@ -95,7 +95,6 @@ func NewRoundTripper(s ClientSettings) *http.Transport {
 	}
 }
 
-
 // ExchangeTimeout returns the http.Client.Timeout that s asks for: Timeout, its
 // default when zero, or 0 (none) when negative.
 func (s ClientSettings) ExchangeTimeout() time.Duration {

@@ -62,7 +62,7 @@ func TestGatewayRoutesToUpstreams(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, gw.URL+tt.path, strings.NewReader(tt.body))
 			req.Header.Set("X-Request-Id", "rid-123")
 			req.Header.Set("Gantry-Criticality", "critical") // internal: dropped at the edge
-			req.Header.Set("X-Real-Ip", "6.6.6.6")              // a client's claim: not passed on
+			req.Header.Set("X-Real-Ip", "6.6.6.6")           // a client's claim: not passed on
 			req.Header.Set("Forwarded", "for=6.6.6.6")
 			req.Header.Set("X-Forwarded-For", "6.6.6.6")
 			resp, err := http.DefaultClient.Do(req)
