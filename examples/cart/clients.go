@@ -24,8 +24,8 @@ type CatalogClient struct {
 var _ Catalog = (*CatalogClient)(nil)
 
 // NewCatalogClient returns a client for the catalog at baseURL (for example
-// "http://catalog", resolved by discovery inside hc's transport). hc carries the
-// client middleware chain: tracing, retries, breaker, timeouts, balancing.
+// "http://catalog", resolved by discovery inside hc's transport). hc is normally
+// gantry.NewClient's HTTP: tracing, retries, breaker, timeouts, balancing.
 func NewCatalogClient(hc *http.Client, baseURL string) *CatalogClient {
 	return &CatalogClient{hc: hc, base: strings.TrimRight(baseURL, "/")}
 }

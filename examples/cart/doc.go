@@ -3,7 +3,7 @@
 // that never loses an order or charges twice, even when payment or catalog fail half
 // way or the process crashes.
 //
-// The layout is the one to copy for a new service (STYLE.md #19): service.go holds
+// The layout is the one to copy for a new service (CONTRIBUTING.md, rule 27): service.go holds
 // the domain (Service, its errors and types), saga.go the checkout state machine,
 // endpoint.go the go-kit endpoints, transport.go the HTTP decoders and encoders,
 // store.go the SQLite persistence, clients.go the calls to catalog and payment, and

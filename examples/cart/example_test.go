@@ -37,8 +37,8 @@ func ExampleNewShop() {
 	cartDB, _ := sqlitedb.Open(ctx, filepath.Join(dir, "cart.db"), sqlitedb.Settings{})
 	defer cartDB.Close()
 	store, _ := cart.NewStore(ctx, cartDB, nil)
-	// In a service, this client is upstream.New's: tracing, retries, breakers and
-	// discovery resolving http://catalog and http://payment.
+	// In a service, this client is gantry.NewClient's HTTP: tracing, retries, breakers
+	// and discovery resolving http://catalog and http://payment.
 	hc := http.DefaultClient
 	shop := cart.NewShop(store, cart.NewCatalogClient(hc, catSrv.URL), cart.NewPaymentClient(hc, paySrv.URL), cart.Settings{})
 

@@ -29,9 +29,8 @@ const MaxBodyBytes = 4 << 10
 //	GET    /orders/{id}
 //
 // Errors are application/problem+json (see ProblemFor); 5xx errors are logged on
-// logger (nil discards). Server middleware (recovery, telemetry, request ids,
-// timeouts) wraps the returned handler in main. The handler is safe for concurrent
-// use.
+// logger (nil discards). main serves it with gantry.NewServer (recovery, telemetry,
+// request ids, deadlines, load shedding). The handler is safe for concurrent use.
 func NewHTTPHandler(e Endpoints, logger *slog.Logger) http.Handler {
 	opts := append(transport.KitServerOptions(logger), kithttp.ServerErrorEncoder(encodeError))
 	mux := http.NewServeMux()

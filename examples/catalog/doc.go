@@ -1,7 +1,7 @@
 // Package catalog is the example shop's product catalog and stock keeper: it lists
 // products and holds, confirms and releases stock for orders.
 //
-// It is laid out as every example service is (STYLE.md #19), so that a newcomer can
+// It is laid out as every example service is (CONTRIBUTING.md, rule 27), so that a newcomer can
 // copy the folder as a starter:
 //
 //   - service.go: the domain (Service, Product, Reservation) and its sentinel errors;

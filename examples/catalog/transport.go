@@ -31,8 +31,8 @@ const (
 // svc, served by go-kit with Gantry's adapters (transport.KitServerOptions,
 // transport.EncodeJSONResponse). Errors leave as problem+json; 5xx errors are logged
 // on logger (nil discards them). Unknown paths are 404 and wrong methods 405, both
-// problem+json. Mount the operational endpoints (/livez, /metrics, ...) next to it on
-// an outer mux, and wrap it in the server middleware chain. The handler is safe for
+// problem+json. Serve it with gantry.NewServer; the operational endpoints (/livez,
+// /metrics, ...) belong on the admin server (gantry.NewAdmin). The handler is safe for
 // concurrent use.
 func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 	e := MakeEndpoints(svc)

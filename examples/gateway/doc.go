@@ -2,11 +2,11 @@
 // that routes /api/products to catalog and /api/carts and /api/orders to cart.
 //
 // The gateway owns no data. Its upstream calls go through whatever
-// http.RoundTripper main hands it, normally the library's client chain: tracing,
-// retry with a budget, a circuit breaker per upstream, and discovery's resolving
-// RoundTripper, so that http://catalog/ and http://cart/ reach a live instance.
-// Upstream problem+json responses pass through untouched; an upstream that cannot be
-// reached becomes a 502, 503 or 504 problem of the gateway's own. Server middleware
-// (recovery, telemetry, request ids, per-client rate limiting) wraps the handler in
-// examples/cmd/gateway/main.go.
+// http.RoundTripper main hands it, normally gantry.NewClient's: tracing, retry with a
+// budget, a circuit breaker per upstream route, and a discovery.Router, so that
+// http://catalog/ and http://cart/ reach a live instance. Upstream problem+json
+// responses pass through untouched; an upstream that cannot be reached becomes a 502,
+// 503 or 504 problem of the gateway's own. In examples/cmd/gateway/main.go,
+// gantry.NewServer serves the handler as an edge (no Gantry-* header in or out), with
+// a per-client rate limit.
 package gateway

@@ -1,7 +1,7 @@
 // Package payment is the example shop's simulated card processor: it charges orders
 // exactly once, however often a client retries, and refunds them.
 //
-// It is laid out as every example service is (STYLE.md #19): service.go (domain),
+// It is laid out as every example service is (CONTRIBUTING.md, rule 27): service.go (domain),
 // processor.go (the simulated card network), endpoint.go (go-kit endpoints),
 // transport.go (HTTP) and store.go (SQLite ledger).
 //

@@ -41,8 +41,8 @@ const (
 //
 // A replayed answer carries Idempotent-Replayed: true. It is served by go-kit with
 // Gantry's adapters (transport.KitServerOptions, transport.EncodeJSONResponse).
-// Errors leave as problem+json; 5xx errors are logged on logger (nil discards them). The handler is safe for
-// concurrent use.
+// Errors leave as problem+json; 5xx errors are logged on logger (nil discards them).
+// The handler is safe for concurrent use.
 func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 	e := MakeEndpoints(svc)
 	opts := transport.KitServerOptions(logger)
