@@ -14,10 +14,8 @@
 // set of usable endpoints without a lock, an allocation or I/O. Outcomes are
 // classified by transport.Classify, the taxonomy the breaker and retry policies share.
 //
-// In a client chain the Router sits innermost, below retry and breaker:
-//
-//	trace -> retry(budget) -> breaker -> per-attempt timeout -> discovery.Router -> http.Transport
-//
-// so that each retry attempt is balanced again and, when another instance exists, goes
-// to a different one (see RememberAttempts).
+// In a client chain the Router sits innermost, below retry and breaker (the gantry
+// package's ExampleNewClient shows the whole order), so that each retry attempt is
+// balanced again and, when another instance exists, goes to a different one (see
+// RememberAttempts).
 package discovery

@@ -191,9 +191,8 @@ func ContextWithAttemptMemory(ctx context.Context) context.Context {
 // memory (see ContextWithAttemptMemory), so that a Router sends each retry of it to
 // an instance it has not tried, when one exists. Without one, a Router avoids only the
 // service's most recently failed instance, for attempts whose transport.HeaderAttempt
-// is above 0. Put it outermost, above the retry layer:
-//
-//	discovery.RememberAttempts() -> trace -> retry -> breaker -> timeout -> discovery.Router
+// is above 0. Put it above the retry layer, as gantry.NewClient does (see the gantry
+// package's ExampleNewClient).
 func RememberAttempts() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {

@@ -17,11 +17,9 @@
 // turns them into 503 or 429 problem+json responses with Retry-After. Server adapters
 // write a prebuilt body instead, without allocating.
 //
-// The recommended order of composition (CONTRIBUTING.md, rule 7) is built by
-// NewClientStack and NewServerStack from an env-tagged ClientSettings or ServerSettings:
-//
-//	server: recover -> trace/metrics/log -> ratelimit -> shed -> deadline -> handler
-//	client: trace -> retry(budget) -> ratelimit -> breaker -> attempt timeout -> balancer -> transport
+// gantry.NewClient and gantry.NewServer compose these policies in the one order of
+// composition shown in the gantry package's ExampleNewClient and ExampleNewServer;
+// NewClientStack builds the client-side policies from an env-tagged ClientSettings.
 //
 // DebugHandler serves a JSON snapshot of every breaker, limiter, bulkhead, shedder and
 // retry budget for operators (mount it at /debug/resilience).

@@ -124,13 +124,9 @@ func NewClientStack(name string, s ClientSettings, t observability.Instrumentati
 	return c, nil
 }
 
-// Middleware returns the stack as client middleware, outermost first:
-//
-//	request timeout -> retry (budget) -> rate limit -> breaker -> bulkhead -> attempt timeout
-//
-// Put tracing outside it and the balancer, transport.PropagateDeadline and the
-// *http.Transport inside it (see the example), so that each attempt's own deadline is
-// what travels to the next hop.
+// Middleware returns the stack as client middleware, from the request timeout down to
+// the attempt timeout; its place in a whole client is shown by the gantry package's
+// ExampleNewClient (gantry.NewClient builds exactly that).
 func (c *ClientStack) Middleware() func(http.RoundTripper) http.RoundTripper {
 	mw := []func(http.RoundTripper) http.RoundTripper{Timeout(c.request), c.Retry.Client()}
 	if c.rateLimit {
