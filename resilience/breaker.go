@@ -31,28 +31,25 @@ const (
 )
 
 // BreakerSettings configures a circuit breaker. The zero value gives the defaults
-// below, which follow what Envoy, Finagle, Hystrix and resilience4j ship. It is a
-// plain value, read once at construction.
+// below (docs/resilience.md says where they come from). It is a plain value, read
+// once at construction.
 type BreakerSettings struct {
 	// ConsecutiveFailures trips the breaker on exactly this many failures in a row.
-	// Default 5: Envoy's outlier detection consecutive_5xx and Finagle's failure
-	// accrual both eject after 5 (gobreaker's own default trips on the 6th).
+	// Default 5.
 	ConsecutiveFailures uint32 `env:"BREAKER_CONSECUTIVE_FAILURES"`
 	// FailureRatio also trips the breaker when at least this share of the calls in
-	// the rolling Window failed, once MinRequests calls were counted. Default 0.5, the
-	// 50% threshold of Hystrix and resilience4j.
+	// the rolling Window failed, once MinRequests calls were counted. Default 0.5.
 	FailureRatio float64 `env:"BREAKER_FAILURE_RATIO"`
 	// MinRequests is the number of counted calls in the Window before FailureRatio
-	// applies. Default 20, Hystrix's requestVolumeThreshold.
+	// applies. Default 20.
 	MinRequests uint32 `env:"BREAKER_MIN_REQUESTS"`
-	// Window is the rolling window of the ratio rule. Default 10s, Hystrix's
-	// metrics.rollingStats.timeInMilliseconds.
+	// Window is the rolling window of the ratio rule. Default 10s.
 	Window time.Duration `env:"BREAKER_WINDOW"`
 	// Bucket is the step by which the window rolls (gobreaker's BucketPeriod).
-	// Default 1s (10 buckets, like Hystrix).
+	// Default 1s.
 	Bucket time.Duration `env:"BREAKER_BUCKET"`
 	// OpenTimeout is how long the breaker stays open before letting probes through.
-	// Default 5s, Hystrix's sleepWindow (trusted systems use 5-60s).
+	// Default 5s.
 	OpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT"`
 	// HalfOpenProbes is how many calls may pass while half-open; this many successes
 	// in a row close the breaker, and any failure reopens it. Default 3.

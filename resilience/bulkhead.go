@@ -25,11 +25,10 @@ const (
 // BulkheadSettings configures a Bulkhead. The zero value gives the defaults below.
 // It is a plain value, read once at construction.
 type BulkheadSettings struct {
-	// MaxConcurrent is the number of calls that may run at once per key. Default 1024,
-	// Envoy's circuit breaker max_requests.
+	// MaxConcurrent is the number of calls that may run at once per key. Default 1024.
 	MaxConcurrent int `env:"BULKHEAD_MAX_CONCURRENT"`
-	// MaxQueue is the number of calls that may wait for a slot per key. Default 1024,
-	// Envoy's max_pending_requests. Negative means no queue: reject at once when full.
+	// MaxQueue is the number of calls that may wait for a slot per key. Default 1024.
+	// Negative means no queue: reject at once when full.
 	MaxQueue int `env:"BULKHEAD_MAX_QUEUE"`
 	// QueueTimeout is how long a call waits in the queue before it is rejected (it
 	// also stops waiting when its context ends). Default 100ms: a queued call should

@@ -33,17 +33,17 @@ const (
 	defaultBudgetMaxBanked    = 10
 )
 
-// RetrySettings configures a Retry. The zero value gives the defaults below, taken
-// from Envoy (backoff), the Google SRE book (attempts, 10% budget) and Finagle/Linkerd
-// (budget floor). It is a plain value, read once at construction.
+// RetrySettings configures a Retry. The zero value gives the defaults below
+// (docs/resilience.md says where they come from). It is a plain value, read once at
+// construction.
 type RetrySettings struct {
 	// MaxAttempts is the number of attempts per request, the first included. Default
-	// 3, the most the SRE book recommends per layer. 1 disables retries.
+	// 3. 1 disables retries.
 	MaxAttempts int `env:"RETRY_MAX_ATTEMPTS"`
 	// BaseDelay is the backoff base: retry n waits a random time in
-	// [0, BaseDelay*(2^n-1)), full jitter as in Envoy. Default 25ms (Envoy).
+	// [0, BaseDelay*(2^n-1)) (full jitter). Default 25ms.
 	BaseDelay time.Duration `env:"RETRY_BASE_DELAY"`
-	// MaxDelay caps the backoff. Default 250ms, Envoy's 10x the base.
+	// MaxDelay caps the backoff. Default 250ms.
 	MaxDelay time.Duration `env:"RETRY_MAX_DELAY"`
 	// MaxRetryAfter is the longest Retry-After a retry waits for when the request has
 	// no deadline; with a deadline, the deadline decides. Longer waits return the
@@ -52,12 +52,10 @@ type RetrySettings struct {
 	// MinAttemptTime is the least deadline an attempt needs: a retry never starts
 	// when less than this is left after its backoff. Default 10ms.
 	MinAttemptTime time.Duration `env:"RETRY_MIN_ATTEMPT_TIME"`
-	// BudgetRatio is the share of requests that may be retried. Default 0.1 (10%, the
-	// SRE book's per-client budget; Envoy and Linkerd use 20%).
+	// BudgetRatio is the share of requests that may be retried. Default 0.1.
 	BudgetRatio float64 `env:"RETRY_BUDGET_RATIO"`
 	// BudgetMinPerSecond is the floor of retries per second allowed whatever the
-	// ratio, so that a client with little traffic can still retry. Default 3 (Envoy's
-	// min_retry_concurrency is 3; Finagle and Linkerd allow 10/s).
+	// ratio, so that a client with little traffic can still retry. Default 3.
 	BudgetMinPerSecond float64 `env:"RETRY_BUDGET_MIN_PER_SECOND"`
 	// BudgetMaxBanked caps the retry credit saved during calm periods. Default 10.
 	BudgetMaxBanked int `env:"RETRY_BUDGET_MAX_BANKED"`

@@ -28,26 +28,24 @@ const (
 	defaultQueueSize    = 4
 )
 
-// ShedSettings configures a Shedder. The zero value gives the defaults of Netflix
-// concurrency-limits' gradient limits, whose algorithm the Shedder follows. It is a
-// plain value, read once at construction.
+// ShedSettings configures a Shedder. The zero value gives the defaults below
+// (docs/resilience.md says where the algorithm and they come from). It is a plain
+// value, read once at construction.
 type ShedSettings struct {
-	// InitialLimit is the concurrency limit at start. Default 20 (Gradient2).
+	// InitialLimit is the concurrency limit at start. Default 20.
 	InitialLimit int `env:"SHED_INITIAL_LIMIT"`
-	// MinLimit is the lowest the limit may fall. Default 20 (Gradient2); lower it for
-	// services whose capacity is below 20 concurrent requests.
+	// MinLimit is the lowest the limit may fall. Default 20; lower it for services
+	// whose capacity is below 20 concurrent requests.
 	MinLimit int `env:"SHED_MIN_LIMIT"`
-	// MaxLimit is the highest the limit may grow. Default 200 (Gradient2
-	// maxConcurrency).
+	// MaxLimit is the highest the limit may grow. Default 200.
 	MaxLimit int `env:"SHED_MAX_LIMIT"`
 	// Tolerance is how much the latency may exceed the long-term latency before the
-	// limit shrinks. Default 1.5 (Gradient2 rttTolerance).
+	// limit shrinks. Default 1.5.
 	Tolerance float64 `env:"SHED_RTT_TOLERANCE"`
 	// Smoothing is how fast the limit moves toward its new estimate. Default 0.2.
 	Smoothing float64 `env:"SHED_SMOOTHING"`
 	// RTTWindow is how long the no-load latency estimate (the minimum latency seen)
-	// is kept: it is the minimum over the current and the previous window. Default 10s,
-	// BBR's min-RTT window.
+	// is kept: it is the minimum over the current and the previous window. Default 10s.
 	RTTWindow time.Duration `env:"SHED_RTT_WINDOW"`
 	// QueueSize is the headroom added to the limit so that it can grow. Default 4.
 	QueueSize int `env:"SHED_QUEUE_SIZE"`
@@ -143,17 +141,13 @@ type ShedderState struct {
 	Shed      uint64  `json:"shed"`
 }
 
-// Shedder is an adaptive concurrency limit, after Netflix concurrency-limits'
-// GradientLimit: each completed request compares its latency with the no-load
-// latency (the minimum seen over RTTWindow, as BBR estimates it); while latency stays
-// within Tolerance of it the limit grows by QueueSize, and when latency rises
-// (queueing has started) the limit shrinks in proportion to the gradient, down to
-// MinLimit. (Gradient2's long-term average was tried first and drifts upward under
-// sustained overload, since the average learns the queueing delay.) Requests above the limit are shed at once with ErrShed (503 +
-// Retry-After over HTTP) instead of queueing, which keeps latency flat for the
-// requests admitted: load is shed before latency collapses. Critical requests may
-// exceed the limit by a quarter and sheddable ones stop at three quarters, so critical
-// traffic is shed last.
+// Shedder is an adaptive concurrency limit: while the latency of completed requests
+// stays within Tolerance of the no-load latency (the minimum seen over RTTWindow), the
+// limit grows by QueueSize; when it rises, the limit shrinks in proportion, down to
+// MinLimit. Requests above the limit are shed at once with ErrShed (503 + Retry-After
+// over HTTP) instead of queueing. Critical requests may exceed the limit by a quarter
+// and sheddable ones stop at three quarters, so critical traffic is shed last
+// (docs/resilience.md has the algorithm and its history).
 //
 // Admission is two atomic operations; completion takes a short mutex. A Shedder is
 // safe for concurrent use.
@@ -259,7 +253,7 @@ func (s *Shedder) Server() func(http.Handler) http.Handler {
 }
 
 // Client returns client middleware that limits outstanding requests to an upstream
-// adaptively (Netflix's client-side limiter), returning ErrShed in a *RejectedError
+// adaptively, returning ErrShed in a *RejectedError
 // when the limit is reached.
 func (s *Shedder) Client() func(http.RoundTripper) http.RoundTripper {
 	return func(next http.RoundTripper) http.RoundTripper {
