@@ -10,14 +10,17 @@
 #      build context is a copy of the work tree with examples/vendor added (`go mod vendor`
 #      from the host's module cache) and the build runs with GOPROXY=off, so it needs no
 #      network inside the build container.
-#   4. Runs examples/e2e/compose_test.go (build tag e2e): compose up, health, Consul, checkouts
-#      through the gateway, and the faults under load; it prints the figures it measured.
+#   4. Runs examples/e2e/compose_test.go (build tag e2e): compose up, health, Consul, the admin
+#      listeners (read inside each service's network namespace; no admin port is published),
+#      the gateway's public edge, checkouts through the gateway, and the faults under load; it
+#      prints the figures it measured.
 #   5. Always `compose down -v` (trap), printing each service's logs when something failed.
 #
 # Environment: E2E_GATEWAY_PORT / E2E_CONSUL_PORT (loopback ports; default the first free ones
 # from 18080 / 18500, so the test does not collide with a demo on 8080), E2E_PROJECT and
-# GANTRY_VERSION (compose project and image tag; default unique per run), E2E_KEEP_CONTEXT=1
-# keeps the build context, E2E_KEEP_IMAGES=1 the images.
+# GANTRY_VERSION (compose project and image tag; default unique per run), E2E_PROBE_IMAGE (the
+# image whose wget reads the admin pages; default golang:1.26, which step 2 seeds),
+# E2E_KEEP_CONTEXT=1 keeps the build context, E2E_KEEP_IMAGES=1 the images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -15,8 +15,12 @@ package e2e_test
 //	E2E_COMPOSE_FILES  compose files, separated by ":" (docker-compose.yml + testdata/compose.e2e.yml)
 //	GATEWAY_PORT       loopback port of the gateway; CONSUL_PORT likewise for Consul
 //	GANTRY_VERSION     the image tag the script built
+//	E2E_PROBE_IMAGE    the image whose wget reads the admin pages (default golang:1.26)
 //
-// Every target is 127.0.0.1 (published ports); every load is bounded in rate and time.
+// Every API target is 127.0.0.1 (published ports); every load is bounded in rate and time.
+// The admin listeners (ADMIN_ADDR: /readyz, /metrics, /debug/*) are published nowhere, as in
+// docker-compose.yml: the test reads them from inside the service's own network namespace
+// (see composeStack.admin), and checks that the gateway's public port serves none of them.
 
 import (
 	"context"
@@ -44,6 +48,8 @@ import (
 var (
 	composeServices   = []string{"consul", "catalog", "payment-1", "payment-2", "cart", "gateway"}
 	composeConsulWant = map[string]int{"catalog": 1, "cart": 1, "payment": 2, "gateway": 1}
+	// composeAdminPorts are the admin listeners' ports (ADMIN_ADDR in docker-compose.yml).
+	composeAdminPorts = map[string]string{"gateway": "9080", "catalog": "9081", "cart": "9082", "payment-1": "9083", "payment-2": "9083"}
 )
 
 const (
@@ -59,6 +65,7 @@ type composeStack struct {
 	dir      string // examples/
 	gateway  string
 	consul   string
+	probe    string // image of the one-off containers that read admin pages
 	client   *http.Client
 	mu       sync.Mutex
 	services map[string]string // compose service -> container id
@@ -81,6 +88,7 @@ func newComposeStack(t *testing.T) *composeStack {
 		dir:      dir,
 		gateway:  "http://127.0.0.1:" + composeEnvOr("GATEWAY_PORT", "8080"),
 		consul:   "http://127.0.0.1:" + composeEnvOr("CONSUL_PORT", "8500"),
+		probe:    composeEnvOr("E2E_PROBE_IMAGE", "golang:1.26"),
 		client:   &http.Client{Timeout: 10 * time.Second},
 		services: map[string]string{},
 	}
@@ -117,6 +125,47 @@ func (s *composeStack) run(ctx context.Context, name string, args ...string) (st
 		return string(out), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// admin GETs path on a compose service's admin listener and returns the body of a 200.
+// docker-compose.yml publishes no admin port, and the test does not add one: the GET runs
+// in a one-off container that joins the service's network namespace (--network
+// container:<id>) and asks 127.0.0.1:<ADMIN_ADDR port>, as the service's own healthcheck
+// does. The image is E2E_PROBE_IMAGE, default golang:1.26 (the builder image, so it is
+// there wherever the service images were built; its wget, busybox or GNU, does the GET,
+// bounded by its timeout command: busybox 1.35's wget -T crashes with SIGSEGV); --pull
+// never keeps the test from reaching for a registry. wget fails on any status but 2xx, so
+// an error means the page did not answer 200.
+func (s *composeStack) admin(ctx context.Context, svc, path string) ([]byte, error) {
+	port, ok := composeAdminPorts[svc]
+	if !ok {
+		return nil, fmt.Errorf("admin: %s has no admin port in composeAdminPorts", svc)
+	}
+	url := "http://127.0.0.1:" + port + path
+	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--pull", "never",
+		"--network", "container:"+s.container(svc), "--read-only", "--cap-drop", "ALL", "--user", "65532:65532",
+		"--entrypoint", "timeout", s.probe, "10", "wget", "-q", "-O", "-", url)
+	cmd.Dir = s.dir
+	cmd.WaitDelay = 5 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("GET %s in %s's network namespace (docker run %s wget): %w: %s", url, svc, s.probe, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// adminJSON GETs an admin page (see admin) and decodes it into out.
+func (s *composeStack) adminJSON(ctx context.Context, svc, path string, out any) error {
+	body, err := s.admin(ctx, svc, path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s %s: %w: %.200s", svc, path, err, body)
+	}
+	return nil
 }
 
 // must runs a compose or docker command that has to succeed within d.
@@ -262,12 +311,13 @@ func composeMapsEqual(a, b map[string]int) bool {
 	return true
 }
 
-// breakerOpens sums the breaker openings the gateway and the cart report.
-func (s *composeStack) breakerOpens(ctx context.Context, cartURL string) uint64 {
+// breakerOpens sums the breaker openings the gateway and the cart report on their admin
+// listeners' /debug/resilience.
+func (s *composeStack) breakerOpens(ctx context.Context) uint64 {
 	var n uint64
-	for _, base := range []string{s.gateway, cartURL} {
+	for _, svc := range []string{"gateway", "cart"} {
 		var snap resilience.Snapshot
-		if err := s.getJSON(ctx, base+"/debug/resilience", &snap); err != nil {
+		if err := s.adminJSON(ctx, svc, "/debug/resilience", &snap); err != nil {
 			s.t.Logf("breaker openings: %v", err)
 			continue
 		}
@@ -280,27 +330,180 @@ func (s *composeStack) breakerOpens(ctx context.Context, cartURL string) uint64 
 
 // do sends one request to the gateway and returns the status and body.
 func (s *composeStack) do(ctx context.Context, method, path, body, key string) (int, []byte, error) {
+	var h http.Header
+	if key != "" {
+		h = http.Header{"Idempotency-Key": {key}}
+	}
+	st, _, b, err := s.request(ctx, method, path, body, h)
+	return st, b, err
+}
+
+// request sends one request to the gateway's public port with the given headers and returns
+// the status, the response headers and the body.
+func (s *composeStack) request(ctx context.Context, method, path, body string, h http.Header) (int, http.Header, []byte, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, s.gateway+path, rd)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b, err
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// composeInternalHeaders lists the Gantry-* headers of a response from the public port;
+// transport.Edge must have removed them all (Gantry-Retry-Exhausted above all).
+func composeInternalHeaders(h http.Header) []string {
+	var out []string
+	for k := range h {
+		if strings.HasPrefix(http.CanonicalHeaderKey(k), "Gantry-") {
+			out = append(out, k+": "+h.Get(k))
+		}
+	}
+	return out
+}
+
+// adminPages checks every service's admin listener (ADMIN_ADDR), read from inside its
+// network namespace: /readyz answers 200 (what `/app -healthcheck` probes) and /metrics
+// serves the Prometheus text format (what the observability profile scrapes).
+func (s *composeStack) adminPages(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	failed := t.Failed()
+	for _, svc := range composeServices {
+		if _, ok := composeAdminPorts[svc]; !ok {
+			continue // consul
+		}
+		if _, err := s.admin(ctx, svc, "/readyz"); err != nil {
+			t.Errorf("%s admin /readyz: %v", svc, err)
+		}
+		body, err := s.admin(ctx, svc, "/metrics")
+		switch {
+		case err != nil:
+			t.Errorf("%s admin /metrics: %v", svc, err)
+		case !strings.Contains(string(body), "# TYPE "):
+			t.Errorf("%s admin /metrics is not Prometheus text: %.300s", svc, body)
+		}
+	}
+	if t.Failed() && !failed {
+		t.FailNow() // the checks below read the admin pages too
+	}
+	t.Logf("admin: /readyz 200 and /metrics on every service's admin port (%v), none published", composeAdminPorts)
+}
+
+// edge checks what the gateway's public port gives away. The admin pages are not there:
+// /readyz, /debug/discovery and the rest answer 404 problem+json (not 200, and not a 429
+// from the per-client rate limiter), and no body names an upstream address that the
+// gateway's admin /debug/discovery lists. The internal Gantry-* headers are stripped both
+// ways (transport.Edge): a checkout sent with Gantry-Timeout: 1 (a 1 ms budget, far below
+// the payment processor's 20 ms) is not cut short into a 504, and no response carries
+// Gantry-Retry-Exhausted or any other Gantry-* header.
+func (s *composeStack) edge(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var disc struct {
+		Services []struct {
+			Service   string `json:"service"`
+			Instances []struct {
+				Address string `json:"address"`
+			} `json:"instances"`
+		} `json:"services"`
+	}
+	if err := s.adminJSON(ctx, "gateway", "/debug/discovery", &disc); err != nil {
+		t.Fatalf("gateway admin /debug/discovery: %v", err)
+	}
+	var internal []string
+	for _, sv := range disc.Services {
+		for _, in := range sv.Instances {
+			internal = append(internal, in.Address)
+		}
+	}
+	if len(internal) == 0 {
+		t.Fatalf("gateway admin /debug/discovery lists no upstream instance: %+v", disc)
+	}
+
+	for _, path := range []string{"/readyz", "/livez", "/startupz", "/metrics", "/debug/discovery", "/debug/resilience"} {
+		st, h, body, err := s.request(ctx, http.MethodGet, path, "", nil)
+		if err != nil {
+			t.Errorf("public GET %s: %v", path, err)
+			continue
+		}
+		if ct := h.Get("Content-Type"); st != http.StatusNotFound || !strings.HasPrefix(ct, "application/problem+json") {
+			t.Errorf("public GET %s = %d %q %.200s, want 404 application/problem+json (the admin pages are not on the API port)", path, st, ct, body)
+		}
+		for _, a := range internal {
+			if strings.Contains(string(body), a) {
+				t.Errorf("public GET %s leaks the internal address %s: %.300s", path, a, body)
+			}
+		}
+		if hs := composeInternalHeaders(h); len(hs) > 0 {
+			t.Errorf("public GET %s answered internal headers %v", path, hs)
+		}
+	}
+
+	// A whole checkout, every request with a client-chosen 1 ms budget.
+	short := http.Header{"Gantry-Timeout": {"1"}}
+	product := s.productsFor(t, 1)[0]
+	cartID := fmt.Sprintf("e2e-edge-%d", time.Now().UnixNano())
+	steps := []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodGet, "/api/products", "", http.StatusOK},
+		{http.MethodPut, "/api/carts/" + cartID + "/items/" + product, `{"quantity":1}`, http.StatusOK},
+		{http.MethodPost, "/api/carts/" + cartID + "/checkout", "", http.StatusCreated},
+	}
+	for _, st := range steps {
+		h := short.Clone()
+		if st.method == http.MethodPost {
+			h.Set("Idempotency-Key", "e2e-edge-key-"+cartID)
+		}
+		code, rh, body, err := s.request(ctx, st.method, st.path, st.body, h)
+		if err != nil {
+			t.Errorf("public %s %s with Gantry-Timeout: 1: %v", st.method, st.path, err)
+			continue
+		}
+		if code != st.want {
+			t.Errorf("public %s %s with Gantry-Timeout: 1 = %d %.300s, want %d (the edge must drop a client's deadline header, not obey it)", st.method, st.path, code, body, st.want)
+		}
+		if hs := composeInternalHeaders(rh); len(hs) > 0 {
+			t.Errorf("public %s %s answered internal headers %v, want none (no Gantry-Retry-Exhausted)", st.method, st.path, hs)
+		}
+	}
+	t.Logf("edge: the public port answers 404 problem+json for the admin paths, leaks none of %d upstream addresses, ignores Gantry-Timeout: 1 and answers no Gantry-* header", len(internal))
+}
+
+// edgeDown checks, while an upstream is down, that the gateway's own failure answer does
+// not pass on internal headers (an exhausted retry is where Gantry-Retry-Exhausted is set).
+func (s *composeStack) edgeDown(t *testing.T, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, h, body, err := s.request(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		t.Errorf("public GET %s during the outage: %v", path, err)
+		return
+	}
+	if hs := composeInternalHeaders(h); len(hs) > 0 {
+		t.Errorf("public GET %s during the outage = %d with internal headers %v, want none: %.200s", path, code, hs, body)
+	}
+	t.Logf("edge during the outage: GET %s = %d, no Gantry-* header", path, code)
 }
 
 type composePayment struct {
@@ -508,15 +711,18 @@ func TestComposeEndToEnd(t *testing.T) {
 	consulTime := s.waitConsul(time.Minute)
 	t.Logf("consul: every service passing (%v) %v after healthy", composeConsulWant, consulTime.Round(time.Millisecond))
 
-	cartURL := s.port("cart", "8082") // the cart is never restarted: its port stays
 	cartDB := s.cartDB()
+
+	// 3b. The admin listeners answer, and the gateway's public port is only the API.
+	s.adminPages(t)
+	s.edge(t)
 
 	// 4. Checkouts through the gateway, as the README's curl lines do them.
 	s.checkouts(t, 5, s.port("payment-1", "8083"))
 
 	// 5a. Kill one payment replica under load: retries go to the other one.
 	ph := composePhase{Name: "docker kill payment-1"}
-	opens := s.breakerOpens(context.Background(), cartURL)
+	opens := s.breakerOpens(context.Background())
 	ph.Report = s.underLoad(t, "e2ekill", 20*time.Second, func() {
 		time.Sleep(5 * time.Second)
 		s.must(time.Minute, func(ctx context.Context) (string, error) {
@@ -524,7 +730,7 @@ func TestComposeEndToEnd(t *testing.T) {
 		})
 		t.Logf("killed payment-1 at %v", time.Since(began).Round(time.Second))
 	})
-	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "payment-1") })
 	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, "payment-1"), "payment-1 healthy again"
 	ph.Ledger = s.mustLedger(cartDB, "payment-2", "e2ekill-")
@@ -535,16 +741,18 @@ func TestComposeEndToEnd(t *testing.T) {
 	// 5b. Stop and start the catalog under load: in-flight orders complete or are
 	// compensated once it is back, and none stays pending.
 	ph = composePhase{Name: "compose stop+start catalog"}
-	opens = s.breakerOpens(context.Background(), cartURL)
+	opens = s.breakerOpens(context.Background())
 	ph.Report = s.underLoad(t, "e2ecat", 25*time.Second, func() {
 		time.Sleep(5 * time.Second)
 		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "catalog") })
 		t.Logf("stopped catalog at %v", time.Since(began).Round(time.Second))
-		time.Sleep(5 * time.Second)
+		down := time.Now()
+		s.edgeDown(t, "/api/products")
+		time.Sleep(5*time.Second - time.Since(down)) // the outage stays 5s long
 		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "catalog") })
 		t.Logf("started catalog at %v", time.Since(began).Round(time.Second))
 	})
-	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	s.waitHealthy(time.Minute, "catalog")
 	// The cart's recovery loop (CART_RECOVERY_INTERVAL 10s, orders older than 5s) settles
 	// what the outage left pending; poll the ledger until nothing is pending, within 90s.
@@ -566,7 +774,7 @@ func TestComposeEndToEnd(t *testing.T) {
 
 	// 5c. Rolling restart of the payment replicas, one at a time: no client sees it.
 	ph = composePhase{Name: "rolling restart payment-1, payment-2"}
-	opens = s.breakerOpens(context.Background(), cartURL)
+	opens = s.breakerOpens(context.Background())
 	var restart time.Duration
 	ph.Report = s.underLoad(t, "e2eroll", 40*time.Second, func() {
 		time.Sleep(3 * time.Second)
@@ -578,7 +786,7 @@ func TestComposeEndToEnd(t *testing.T) {
 		}
 		restart = time.Since(r)
 	})
-	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	ph.Recovery, ph.RecoveryLabel = restart, "both restarted and healthy"
 	ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2eroll-")
 	phases = append(phases, ph)
@@ -589,7 +797,7 @@ func TestComposeEndToEnd(t *testing.T) {
 	// service is registered and passing again after Consul returns (a dev agent forgets
 	// everything, so this is a re-registration).
 	ph = composePhase{Name: "consul stopped 20s"}
-	opens = s.breakerOpens(context.Background(), cartURL)
+	opens = s.breakerOpens(context.Background())
 	var reregistered time.Duration
 	ph.Report = s.underLoad(t, "e2econsul", 35*time.Second, func() {
 		time.Sleep(5 * time.Second)
@@ -601,7 +809,7 @@ func TestComposeEndToEnd(t *testing.T) {
 		s.waitHealthy(time.Minute, "consul")
 		reregistered = s.waitConsul(90 * time.Second)
 	})
-	ph.BreakerOpens = s.breakerOpens(context.Background(), cartURL) - opens
+	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	ph.Recovery, ph.RecoveryLabel = reregistered, "all registrations passing after consul healthy"
 	ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2econsul-")
 	phases = append(phases, ph)

@@ -1,7 +1,8 @@
 // Package kubernetes_test checks the example shop's Kubernetes manifests without a cluster:
 // every document decodes strictly into the k8s.io/api type of its kind (an unknown or
 // misspelled field fails), and the manifests agree with the services they run (probe paths
-// and ports, the shutdown timings, the hardening).
+// and ports: the probes on the admin listener, the Services on the API port only; the
+// shutdown timings, the hardening).
 package kubernetes_test
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/discovery/dns"
+	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/transport"
 	appsv1 "k8s.io/api/apps/v1"
@@ -206,12 +208,17 @@ func readDir(t *testing.T) map[string][]byte {
 	return files
 }
 
-// servedPath reports whether the health registry every service mounts serves path.
+// servedPath reports whether the admin server every service runs (gantry.NewAdmin with
+// its health registry) serves path: anything but its 404 for unknown paths. A registry
+// that has not started answers 503 on /readyz and /startupz, which counts as served.
 func servedPath(path string) bool {
-	mux := http.NewServeMux()
-	health.NewRegistry(health.Settings{}).Mount(mux)
-	_, pattern := mux.Handler(httptest.NewRequest(http.MethodGet, path, nil))
-	return pattern != ""
+	srv, err := gantry.NewAdmin(gantry.AdminSettings{}, gantry.Admin{Health: health.NewRegistry(health.Settings{})}, observability.Instrumentation{})
+	if err != nil {
+		panic(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code != http.StatusNotFound
 }
 
 // check returns every way the manifests disagree with the services and the project's rules.
@@ -305,8 +312,9 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		}
 	}
 
-	// The port the service listens on (HTTP_ADDR, through the same config loader and
-	// defaults as the service) must be the container port the probes and Service use.
+	// The port the API listens on (HTTP_ADDR, through the same config loader as the
+	// service) must be a container port, the one the Service uses; the admin listener's
+	// (ADMIN_ADDR) must be the container port named "admin", the one the probes use.
 	srv, err := config.Load[transport.ServerSettings](config.WithEnvironment(env))
 	if err != nil {
 		fail("server settings: %v", err)
@@ -324,6 +332,31 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 	}
 	if !slices.Contains(containerPorts, int32(listen)) {
 		fail("HTTP_ADDR %q listens on %d, which is not a containerPort %v", srv.Addr, listen, containerPorts)
+	}
+	// ADMIN_ADDR must be set: its default differs per binary (9080-9083 in the mains,
+	// :9090 in gantry.NewAdmin), and the probes' port must not depend on which applies.
+	adm, err := config.Load[gantry.AdminSettings](config.WithEnvironment(env))
+	if err != nil {
+		fail("admin settings: %v", err)
+		return errs
+	}
+	if adm.Addr == "" {
+		fail("ADMIN_ADDR unset: set it so the probes' admin port is explicit")
+		return errs
+	}
+	_, adminStr, err := net.SplitHostPort(adm.Addr)
+	if err != nil {
+		fail("ADMIN_ADDR %q: %v", adm.Addr, err)
+		return errs
+	}
+	admin, _ := strconv.Atoi(adminStr)
+	if admin == listen {
+		fail("ADMIN_ADDR %q and HTTP_ADDR %q share port %d; the admin listener needs its own", adm.Addr, srv.Addr, listen)
+	}
+	if i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "admin" }); i < 0 {
+		fail("no container port named admin (ADMIN_ADDR %q)", adm.Addr)
+	} else if got := c.Ports[i].ContainerPort; got != int32(admin) {
+		fail("container port admin is %d, but ADMIN_ADDR %q listens on %d", got, adm.Addr, admin)
 	}
 	resolve := func(p intstr.IntOrString) (int32, bool) {
 		for _, cp := range c.Ports {
@@ -343,10 +376,11 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		case p.HTTPGet.Path != healthPaths[kind]:
 			fail("%s probe path %q, want %q", kind, p.HTTPGet.Path, healthPaths[kind])
 		case !servedPath(p.HTTPGet.Path):
-			fail("%s probe path %q is not served by health.Registry.Mount", kind, p.HTTPGet.Path)
+			fail("%s probe path %q is not served by the admin server (gantry.NewAdmin)", kind, p.HTTPGet.Path)
 		default:
-			if port, ok := resolve(p.HTTPGet.Port); !ok || port != int32(listen) {
-				fail("%s probe port %s resolves to %d (found %v), want the listening port %d", kind, p.HTTPGet.Port.String(), port, ok, listen)
+			// The probes go to the admin listener: the API port answers them 404.
+			if port, ok := resolve(p.HTTPGet.Port); !ok || port != int32(admin) {
+				fail("%s probe port %s resolves to %d (found %v), want the admin port %d (ADMIN_ADDR)", kind, p.HTTPGet.Port.String(), port, ok, admin)
 			}
 		}
 	}
@@ -497,8 +531,9 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		}
 	}
 
-	// A Service selects the pods and forwards to the listening port; the internal
-	// services are headless so that DNS discovery sees every ready pod.
+	// A Service selects the pods and forwards to the API port only (never the admin
+	// port: it serves internal addresses and state); the internal services are headless
+	// so that DNS discovery sees every ready pod.
 	s, ok := m.services[svc]
 	if !ok {
 		fail("no Service named %s", svc)
@@ -514,7 +549,11 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 			if tp.Type == intstr.Int && tp.IntVal == 0 {
 				tp = intstr.FromInt32(sp.Port)
 			}
-			if port, ok := resolve(tp); !ok || port != int32(listen) {
+			port, ok := resolve(tp)
+			switch {
+			case ok && port == int32(admin):
+				fail("Service port %d targets %s, the admin port %d; expose only the API port %d", sp.Port, tp.String(), admin, listen)
+			case !ok || port != int32(listen):
 				fail("Service port %d targets %s, which is not the listening port %d", sp.Port, tp.String(), listen)
 			}
 		}
@@ -571,7 +610,11 @@ func TestManifestsCheckCatches(t *testing.T) {
 		{"unknown field", "payment.yaml", "  replicas: 2\n", "  replicas: 2\n  replica: 2\n", `unknown field "replica"`},
 		{"misspelled probe field", "catalog.yaml", "periodSeconds: 2\n            failureThreshold: 30", "periodSecond: 2\n            failureThreshold: 30", `unknown field`},
 		{"wrong probe path", "cart.yaml", "path: /readyz", "path: /ready", `readiness probe path "/ready"`},
-		{"probe on another port", "gateway.yaml", "httpGet: {path: /livez, port: http}", "httpGet: {path: /livez, port: 9090}", "liveness probe port 9090"},
+		{"probe on another port", "gateway.yaml", "httpGet: {path: /livez, port: admin}", "httpGet: {path: /livez, port: 9090}", "liveness probe port 9090"},
+		{"probe on the API port", "cart.yaml", "httpGet: {path: /readyz, port: admin}", "httpGet: {path: /readyz, port: http}", "readiness probe port http resolves to 8082 (found true), want the admin port 9082"},
+		{"ADMIN_ADDR unset", "payment.yaml", "  ADMIN_ADDR: \":9083\"\n", "", "ADMIN_ADDR unset"},
+		{"admin container port differs", "catalog.yaml", `ADMIN_ADDR: ":9081"`, `ADMIN_ADDR: ":9091"`, `container port admin is 9081, but ADMIN_ADDR ":9091" listens on 9091`},
+		{"Service exposes the admin port", "payment.yaml", "      targetPort: http\n", "      targetPort: http\n    - name: admin\n      port: 9083\n      targetPort: admin\n", "Service port 9083 targets admin, the admin port 9083"},
 		{"listening port not the container port", "catalog.yaml", `HTTP_ADDR: ":8081"`, `HTTP_ADDR: ":9999"`, "listens on 9999"},
 		{"grace period too short", "payment.yaml", "terminationGracePeriodSeconds: 35", "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds 28s <="},
 		{"shutdown budget raised", "gateway.yaml", "SHUTDOWN_TIMEOUT: 20s", "SHUTDOWN_TIMEOUT: 40s", "SHUTDOWN_TIMEOUT 40s"},
