@@ -45,7 +45,8 @@ type ServerSettings struct {
 	// (64 KiB).
 	MaxHeaderBytes int `env:"HTTP_MAX_HEADER_BYTES"`
 	// MaxBodyBytes is the request body limit that BodyLimit and DecodeJSON apply when
-	// given this value. NewServer itself does not read it. Default 1048576 (1 MiB).
+	// given this value; gantry.NewServer applies it to every request, NewServer does
+	// not. Default 1048576 (1 MiB).
 	MaxBodyBytes int64 `env:"HTTP_MAX_BODY_BYTES"`
 }
 
