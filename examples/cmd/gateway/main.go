@@ -14,8 +14,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
@@ -25,6 +28,7 @@ import (
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/resilience"
+	"github.com/gantry-go/gantry/transport"
 )
 
 // Config is the gateway's whole configuration, loaded from the environment.
@@ -33,12 +37,37 @@ type Config struct {
 	Upstreams gateway.Upstreams            // GATEWAY_CATALOG_URL, GATEWAY_CART_URL
 	Client    gantry.ClientSettings        // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	RateLimit resilience.RateLimitSettings // RATELIMIT_* (per client IP: RATELIMIT_KEY_RATE, RATELIMIT_KEY_BURST)
+	Conns     transport.ConnLimitSettings  // HTTP_MAX_CONNS, HTTP_MAX_CONNS_PER_CLIENT
+	// TrustedProxies lists the CIDRs of the proxies in front of the gateway (an
+	// ingress, a load balancer) whose X-Forwarded-For names the client; empty means the
+	// peer address is the client.
+	TrustedProxies []string `env:"GATEWAY_TRUSTED_PROXIES" envSeparator:"," desc:"CIDRs of the proxies in front of the gateway whose X-Forwarded-For names the client."`
+}
+
+// Validate reports a GATEWAY_TRUSTED_PROXIES entry that is not a CIDR.
+func (c Config) Validate() error {
+	_, err := trustedProxies(c.TrustedProxies)
+	return err
+}
+
+func trustedProxies(cidrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return nil, config.Invalid("GATEWAY_TRUSTED_PROXIES", "%q is not a CIDR such as 10.0.0.0/8", c)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // defaults give every client IP 100 requests per second with bursts of 200.
 var defaults = map[string]string{
 	"HTTP_ADDR": ":8080", "ADMIN_ADDR": ":9080", "OTEL_SERVICE_NAME": "gateway",
 	"RATELIMIT_KEY_RATE": "100", "RATELIMIT_KEY_BURST": "200",
+	// The edge holds idle connections 30s at most, 64 per client and 4096 in all.
+	"HTTP_IDLE_TIMEOUT": "30s", "HTTP_MAX_CONNS": "4096", "HTTP_MAX_CONNS_PER_CLIENT": "64",
 	// A checkout is a saga of several upstream calls: give each attempt 3s.
 	"CLIENT_ATTEMPT_TIMEOUT": "3s", "CLIENT_REQUEST_TIMEOUT": "10s",
 }
@@ -98,7 +127,11 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	limiter := resilience.NewRateLimiter("gateway-clients", cfg.RateLimit, resilience.KeyByClientIP, inst)
+	trusted, err := trustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	limiter := resilience.NewRateLimiter("gateway-clients", cfg.RateLimit, resilience.KeyByForwardedClient(trusted), inst)
 
 	// Wire: the public API server (edge), the admin server, registration.
 	cfg.Server.Edge = true
@@ -119,10 +152,16 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 
+	ln, err := net.Listen("tcp", cfg.Server.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	cfg.Conns.MeterProvider = tel.MeterProvider()
+
 	// Run until SIGTERM, then shut down in order.
 	return gantry.Run(ctx, gantry.Options{
 		Logger:     logger,
-		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
+		Servers:    []gantry.Server{{Server: server, Listener: transport.LimitListener(ln, cfg.Conns)}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
 		Components: []any{checks, watch, tel},
 		Settings:   cfg.Shutdown,
