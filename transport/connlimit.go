@@ -43,13 +43,13 @@ func (s ConnLimitSettings) Validate() error {
 // MaxConnsPerClient for its client, is closed at once instead of being handed to the
 // server, so a flood of idle connections costs the server nothing past the limits and
 // other clients are still served. With no limit set it returns ln. The listener is
-// safe for concurrent use; Refused on the result (a *LimitedListener) counts the
-// connections it closed.
+// safe for concurrent use; its method Refused() uint64 counts the connections it
+// closed.
 func LimitListener(ln net.Listener, s ConnLimitSettings) net.Listener {
 	if s.MaxConns <= 0 && s.MaxConnsPerClient <= 0 {
 		return ln
 	}
-	l := &LimitedListener{Listener: ln, s: s, perClient: map[netip.Prefix]int{}}
+	l := &limitedListener{Listener: ln, s: s, perClient: map[netip.Prefix]int{}}
 	if s.MeterProvider != nil {
 		c, err := s.MeterProvider.Meter("github.com/gantry-go/gantry/transport").Int64Counter("http.server.connections.refused",
 			metric.WithDescription("Connections closed at accept because a connection limit was reached."), metric.WithUnit("{connection}"))
@@ -60,8 +60,8 @@ func LimitListener(ln net.Listener, s ConnLimitSettings) net.Listener {
 	return l
 }
 
-// LimitedListener is the listener LimitListener returns.
-type LimitedListener struct {
+// limitedListener is the listener LimitListener returns.
+type limitedListener struct {
 	net.Listener
 	s         ConnLimitSettings
 	mu        sync.Mutex
@@ -72,10 +72,10 @@ type LimitedListener struct {
 }
 
 // Refused reports how many connections the listener closed at accept.
-func (l *LimitedListener) Refused() uint64 { return l.refused.Load() }
+func (l *limitedListener) Refused() uint64 { return l.refused.Load() }
 
 // Accept returns the next connection within the limits, closing those over them.
-func (l *LimitedListener) Accept() (net.Conn, error) {
+func (l *limitedListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -95,7 +95,7 @@ func (l *LimitedListener) Accept() (net.Conn, error) {
 }
 
 // admit takes a place for a connection from key, or says which limit refused it.
-func (l *LimitedListener) admit(key netip.Prefix) string {
+func (l *limitedListener) admit(key netip.Prefix) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.s.MaxConns > 0 && l.open >= l.s.MaxConns {
@@ -109,7 +109,7 @@ func (l *LimitedListener) admit(key netip.Prefix) string {
 	return ""
 }
 
-func (l *LimitedListener) release(key netip.Prefix) {
+func (l *limitedListener) release(key netip.Prefix) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--
@@ -136,7 +136,7 @@ func clientPrefix(a net.Addr) netip.Prefix {
 // limitedConn gives its place back once, when closed.
 type limitedConn struct {
 	net.Conn
-	l    *LimitedListener
+	l    *limitedListener
 	key  netip.Prefix
 	once sync.Once
 }

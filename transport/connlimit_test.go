@@ -68,7 +68,7 @@ func TestLimitListener(t *testing.T) {
 	if !served(other) {
 		t.Errorf("another client (127.0.0.2) was not served while 127.0.0.1 sat at its cap")
 	}
-	if got := limited.(*transport.LimitedListener).Refused(); got != 3 {
+	if got := limited.(interface{ Refused() uint64 }).Refused(); got != 3 {
 		t.Errorf("Refused() = %d, want 3", got)
 	}
 	held[0].Close()
