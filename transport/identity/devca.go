@@ -98,10 +98,15 @@ func (ca *DevCA) issue(id ID, notBefore, notAfter time.Time) (*tls.Certificate, 
 	if err != nil {
 		return nil, err
 	}
+	// X.509 times have whole seconds and encoding truncates: round NotAfter up, so
+	// that a certificate never expires before the lifetime its source renews it by.
+	if t := notAfter.Truncate(time.Second); t.Before(notAfter) {
+		notAfter = t.Add(time.Second)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		URIs:         []*url.URL{id.url()},
-		NotBefore:    notBefore,
+		NotBefore:    notBefore.Truncate(time.Second),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
