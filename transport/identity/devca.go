@@ -98,16 +98,14 @@ func (ca *DevCA) issue(id ID, notBefore, notAfter time.Time) (*tls.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	// X.509 times have whole seconds and encoding truncates: round NotAfter up, so
-	// that a certificate never expires before the lifetime its source renews it by.
-	if t := notAfter.Truncate(time.Second); t.Before(notAfter) {
-		notAfter = t.Add(time.Second)
-	}
+	// X.509 times have whole seconds and encoding truncates: round both up, so that a
+	// certificate never expires before the lifetime its source renews it by, and its
+	// validity stays exactly backdate + ttl (NotBefore stays in the past by backdate).
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		URIs:         []*url.URL{id.url()},
-		NotBefore:    notBefore.Truncate(time.Second),
-		NotAfter:     notAfter,
+		NotBefore:    ceilSecond(notBefore),
+		NotAfter:     ceilSecond(notAfter),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
@@ -178,3 +176,11 @@ func (s *DevSource) renew() (*tls.Certificate, error) {
 
 // Roots returns the CA's bundle.
 func (s *DevSource) Roots() (*x509.CertPool, error) { return s.ca.pool, nil }
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); r.Before(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
