@@ -206,3 +206,55 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayRefusesChunkedBodiesOverTheLimit: an upstream that answers before it has
+// read the body (here a 400 at once, as a strict decoder does on the first bad byte)
+// must not decide what the client sees for a body over the gateway's limit: the
+// gateway reads a chunked body itself and answers 413. A chunked body under the limit
+// reaches the upstream whole, with its length.
+func TestGatewayRefusesChunkedBodiesOverTheLimit(t *testing.T) {
+	var gotLength int64
+	var gotBody string
+	hasty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Small") != "" {
+			b, _ := io.ReadAll(r.Body)
+			gotLength, gotBody = r.ContentLength, string(b)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		_, _ = r.Body.Read(make([]byte, 512))
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusBadRequest, Detail: "malformed JSON at byte 0"})
+	}))
+	t.Cleanup(hasty.Close)
+	h, err := gateway.NewHandler(http.DefaultTransport, gateway.Upstreams{Catalog: hasty.URL, Cart: hasty.URL}, nil)
+	if err != nil {
+		t.Fatalf("NewHandler() = %v", err)
+	}
+	gw := httptest.NewServer(transport.BodyLimit(64 << 10)(h))
+	t.Cleanup(gw.Close)
+	// Through the shop's client chain the race was lost about one time in ten
+	// (e2e.TestGatewayRefusesOversizedBodies); here it is the contract.
+	for i := range 20 {
+		body := io.MultiReader(strings.NewReader(strings.Repeat("x", 1<<20))) // no length: chunked
+		req, _ := http.NewRequest("PUT", gw.URL+"/api/carts/c1/items/p01", body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("PUT 1 MiB chunked: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("try %d: PUT 1 MiB chunked over a 64 KiB limit = %d %q, want 413 problem+json", i, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	req, _ := http.NewRequest("PUT", gw.URL+"/api/carts/c1/items/p01", io.MultiReader(strings.NewReader(`{"quantity":1}`)))
+	req.Header.Set("X-Small", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT small chunked: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || gotLength != int64(len(`{"quantity":1}`)) || gotBody != `{"quantity":1}` {
+		t.Errorf("PUT small chunked = %d; upstream saw length %d body %q, want 204, the whole body and its length", resp.StatusCode, gotLength, gotBody)
+	}
+}

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -87,7 +89,7 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 	}
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
-		p := proxies[rt.Upstream]
+		p := sized(proxies[rt.Upstream])
 		mux.Handle(rt.Prefix, p)
 		mux.Handle(rt.Prefix+"/", p)
 	}
@@ -96,6 +98,39 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 			Detail: "no route: the gateway serves /api/products, /api/carts and /api/orders"})
 	})
 	return mux, nil
+}
+
+// sized reads a body sent without a Content-Length (chunked) before it is forwarded,
+// so that one over the server's body limit (gantry.NewServer wraps it in
+// http.MaxBytesReader) is answered 413 by the gateway itself. Streamed instead, the
+// upstream may answer first (a 400 for the part it has read) and the client would see
+// that, or a 502, depending on a race. The buffer is at most the body limit (1 MiB by
+// default); bodies with a Content-Length over the limit never get here, and those
+// under it are streamed.
+func sized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			transport.WriteError(w, r, err)
+			return
+		case err != nil:
+			// The client hung up or sent a malformed chunk.
+			transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusBadRequest,
+				Detail: "the request body could not be read"})
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.ContentLength = int64(len(body))
+		r2.Body = io.NopCloser(bytes.NewReader(body))
+		r2.TransferEncoding = nil
+		next.ServeHTTP(w, r2)
+	})
 }
 
 // ConfigError reports an upstream URL the gateway cannot use.
