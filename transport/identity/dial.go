@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,17 +24,16 @@ func WithService(ctx context.Context, service string) context.Context {
 	return context.WithValue(ctx, serviceKey{}, service)
 }
 
-// serviceFrom returns the service WithService put on ctx, or "".
-func serviceFrom(ctx context.Context) string {
-	s, _ := ctx.Value(serviceKey{}).(string)
-	return s
-}
-
-// Transport is the http.RoundTripper of mTLS clients, for https:// URLs. Every
-// connection presents the Source's certificate and verifies the server as
-// [ClientConfig] does; when the request's context names a service ([WithService]),
-// the dial fails with a [*WrongIdentityError] (matching [ErrWrongIdentity]) unless
-// the server's SPIFFE ID names that service, so a rogue server gets no request.
+// Transport is the http.RoundTripper of mTLS clients. It speaks only TLS: an
+// http:// URL is sent over https, so a service moves to mTLS by configuration alone,
+// without rewriting its upstream URLs. Every connection presents the Source's
+// certificate and verifies the server as [ClientConfig] does, and the dial fails with
+// a [*WrongIdentityError] (matching [ErrWrongIdentity]) unless the server's SPIFFE ID
+// names the service the request is meant for, so a rogue server gets no request. That
+// service is the one [WithService] put on the request's context or, without it, the
+// request's Host when it is a bare service name ("payment", as a
+// discovery.Router leaves it after picking an instance); a Host with a dot, a colon
+// or brackets (an address or DNS name) is checked against the trust bundle only.
 // Connections are pooled per named service, so a connection verified for one
 // service never carries a request meant for another. It is safe for concurrent use.
 type Transport struct {
@@ -54,9 +55,31 @@ func NewTransport(src Source, s transport.ClientSettings) *Transport {
 	return t
 }
 
-// RoundTrip sends r through the pool of the service its context names.
+// RoundTrip sends r through the pool of the service it is meant for.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.pool(serviceFrom(r.Context())).RoundTrip(r)
+	service, named := r.Context().Value(serviceKey{}).(string)
+	if !named && isServiceName(r.Host) {
+		service = r.Host
+	}
+	if r.URL.Scheme == "http" {
+		// One allocation for the request and its URL; r itself is not modified.
+		up := &upgraded{req: *r, url: *r.URL}
+		up.url.Scheme = "https"
+		up.req.URL = &up.url
+		r = &up.req
+	}
+	return t.pool(service).RoundTrip(r)
+}
+
+type upgraded struct {
+	req http.Request
+	url url.URL
+}
+
+// isServiceName reports whether host is a bare service name: not empty, no port, not
+// an IP address or a DNS name with dots.
+func isServiceName(host string) bool {
+	return host != "" && host != "localhost" && !strings.ContainsAny(host, ".:[]")
 }
 
 // CloseIdleConnections closes the idle connections of every pool.

@@ -93,3 +93,46 @@ func bareServer(t *testing.T, cert *tls.Certificate) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// TestTransportNamesTheServiceFromTheHost: without WithService, a request whose Host
+// is a bare service name (as discovery.Router leaves it after picking an instance)
+// is checked against that name, and an http:// URL is sent over TLS.
+func TestTransportNamesTheServiceFromTheHost(t *testing.T) {
+	ca := mustCA(t, "gantry.test")
+	real := startTLS(t, mustSource(t, ca, "spiffe://gantry.test/ns/default/svc/catalog", time.Hour), callerHandler())
+	rogue := startTLS(t, mustSource(t, ca, "spiffe://gantry.test/ns/default/svc/payment", time.Hour), callerHandler())
+	client := newClient(t, mustSource(t, ca, "spiffe://gantry.test/ns/default/svc/cart", time.Hour))
+	plain := func(u string) string { return "http://" + strings.TrimPrefix(u, "https://") + "/x" }
+	do := func(ctx context.Context, url, host string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Host = host
+		return client.Do(req)
+	}
+
+	resp, err := do(context.Background(), plain(real.URL), "catalog")
+	if err != nil {
+		t.Fatalf("GET http://<catalog's address> with Host catalog = %v, want 200 over TLS", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Errorf("GET with Host catalog = %d, TLS %v; want 200 over TLS", resp.StatusCode, resp.TLS != nil)
+	}
+	if _, err := do(context.Background(), plain(rogue.URL), "catalog"); !errors.Is(err, ErrWrongIdentity) {
+		t.Errorf("GET the payment server with Host catalog = %v, want ErrWrongIdentity", err)
+	}
+	// WithService wins over the Host; an empty name removes the check.
+	if _, err := do(WithService(context.Background(), "catalog"), plain(rogue.URL), "payment"); !errors.Is(err, ErrWrongIdentity) {
+		t.Errorf("GET the payment server named catalog by WithService = %v, want ErrWrongIdentity", err)
+	}
+	if resp, err := do(WithService(context.Background(), ""), plain(rogue.URL), "catalog"); err != nil {
+		t.Errorf("GET with WithService(\"\") = %v, want no identity check", err)
+	} else {
+		resp.Body.Close()
+	}
+	// An address in the Host is checked against the trust bundle only.
+	if resp, err := do(context.Background(), rogue.URL+"/x", ""); err != nil {
+		t.Errorf("GET %s = %v, want 200 (no service named)", rogue.URL, err)
+	} else {
+		resp.Body.Close()
+	}
+}
