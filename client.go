@@ -9,6 +9,7 @@ import (
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
+	"github.com/gantry-go/gantry/transport/identity"
 )
 
 // ClientSettings configures NewClient. The zero value works: every part takes its
@@ -24,6 +25,13 @@ type ClientSettings struct {
 	Resilience resilience.ClientSettings
 	// Balancer tunes instance picking and ejection (BALANCER_*).
 	Balancer discovery.BalancerSettings
+	// Identity, when set, makes every call mTLS: connections present its
+	// certificate, and each instance must prove, in the handshake, the identity of
+	// the service the request names (http://payment/... reaches only a server whose
+	// SPIFFE ID names payment; a rogue instance fails the dial and the balancer ejects
+	// it). http:// URLs are sent over TLS. See identity.Transport. Nil calls in plain
+	// HTTP.
+	Identity identity.Source `env:"-"`
 }
 
 // Client is the composed client of a service. HTTP sends requests through the whole
@@ -38,7 +46,12 @@ type Client struct {
 	Resilience *resilience.ClientStack
 	// Router resolves and balances; nil when NewClient had no resolver.
 	Router *discovery.Router
-	base   *http.Transport
+	base   idleCloser
+}
+
+type idleCloser interface {
+	http.RoundTripper
+	CloseIdleConnections()
 }
 
 var _ resilience.Inspectable = (*Client)(nil)
@@ -59,7 +72,10 @@ func NewClient(name string, r discovery.Resolver, s ClientSettings, inst observa
 	if err != nil {
 		return nil, err
 	}
-	base := transport.NewRoundTripper(s.HTTP)
+	var base idleCloser = transport.NewRoundTripper(s.HTTP)
+	if s.Identity != nil {
+		base = identity.NewTransport(s.Identity, s.HTTP)
+	}
 	c := &Client{Resilience: stack, base: base}
 	var inner http.RoundTripper = base
 	if r != nil {

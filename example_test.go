@@ -81,14 +81,16 @@ func ExampleRun() {
 //  1. edge (only when ServerSettings.Edge): inbound and outbound Gantry-* headers removed
 //  2. recover: a panic below becomes a 500 problem, logged with its stack
 //  3. request id: a valid inbound X-Request-Id is kept, else one is made
-//  4. trace and metrics (observability.Server): the span and http.server.request.duration
-//  5. access log
-//  6. the service's policies, in the order given: authentication and authorization,
-//     then load shedding and rate limiting
-//  7. body limit (HTTP_MAX_BODY_BYTES)
-//  8. deadline (resilience.Deadline): the caller's Gantry-Timeout, floor and default
-//  9. retry-exhaustion marking (resilience.MarkRetryExhausted)
-//  10. the handler
+//  4. peer identity (only when ServerSettings.Identity): the caller's SPIFFE ID, which
+//     the TLS handshake verified, on the request context
+//  5. trace and metrics (observability.Server): the span and http.server.request.duration
+//  6. access log
+//  7. the service's policies, in the order given: authentication and authorization
+//     (identity.Authorize), then load shedding and rate limiting
+//  8. body limit (HTTP_MAX_BODY_BYTES)
+//  9. deadline (resilience.Deadline): the caller's Gantry-Timeout, floor and default
+//  10. retry-exhaustion marking (resilience.MarkRetryExhausted)
+//  11. the handler
 //
 // Recover is outermost so that nothing escapes it; instrumentation comes before the
 // policies so that rejections are traced, counted and logged; the deadline is last so
@@ -131,7 +133,9 @@ func ExampleNewServer() {
 //  8. attempt timeout (CLIENT_ATTEMPT_TIMEOUT)
 //  9. propagation: the attempt's remaining deadline as Gantry-Timeout, the request id
 //  10. balancer (discovery.Router): an instance of the service named by the URL host
-//  11. the pooled *http.Transport (HTTP_CLIENT_*)
+//  11. the pooled *http.Transport (HTTP_CLIENT_*), or with ClientSettings.Identity
+//     the mTLS identity.Transport, whose dial refuses an instance that cannot prove
+//     the identity of the service the URL names (a failed dial, so retried elsewhere)
 //
 // Retry is above the breaker so that an open breaker fails fast without using the
 // budget; the attempt timeout is below both so that each attempt has its own deadline,

@@ -69,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 		setBaseContext(s.Server, baseCtx)
 		ln := lns[i]
 		serving.Go(func() {
-			if err := s.Server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(s.Server, ln); !errors.Is(err, http.ErrServerClosed) {
 				failed <- fmt.Errorf("gantry: serve %s: %w", ln.Addr(), err)
 			}
 		})
@@ -365,4 +365,13 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// serve serves srv on ln, over TLS when srv has a TLSConfig (its certificates come
+// from the config, as NewServer's Identity sets it).
+func serve(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
 }

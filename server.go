@@ -8,6 +8,7 @@ import (
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
+	"github.com/gantry-go/gantry/transport/identity"
 )
 
 // ServerSettings configures NewServer. The zero value works: every part takes its
@@ -22,6 +23,13 @@ type ServerSettings struct {
 	// removed before anything reads them, and outbound ones from every response (see
 	// transport.Edge). Default false, for services behind the edge.
 	Edge bool `env:"-"`
+	// Identity, when set, makes the server mTLS: it serves TLS with
+	// identity.ServerConfig (a client certificate of the trust domain is required on
+	// every connection, and a rotated certificate is used by the next handshake), and
+	// puts the caller's SPIFFE ID on each request's context (identity.FromContext)
+	// for the service's policies, identity.Authorize among them. Run serves it with
+	// ServeTLS. Nil serves plain HTTP.
+	Identity identity.Source `env:"-"`
 }
 
 // NewServer returns the API server of a service: api behind the one server order of
@@ -41,10 +49,15 @@ func NewServer(api http.Handler, s ServerSettings, inst observability.Instrument
 	if s.Edge {
 		edge = transport.Edge()
 	}
+	var peer func(http.Handler) http.Handler
+	if s.Identity != nil {
+		peer = identity.Peer()
+	}
 	mw := []func(http.Handler) http.Handler{
 		edge,
 		transport.Recover(inst.Logger),
 		transport.RequestID(),
+		peer,
 		observability.Server(inst),
 		transport.AccessLog(inst.Logger),
 	}
@@ -54,5 +67,9 @@ func NewServer(api http.Handler, s ServerSettings, inst observability.Instrument
 		resilience.Deadline(s.Deadline),
 		resilience.MarkRetryExhausted(),
 	)
-	return transport.NewServer(transport.Chain(mw...)(api), s.HTTP), nil
+	srv := transport.NewServer(transport.Chain(mw...)(api), s.HTTP)
+	if s.Identity != nil {
+		srv.TLSConfig = identity.ServerConfig(s.Identity)
+	}
+	return srv, nil
 }

@@ -118,7 +118,11 @@ type dialer struct {
 	service string // "" means any service of the trust domain
 }
 
-// dialTLS dials addr, completes the handshake and checks the server's identity.
+// dialTLS dials addr, completes the handshake and checks the server's identity. A
+// failed handshake or identity check is a *net.OpError with Op "dial", as a refused
+// connection is: the request was never sent, so the client's retry layer may send
+// it, idempotent or not, to another instance (transport.IsConnectionError), and the
+// balancer counts a failure of this one.
 func (d dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
 	raw, err := d.dial(ctx, network, addr)
 	if err != nil {
@@ -133,7 +137,7 @@ func (d dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, er
 	}
 	if err := conn.HandshakeContext(hctx); err != nil {
 		_ = raw.Close()
-		return nil, err
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raw.RemoteAddr(), Err: err}
 	}
 	if d.service == "" {
 		return conn, nil
@@ -144,7 +148,7 @@ func (d dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, er
 	}
 	if err != nil {
 		_ = conn.Close()
-		return nil, err
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raw.RemoteAddr(), Err: err}
 	}
 	return conn, nil
 }
