@@ -2,7 +2,8 @@
 // every document decodes strictly into the k8s.io/api type of its kind (an unknown or
 // misspelled field fails), and the manifests agree with the services they run (probe paths
 // and ports: the probes on the admin listener, the Services on the API port only; the
-// shutdown timings, the hardening).
+// shutdown timings, the hardening, the TLS Secret each service reads its certificate from),
+// and the NetworkPolicies allow exactly the call graph (networkpolicy_test.go).
 package kubernetes_test
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -28,9 +30,11 @@ import (
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/transport"
+	"github.com/gantry-go/gantry/transport/identity"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -66,6 +70,7 @@ type manifests struct {
 	deployments  map[string]*appsv1.Deployment
 	pdbs         map[string]*policyv1.PodDisruptionBudget
 	hpas         map[string]*autoscalingv2.HorizontalPodAutoscaler
+	netpols      map[string]*networkingv1.NetworkPolicy
 	documentsLen int
 }
 
@@ -88,6 +93,7 @@ func load(files map[string][]byte) (*manifests, error) {
 		deployments: map[string]*appsv1.Deployment{},
 		pdbs:        map[string]*policyv1.PodDisruptionBudget{},
 		hpas:        map[string]*autoscalingv2.HorizontalPodAutoscaler{},
+		netpols:     map[string]*networkingv1.NetworkPolicy{},
 	}
 	k, ok := files["kustomization.yaml"]
 	if !ok {
@@ -169,6 +175,10 @@ func (m *manifests) add(doc []byte) error {
 		err = decodeInto(doc, name, m.pdbs)
 	case "autoscaling/v2/HorizontalPodAutoscaler":
 		err = decodeInto(doc, name, m.hpas)
+	case "networking.k8s.io/v1/NetworkPolicy":
+		err = decodeInto(doc, name, m.netpols)
+	case "v1/Secret":
+		return fmt.Errorf("Secret %s: key material stays out of the manifests; the user creates the Secrets (kustomization.yaml says how)", name)
 	default:
 		return fmt.Errorf("%s %s: kind not known to this test; add it", gvk, name)
 	}
@@ -264,7 +274,7 @@ func (m *manifests) check() []error {
 	case len(h.Spec.Metrics) == 0:
 		fail("payment HPA: no metrics")
 	}
-	return errs
+	return append(errs, m.checkNetworkPolicies()...)
 }
 
 func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
@@ -468,6 +478,8 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		}
 	}
 
+	errs = append(errs, checkTLS(svc, pod.Spec, c, env)...)
+
 	// Hardening.
 	psc := pod.Spec.SecurityContext
 	csc := c.SecurityContext
@@ -578,6 +590,99 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 	return errs
 }
 
+// The TLS Secret's mount, and the file each variable names (the Secret's key).
+const tlsDir = "/var/run/gantry/tls"
+
+var tlsFiles = []struct{ variable, key string }{{"TLS_CERT_FILE", "tls.crt"}, {"TLS_KEY_FILE", "tls.key"}, {"TLS_CA_FILE", "ca.crt"}}
+
+// checkTLS checks that the container reads its certificate from the Secret <svc>-tls: the
+// Secret mounted read-only at tlsDir (no subPath, which would never see a renewal), its files
+// readable by the pod's group and nobody else, and TLS_MODE=files with TLS_CERT_FILE,
+// TLS_KEY_FILE and TLS_CA_FILE naming its keys in that mount, read through identity.Settings.
+func checkTLS(svc string, pod corev1.PodSpec, c corev1.Container, env map[string]string) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment %s: TLS: "+format, append([]any{svc}, args...)...))
+	}
+	secret := svc + "-tls"
+	i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Secret != nil && v.Secret.SecretName == secret })
+	if i < 0 {
+		fail("no volume of the Secret %s", secret)
+		return errs
+	}
+	vol := pod.Volumes[i]
+	j := slices.IndexFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.Name == vol.Name })
+	if j < 0 {
+		fail("the container does not mount the volume %s (Secret %s)", vol.Name, secret)
+		return errs
+	}
+	vm := c.VolumeMounts[j]
+	if vm.MountPath != tlsDir {
+		fail("Secret %s mounted at %s, want %s", secret, vm.MountPath, tlsDir)
+	}
+	if !vm.ReadOnly {
+		fail("Secret %s mounted read-write, want readOnly: true", secret)
+	}
+	if vm.SubPath != "" || vm.SubPathExpr != "" {
+		fail("Secret %s mounted with a subPath, which never sees a renewed Secret", secret)
+	}
+	// The files: each key at its path in the mount, with its mode.
+	files := map[string]string{}
+	modes := map[string]int32{}
+	mode := int32(0o644) // the secret volume's default
+	if vol.Secret.DefaultMode != nil {
+		mode = *vol.Secret.DefaultMode
+	}
+	for _, f := range tlsFiles {
+		files[f.key], modes[f.key] = f.key, mode
+	}
+	if len(vol.Secret.Items) > 0 {
+		clear(files)
+		for _, it := range vol.Secret.Items {
+			files[it.Key], modes[it.Key] = it.Path, mode
+			if it.Mode != nil {
+				modes[it.Key] = *it.Mode
+			}
+		}
+	}
+	if vol.Secret.Optional != nil && *vol.Secret.Optional {
+		fail("Secret %s is optional: without it the service would start without its certificate", secret)
+	}
+	// The files belong to root and the pod's fsGroup: 0440 lets the non-root user read them
+	// through that group, and nobody else (a YAML 440 without the leading 0 is 0670).
+	if pod.SecurityContext == nil || pod.SecurityContext.FSGroup == nil {
+		fail("no pod fsGroup: the non-root user cannot read Secret %s's files (root's, mode 0440)", secret)
+	}
+	for _, f := range tlsFiles {
+		if m, ok := modes[f.key]; ok && m != 0o440 {
+			fail("%s of Secret %s has mode %#o, want 0440 (the fsGroup reads it, others do not)", f.key, secret, m)
+		}
+	}
+
+	s, err := config.Load[identity.Settings](config.WithEnvironment(env))
+	if err != nil {
+		fail("identity settings: %v", err)
+		return errs
+	}
+	if s.Mode != identity.ModeFiles {
+		fail("TLS_MODE is %q, want %q", s.Mode, identity.ModeFiles)
+	}
+	if s.TrustDomain != "gantry.test" {
+		fail("TLS_TRUST_DOMAIN is %q, want gantry.test (the SPIFFE IDs of kustomization.yaml's certificates)", s.TrustDomain)
+	}
+	got := map[string]string{"TLS_CERT_FILE": s.CertFile, "TLS_KEY_FILE": s.KeyFile, "TLS_CA_FILE": s.CAFile}
+	for _, f := range tlsFiles {
+		p, ok := files[f.key]
+		switch {
+		case !ok:
+			fail("the volume %s does not project the key %s of Secret %s", vol.Name, f.key, secret)
+		case got[f.variable] != path.Join(tlsDir, p):
+			fail("%s is %q, want %q (the key %s of Secret %s)", f.variable, got[f.variable], path.Join(tlsDir, p), f.key, secret)
+		}
+	}
+	return errs
+}
+
 func runAsUser(psc *corev1.PodSecurityContext, csc *corev1.SecurityContext) *int64 {
 	if csc != nil && csc.RunAsUser != nil {
 		return csc.RunAsUser
@@ -601,32 +706,83 @@ func TestManifests(t *testing.T) {
 	}
 }
 
+// edit replaces the first old in file with new.
+type edit struct{ file, old, new string }
+
 // TestManifestsCheckCatches proves the checks above can fail: each case breaks one thing in
 // the real manifests and expects load or check to report it.
 func TestManifestsCheckCatches(t *testing.T) {
 	tests := []struct {
 		name, file, old, new, want string
+		more                       []edit // further edits, for mistakes that take more than one
 	}{
-		{"unknown field", "payment.yaml", "  replicas: 2\n", "  replicas: 2\n  replica: 2\n", `unknown field "replica"`},
-		{"misspelled probe field", "catalog.yaml", "periodSeconds: 2\n            failureThreshold: 30", "periodSecond: 2\n            failureThreshold: 30", `unknown field`},
-		{"wrong probe path", "cart.yaml", "path: /readyz", "path: /ready", `readiness probe path "/ready"`},
-		{"probe on another port", "gateway.yaml", "httpGet: {path: /livez, port: admin}", "httpGet: {path: /livez, port: 9090}", "liveness probe port 9090"},
-		{"probe on the API port", "cart.yaml", "httpGet: {path: /readyz, port: admin}", "httpGet: {path: /readyz, port: http}", "readiness probe port http resolves to 8082 (found true), want the admin port 9082"},
-		{"ADMIN_ADDR unset", "payment.yaml", "  ADMIN_ADDR: \":9083\"\n", "", "ADMIN_ADDR unset"},
-		{"admin container port differs", "catalog.yaml", `ADMIN_ADDR: ":9081"`, `ADMIN_ADDR: ":9091"`, `container port admin is 9081, but ADMIN_ADDR ":9091" listens on 9091`},
-		{"Service exposes the admin port", "payment.yaml", "      targetPort: http\n", "      targetPort: http\n    - name: admin\n      port: 9083\n      targetPort: admin\n", "Service port 9083 targets admin, the admin port 9083"},
-		{"listening port not the container port", "catalog.yaml", `HTTP_ADDR: ":8081"`, `HTTP_ADDR: ":9999"`, "listens on 9999"},
-		{"grace period too short", "payment.yaml", "terminationGracePeriodSeconds: 35", "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds 28s <="},
-		{"shutdown budget raised", "gateway.yaml", "SHUTDOWN_TIMEOUT: 20s", "SHUTDOWN_TIMEOUT: 40s", "SHUTDOWN_TIMEOUT 40s"},
-		{"no preStop", "cart.yaml", "          lifecycle:\n            preStop:\n              sleep: {seconds: 5}\n", "", "no preStop hook"},
-		{"writable root", "gateway.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
-		{"service not headless", "payment.yaml", "  clusterIP: None\n", "", "not headless"},
-		{"no HPA", "payment.yaml", "minReplicas: 2", "minReplicas: 1", "payment HPA: replicas min"},
-		{"upstream at a missing port", "gateway.yaml", "cart=cart.gantry-shop.svc.cluster.local:8082", "cart=cart.gantry-shop.svc.cluster.local:9082", "no Service cart with port 9082"},
-		{"upstream missing", "cart.yaml", `;payment=payment.gantry-shop.svc.cluster.local:8083"`, `"`, "DISCOVERY_DNS has no payment"},
-		{"static upstream missing", "cart.yaml", `DISCOVERY_DNS: "catalog=catalog.gantry-shop.svc.cluster.local:8081;payment=payment.gantry-shop.svc.cluster.local:8083"`, `DISCOVERY_STATIC: "catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment"},
-		{"DNS target at a missing Service", "gateway.yaml", `cart=cart.gantry-shop.svc.cluster.local:8082"`, `cart=carts:8082"`, "DISCOVERY_DNS cart=carts:8082: no Service carts"},
-		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml"},
+		{"unknown field", "payment.yaml", "  replicas: 2\n", "  replicas: 2\n  replica: 2\n", `unknown field "replica"`, nil},
+		{"misspelled probe field", "catalog.yaml", "periodSeconds: 2\n            failureThreshold: 30", "periodSecond: 2\n            failureThreshold: 30", `unknown field`, nil},
+		{"wrong probe path", "cart.yaml", "path: /readyz", "path: /ready", `readiness probe path "/ready"`, nil},
+		{"probe on another port", "gateway.yaml", "httpGet: {path: /livez, port: admin}", "httpGet: {path: /livez, port: 9090}", "liveness probe port 9090", nil},
+		{"probe on the API port", "cart.yaml", "httpGet: {path: /readyz, port: admin}", "httpGet: {path: /readyz, port: http}", "readiness probe port http resolves to 8082 (found true), want the admin port 9082", nil},
+		{"ADMIN_ADDR unset", "payment.yaml", "  ADMIN_ADDR: \":9083\"\n", "", "ADMIN_ADDR unset", nil},
+		{"admin container port differs", "catalog.yaml", `ADMIN_ADDR: ":9081"`, `ADMIN_ADDR: ":9091"`, `container port admin is 9081, but ADMIN_ADDR ":9091" listens on 9091`, nil},
+		{"Service exposes the admin port", "payment.yaml", "      targetPort: http\n", "      targetPort: http\n    - name: admin\n      port: 9083\n      targetPort: admin\n", "Service port 9083 targets admin, the admin port 9083", nil},
+		{"listening port not the container port", "catalog.yaml", `HTTP_ADDR: ":8081"`, `HTTP_ADDR: ":9999"`, "listens on 9999", nil},
+		{"grace period too short", "payment.yaml", "terminationGracePeriodSeconds: 35", "terminationGracePeriodSeconds: 28", "terminationGracePeriodSeconds 28s <=", nil},
+		{"shutdown budget raised", "gateway.yaml", "SHUTDOWN_TIMEOUT: 20s", "SHUTDOWN_TIMEOUT: 40s", "SHUTDOWN_TIMEOUT 40s", nil},
+		{"no preStop", "cart.yaml", "          lifecycle:\n            preStop:\n              sleep: {seconds: 5}\n", "", "no preStop hook", nil},
+		{"writable root", "gateway.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true", nil},
+		{"service not headless", "payment.yaml", "  clusterIP: None\n", "", "not headless", nil},
+		{"no HPA", "payment.yaml", "minReplicas: 2", "minReplicas: 1", "payment HPA: replicas min", nil},
+		{"upstream at a missing port", "gateway.yaml", "cart=cart.gantry-shop.svc.cluster.local:8082", "cart=cart.gantry-shop.svc.cluster.local:9082", "no Service cart with port 9082", nil},
+		{"upstream missing", "cart.yaml", `;payment=payment.gantry-shop.svc.cluster.local:8083"`, `"`, "DISCOVERY_DNS has no payment", nil},
+		{"static upstream missing", "cart.yaml", `DISCOVERY_DNS: "catalog=catalog.gantry-shop.svc.cluster.local:8081;payment=payment.gantry-shop.svc.cluster.local:8083"`, `DISCOVERY_STATIC: "catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment", nil},
+		{"DNS target at a missing Service", "gateway.yaml", `cart=cart.gantry-shop.svc.cluster.local:8082"`, `cart=carts:8082"`, "DISCOVERY_DNS cart=carts:8082: no Service carts", nil},
+		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml", nil},
+		// Network policies (networkpolicy_test.go).
+		{"no default deny", "network-policies.yaml", "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n", "  podSelector: {}\n  policyTypes: [Ingress]\n", "no default deny", nil},
+		{"call graph edge missing (egress)", "network-policies.yaml", "    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: payment}\n      ports:\n        - {protocol: TCP, port: http}\n", "",
+			"cart → payment:http (TCP 8083) is refused: no policy allows the egress from cart's pods", nil},
+		{"call graph edge missing (ingress)", "network-policies.yaml", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n",
+			"cart → payment:http (TCP 8083) is refused: no policy allows the ingress to payment's pods", nil},
+		{"gateway → payment allowed", "network-policies.yaml", "    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:\n        - {protocol: TCP, port: http}\n",
+			"    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: payment}\n      ports:\n        - {protocol: TCP, port: http}\n",
+			"gateway → payment:http (TCP 8083): the egress from gateway's pods is allowed (by gateway), want refused",
+			[]edit{{"network-policies.yaml", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n"}}},
+		{"gateway egress to payment alone", "network-policies.yaml", "    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:\n        - {protocol: TCP, port: http}\n",
+			"    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: payment}\n      ports:\n        - {protocol: TCP, port: http}\n",
+			"gateway → payment:http (TCP 8083): the egress from gateway's pods is allowed (by gateway), want refused", nil},
+		{"payment ingress from the gateway alone", "network-policies.yaml", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n",
+			"gateway → payment:http (TCP 8083): the ingress to payment's pods is allowed (by payment), want refused", nil},
+		{"catalog egress opened", "network-policies.yaml", "  policyTypes: [Ingress]\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n        - podSelector:",
+			"  policyTypes: [Ingress, Egress]\n  egress:\n    - {}\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n        - podSelector:",
+			"catalog → the internet (203.0.113.7):https (TCP 443): the egress from catalog's pods is allowed (by catalog), want refused", nil},
+		{"DNS over UDP refused", "network-policies.yaml", "        - {protocol: UDP, port: 53}\n", "", "catalog → kube-system/kube-dns:dns (UDP 53) is refused: no policy allows the egress from catalog's pods", nil},
+		{"admin port open to all", "network-policies.yaml", "    - from:\n        - namespaceSelector:\n            matchLabels: {kubernetes.io/metadata.name: monitoring}\n          podSelector:\n            matchLabels: {app.kubernetes.io/name: prometheus}\n      ports:", "    - ports:",
+			"ingress-nginx/controller → gateway:admin (TCP 9080): the ingress to gateway's pods is allowed (by allow-prometheus-admin), want refused", nil},
+		{"admin port closed to Prometheus", "network-policies.yaml", "        - {protocol: TCP, port: admin}\n", "        - {protocol: TCP, port: 9090}\n",
+			"monitoring/prometheus → cart:admin (TCP 9082) is refused: no policy allows the ingress to cart's pods", nil},
+		{"gateway closed to the outside", "network-policies.yaml", "  ingress:\n    - ports:\n        - {protocol: TCP, port: http}\n", "  ingress:\n    - from:\n        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}\n      ports:\n        - {protocol: TCP, port: http}\n",
+			"the internet (203.0.113.7) → gateway:http (TCP 8080) is refused", nil},
+		{"a caller in any namespace", "network-policies.yaml", "{app.kubernetes.io/name: gateway}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "{app.kubernetes.io/name: gateway}\n        - namespaceSelector: {}\n          podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n",
+			"other/cart → catalog:http (TCP 8081): the ingress to catalog's pods is allowed (by catalog), want refused", nil},
+		{"an upstream in any namespace", "network-policies.yaml", "        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:", "        - namespaceSelector: {}\n          podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:",
+			"gateway → other/cart:http (TCP 8082): the egress from gateway's pods is allowed (by gateway), want refused", nil},
+		{"podSelector with labels no pod carries", "network-policies.yaml", "    matchLabels: {app.kubernetes.io/name: payment}\n  policyTypes: [Ingress]", "    matchLabels: {app: payment}\n  policyTypes: [Ingress]",
+			"payment: podSelector app=payment selects no pod of the shop", nil},
+
+		// Certificates from Secrets.
+		{"TLS Secret not mounted", "catalog.yaml", "            - {name: tls, mountPath: /var/run/gantry/tls, readOnly: true}\n", "", "Deployment catalog: TLS: the container does not mount the volume tls (Secret catalog-tls)", nil},
+		{"another service's Secret", "gateway.yaml", "secretName: gateway-tls", "secretName: cart-tls", "Deployment gateway: TLS: no volume of the Secret gateway-tls", nil},
+		{"TLS_MODE not files", "cart.yaml", "{name: TLS_MODE, value: files}", "{name: TLS_MODE, value: dev}", `Deployment cart: TLS: TLS_MODE is "dev", want "files"`, nil},
+		{"TLS_MODE unset", "cart.yaml", "            - {name: TLS_MODE, value: files}\n", "", `Deployment cart: TLS: TLS_MODE is "", want "files"`, nil},
+		{"key outside the mount", "payment.yaml", "value: /var/run/gantry/tls/tls.key}", "value: /etc/tls/tls.key}", `Deployment payment: TLS: TLS_KEY_FILE is "/etc/tls/tls.key", want "/var/run/gantry/tls/tls.key"`, nil},
+		{"CA file unset", "payment.yaml", "            - {name: TLS_CA_FILE, value: /var/run/gantry/tls/ca.crt}\n", "", "TLS_CA_FILE: required in files mode", nil},
+		{"wrong trust domain", "catalog.yaml", "{name: TLS_TRUST_DOMAIN, value: gantry.test}", "{name: TLS_TRUST_DOMAIN, value: shop.test}", `Deployment catalog: TLS: TLS_TRUST_DOMAIN is "shop.test"`, nil},
+		{"TLS mount writable", "cart.yaml", "mountPath: /var/run/gantry/tls, readOnly: true}", "mountPath: /var/run/gantry/tls}", "Deployment cart: TLS: Secret cart-tls mounted read-write", nil},
+		{"TLS mount with a subPath", "gateway.yaml", "mountPath: /var/run/gantry/tls, readOnly: true}", "mountPath: /var/run/gantry/tls, readOnly: true, subPath: x}", "Deployment gateway: TLS: Secret gateway-tls mounted with a subPath", nil},
+		{"key readable by others", "catalog.yaml", "defaultMode: 0440", "defaultMode: 0444", "Deployment catalog: TLS: tls.key of Secret catalog-tls has mode 0444, want 0440", nil},
+		{"mode without the leading 0", "catalog.yaml", "defaultMode: 0440", "defaultMode: 440", "has mode 0670, want 0440", nil},
+		{"no fsGroup", "gateway.yaml", "        fsGroup: 65532\n", "", "Deployment gateway: TLS: no pod fsGroup", nil},
+		{"ca.crt not projected", "payment.yaml", "              - {key: ca.crt, path: ca.crt}\n", "", "Deployment payment: TLS: the volume tls does not project the key ca.crt of Secret payment-tls", nil},
+		{"key material committed", "cart.yaml", "# cart: carts,", "apiVersion: v1\nkind: Secret\nmetadata: {name: cart-tls}\ntype: kubernetes.io/tls\n---\n# cart: carts,", "Secret cart-tls: key material stays out of the manifests", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -638,6 +794,12 @@ func TestManifestsCheckCatches(t *testing.T) {
 					t.Fatalf("%s does not contain %q; update this test case", tt.file, tt.old)
 				}
 				files[tt.file] = bytes.Replace(files[tt.file], []byte(tt.old), []byte(tt.new), 1)
+			}
+			for _, e := range tt.more {
+				if !bytes.Contains(files[e.file], []byte(e.old)) {
+					t.Fatalf("%s does not contain %q; update this test case", e.file, e.old)
+				}
+				files[e.file] = bytes.Replace(files[e.file], []byte(e.old), []byte(e.new), 1)
 			}
 			m, err := load(files)
 			var all []error
