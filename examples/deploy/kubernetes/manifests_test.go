@@ -765,6 +765,9 @@ func TestManifestsCheckCatches(t *testing.T) {
 			"other/cart → catalog:http (TCP 8081): the ingress to catalog's pods is allowed (by catalog), want refused", nil},
 		{"an upstream in any namespace", "network-policies.yaml", "        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:", "        - namespaceSelector: {}\n          podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:",
 			"gateway → other/cart:http (TCP 8082): the egress from gateway's pods is allowed (by gateway), want refused", nil},
+		{"a stray pod's egress unrestricted", "network-policies.yaml", "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n", "  podSelector: {}\n  policyTypes: [Ingress]\n",
+			"gantry-shop/stray → gateway:http (TCP 8080): allowed = true (egress: no policy isolates the pod; ingress: by gateway), want false",
+			[]edit{{"network-policies.yaml", "  podSelector: {}\n  policyTypes: [Egress]\n", "  podSelector:\n    matchExpressions:\n      - {key: app.kubernetes.io/name, operator: In, values: [gateway, catalog, cart, payment]}\n  policyTypes: [Egress]\n"}}},
 		{"podSelector with labels no pod carries", "network-policies.yaml", "    matchLabels: {app.kubernetes.io/name: payment}\n  policyTypes: [Ingress]", "    matchLabels: {app: payment}\n  policyTypes: [Ingress]",
 			"payment: podSelector app=payment selects no pod of the shop", nil},
 
