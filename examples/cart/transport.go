@@ -31,7 +31,7 @@ const MaxBodyBytes = 4 << 10
 // Errors are application/problem+json (see ProblemFor); 5xx errors are logged on
 // logger (nil discards). main serves it with gantry.NewServer (recovery, telemetry,
 // request ids, deadlines, load shedding). The handler is safe for concurrent use.
-func NewHTTPHandler(e Endpoints, logger *slog.Logger) http.Handler {
+func NewHTTPHandler(e Endpoints, logger *slog.Logger) *http.ServeMux {
 	opts := append(transport.KitServerOptions(logger), kithttp.ServerErrorEncoder(encodeError))
 	mux := http.NewServeMux()
 	mux.Handle("PUT /carts/{cart_id}/items/{product_id}", kithttp.NewServer(e.PutItem, DecodePutItemRequest, encodeCart(http.StatusOK), opts...))
@@ -41,6 +41,21 @@ func NewHTTPHandler(e Endpoints, logger *slog.Logger) http.Handler {
 	mux.Handle("GET /orders/{id}", kithttp.NewServer(e.GetOrder, DecodeOrderRequest, encodeOrder, opts...))
 	_ = transport.HandleUnmatched(mux) // 404 and 405 (with Allow) as problem+json; "/" is free here
 	return mux
+}
+
+// Callers says which services may call each route of NewHTTPHandler, as the table of
+// identity.NewPolicy: everything comes through the gateway; an operator may also read
+// carts and orders. Unlisted patterns (the 404 and 405 answers) are open to both.
+func Callers() (routes map[string][]string, unlisted []string) {
+	read := []string{"gateway", "operator"}
+	edit := []string{"gateway"}
+	return map[string][]string{
+		"PUT /carts/{cart_id}/items/{product_id}":    edit,
+		"DELETE /carts/{cart_id}/items/{product_id}": edit,
+		"GET /carts/{cart_id}":                       read,
+		"POST /carts/{cart_id}/checkout":             edit,
+		"GET /orders/{id}":                           read,
+	}, read
 }
 
 // DecodePutItemRequest decodes PUT /carts/{cart_id}/items/{product_id}. The body must

@@ -34,7 +34,7 @@ const (
 // problem+json. Serve it with gantry.NewServer; the operational endpoints (/livez,
 // /metrics, ...) belong on the admin server (gantry.NewAdmin). The handler is safe for
 // concurrent use.
-func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
+func NewHTTPHandler(svc Service, logger *slog.Logger) *http.ServeMux {
 	e := MakeEndpoints(svc)
 	opts := transport.KitServerOptions(logger)
 	mux := http.NewServeMux()
@@ -51,6 +51,24 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 
 	_ = transport.HandleUnmatched(mux) // 404 and 405 (with Allow) as problem+json; "/" is free here
 	return mux
+}
+
+// Callers says which services may call each route of NewHTTPHandler, as the table of
+// identity.NewPolicy: browsing comes from the gateway and the cart; reservations, which
+// hold stock, only from the cart; the inventory report only from an operator. Unlisted
+// patterns (the 404 and 405 answers) are open to all three.
+func Callers() (routes map[string][]string, unlisted []string) {
+	browse := []string{"gateway", "cart"}
+	hold := []string{"cart"}
+	return map[string][]string{
+		"GET /products":                   browse,
+		"GET /products/{id}":              browse,
+		"POST /reservations":              hold,
+		"GET /reservations/{id}":          hold,
+		"POST /reservations/{id}/confirm": hold,
+		"DELETE /reservations/{id}":       hold,
+		"GET /inventory":                  {"operator"},
+	}, []string{"gateway", "cart", "operator"}
 }
 
 // problems maps the domain errors an endpoint returns to problems with the right

@@ -60,9 +60,9 @@ func TestGatewayRateLimitsEachClient(t *testing.T) {
 		t.Errorf("429 Content-Type = %q, want %s", ct, transport.ContentTypeProblem)
 	}
 	// The limit is per client: the cart service itself is not limited.
-	resp, err := http.Get(s.URLs["cart"] + "/carts/c1")
+	resp, err := s.Operator.Get(s.URLs["cart"] + "/carts/c1")
 	if err != nil || resp.StatusCode != 200 {
-		t.Errorf("GET cart directly = %v %v, want 200", resp, err)
+		t.Errorf("GET cart directly as the operator = %v %v, want 200", resp, err)
 	}
 	if resp != nil {
 		resp.Body.Close()

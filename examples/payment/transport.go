@@ -43,7 +43,7 @@ const (
 // Gantry's adapters (transport.KitServerOptions, transport.EncodeJSONResponse).
 // Errors leave as problem+json; 5xx errors are logged on logger (nil discards them).
 // The handler is safe for concurrent use.
-func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
+func NewHTTPHandler(svc Service, logger *slog.Logger) *http.ServeMux {
 	e := MakeEndpoints(svc)
 	opts := transport.KitServerOptions(logger)
 	mux := http.NewServeMux()
@@ -53,6 +53,20 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) http.Handler {
 	mux.Handle("POST /payments/{id}/refund", httptransport.NewServer(problems(e.Refund), decodeID, transport.EncodeJSONResponse, opts...))
 	_ = transport.HandleUnmatched(mux) // 404 and 405 (with Allow) as problem+json; "/" is free here
 	return mux
+}
+
+// Callers says which services may call each route of NewHTTPHandler, as the table of
+// identity.NewPolicy: charges come only from the cart; reading the ledger and refunds
+// from the cart (its compensation) or an operator. Unlisted patterns (the 404 and 405
+// answers) are open to both.
+func Callers() (routes map[string][]string, unlisted []string) {
+	both := []string{"cart", "operator"}
+	return map[string][]string{
+		"POST /payments":             {"cart"},
+		"GET /payments/{id}":         both,
+		"GET /payments":              both,
+		"POST /payments/{id}/refund": both,
+	}, both
 }
 
 // problems maps the domain errors an endpoint returns to problems with the right

@@ -97,6 +97,12 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
+	// Identity: mTLS to catalog and payment, and from the gateway (TLS_MODE off: plain HTTP).
+	src, reload, err := platform.NewIdentity("cart", cfg.Settings, inst)
+	if err != nil {
+		return err
+	}
+	cfg.Client.Identity, cfg.Server.Identity = src, src
 	client, err := gantry.NewClient("cart", resolver, cfg.Client, inst)
 	if err != nil {
 		return err
@@ -116,7 +122,13 @@ func run(ctx context.Context, env map[string]string) error {
 	}
 
 	// Wire: API server, admin server, registration.
-	server, err := gantry.NewServer(cart.NewHTTPHandler(cart.MakeEndpoints(shop), logger), cfg.Server, inst, shed)
+	api := cart.NewHTTPHandler(cart.MakeEndpoints(shop), logger)
+	routes, unlisted := cart.Callers()
+	authz, err := platform.Authorize(src, api, routes, unlisted, inst)
+	if err != nil {
+		return err
+	}
+	server, err := gantry.NewServer(api, cfg.Server, inst, authz, shed)
 	if err != nil {
 		return err
 	}
@@ -138,7 +150,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, recoverer, watch, tel},
+		Components: []any{checks, recoverer, watch, reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

@@ -87,7 +87,18 @@ func run(ctx context.Context, env map[string]string) error {
 	}
 
 	// Wire: API server, admin server, discovery.
-	server, err := gantry.NewServer(api, cfg.Server, inst, shed)
+	// Identity: mTLS with the callers catalog.Callers allows (TLS_MODE off: plain HTTP).
+	src, reload, err := platform.NewIdentity("catalog", cfg.Settings, inst)
+	if err != nil {
+		return err
+	}
+	routes, unlisted := catalog.Callers()
+	authz, err := platform.Authorize(src, api, routes, unlisted, inst)
+	if err != nil {
+		return err
+	}
+	cfg.Server.Identity = src
+	server, err := gantry.NewServer(api, cfg.Server, inst, authz, shed)
 	if err != nil {
 		return err
 	}
@@ -114,7 +125,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, tel},
+		Components: []any{checks, reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

@@ -118,6 +118,13 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	cfg.Client.Resilience.BreakerKey = gateway.BreakerKey // one breaker per upstream route
+	// Identity: mTLS to catalog and cart (TLS_MODE off: plain HTTP). The public
+	// listener stays plain HTTP, for an ingress or load balancer to terminate TLS.
+	src, reload, err := platform.NewIdentity("gateway", cfg.Settings, inst)
+	if err != nil {
+		return err
+	}
+	cfg.Client.Identity = src
 	client, err := gantry.NewClient("gateway", resolver, cfg.Client, inst)
 	if err != nil {
 		return err
@@ -163,7 +170,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server, Listener: transport.LimitListener(ln, cfg.Conns)}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, watch, tel},
+		Components: []any{checks, watch, reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

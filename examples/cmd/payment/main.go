@@ -92,7 +92,18 @@ func run(ctx context.Context, env map[string]string) error {
 	}
 
 	// Wire: API server, admin server, discovery.
-	server, err := gantry.NewServer(api, cfg.Server, inst, shed)
+	// Identity: mTLS with the callers payment.Callers allows (TLS_MODE off: plain HTTP).
+	src, reload, err := platform.NewIdentity("payment", cfg.Settings, inst)
+	if err != nil {
+		return err
+	}
+	routes, unlisted := payment.Callers()
+	authz, err := platform.Authorize(src, api, routes, unlisted, inst)
+	if err != nil {
+		return err
+	}
+	cfg.Server.Identity = src
+	server, err := gantry.NewServer(api, cfg.Server, inst, authz, shed)
 	if err != nil {
 		return err
 	}
@@ -119,7 +130,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, tel},
+		Components: []any{checks, reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

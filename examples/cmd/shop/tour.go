@@ -51,8 +51,12 @@ func (t *tour) call(ctx context.Context, method, url, body, key string) (reply, 
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	hc := t.hc
+	if !strings.HasPrefix(url, t.gw) && t.s.Operator != nil {
+		hc = t.s.Operator // an internal service: mTLS, as the operator
+	}
 	start := time.Now()
-	resp, err := t.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return reply{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}

@@ -30,8 +30,8 @@ const (
 func unread() map[string]string {
 	const bulkhead = "resilience.NewBulkhead's own settings, for a service that puts a bulkhead in front of its API; " +
 		"no shipped service does (their client stacks' bulkhead is CLIENT_BULKHEAD_ENABLED and CLIENT_BULKHEAD_*)"
-	const tls = "transport/identity and discovery/consul's CA source are built, but no shipped service serves mTLS yet: " +
-		"wiring them into gantry.NewServer/NewClient and the shop is the open part of the service-identity issue"
+	const consulCA = "discovery/consul's CA source (Consul's built-in CA and intentions) is built, but the shipped " +
+		"services take TLS_MODE off, dev or files only: wiring the Consul CA mode is an open part of the service-identity issue"
 	m := map[string]string{
 		"BULKHEAD_MAX_CONCURRENT": bulkhead,
 		"BULKHEAD_MAX_QUEUE":      bulkhead,
@@ -39,9 +39,8 @@ func unread() map[string]string {
 		"BULKHEAD_MAX_KEYS":       bulkhead,
 		"BULKHEAD_IDLE_TIMEOUT":   bulkhead,
 	}
-	for _, v := range []string{"TLS_MODE", "TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CA_FILE", "TLS_RELOAD_INTERVAL",
-		"TLS_TRUST_DOMAIN", "TLS_NAMESPACE", "TLS_DEV_CERT_TTL", "TLS_CONSUL_WAIT", "TLS_CONSUL_CACHE_TTL"} {
-		m[v] = tls
+	for _, v := range []string{"TLS_CONSUL_WAIT", "TLS_CONSUL_CACHE_TTL"} {
+		m[v] = consulCA
 	}
 	const auth = "transport/auth (OIDC/JWT verification) is built, but the gateway does not authenticate users yet: " +
 		"wiring it, with the demo identity provider, is the open part of the gateway-edge issue"

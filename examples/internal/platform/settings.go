@@ -13,6 +13,7 @@ import (
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
+	"github.com/gantry-go/gantry/transport/identity"
 )
 
 // Settings is the configuration every example service shares. A service embeds it in
@@ -27,6 +28,7 @@ type Settings struct {
 	Shutdown  gantry.Settings                 // SHUTDOWN_DRAIN_DELAY, SHUTDOWN_TIMEOUT
 	SQLite    sqlitedb.Settings               // SQLITE_BUSY_TIMEOUT, SQLITE_MAX_OPEN_CONNS
 	Discovery DiscoverySettings
+	TLS       identity.Settings // TLS_*: the service's certificate, for mTLS between services
 
 	// DataDir holds the service's SQLite database. Default "data" (relative to the
 	// working directory).

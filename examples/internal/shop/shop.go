@@ -4,7 +4,10 @@
 // main gives it: a SQLite file under the data directory, its own logger, telemetry
 // and health registry, the library's API server (gantry.NewServer) with the service's
 // load shedder, an admin server (gantry.NewAdmin) on its own port, and for cart and
-// gateway the library's client (gantry.NewClient).
+// gateway the library's client (gantry.NewClient). Calls between the services are
+// mutual TLS with certificates from one in-memory development CA, and catalog,
+// payment and cart authorize each route by the caller's identity (their Callers
+// tables); the gateway's public listener is plain HTTP.
 package shop
 
 import (
@@ -31,6 +34,7 @@ import (
 	"github.com/gantry-go/gantry/observability/health"
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
+	"github.com/gantry-go/gantry/transport/identity"
 )
 
 // Services lists the service names in start order.
@@ -66,12 +70,25 @@ type Options struct {
 	// Shutdown configures gantry.Run. Zero means a 100ms drain delay (no load
 	// balancer needs to notice the demo going away) and a 10s budget.
 	Shutdown gantry.Settings
+	// PlainHTTP turns mTLS between the services off (for comparisons): the internal
+	// services serve plain HTTP and authorize no one, as with TLS_MODE=off.
+	PlainHTTP bool
 }
 
 // Shop is the running set of services. Build it with New, start it with Run.
 type Shop struct {
-	// URLs maps each service name to its API base URL, like "http://127.0.0.1:8080".
+	// URLs maps each service name to its API base URL, like "http://127.0.0.1:8080"
+	// for the gateway and "https://127.0.0.1:8081" for the internal services (plain
+	// http:// with Options.PlainHTTP).
 	URLs map[string]string
+	// Operator calls the internal services directly, over mTLS as the "operator"
+	// identity, which their Callers tables allow to read and refund (nil with
+	// Options.PlainHTTP). Any other client without a certificate of the shop's CA
+	// is refused in the handshake.
+	Operator *http.Client
+	// CA is the development CA that issued every service's certificate (nil with
+	// Options.PlainHTTP), for tests that need a certificate of their own.
+	CA *identity.DevCA
 	// AdminURLs maps each service name to its admin base URL (/readyz, /metrics,
 	// /debug/*).
 	AdminURLs map[string]string
@@ -135,7 +152,8 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 			addrs map[string]string
 			lns   map[string]net.Listener
 			urls  map[string]string
-		}{{o.Addrs, listeners, s.URLs}, {o.AdminAddrs, adminListeners, s.AdminURLs}} {
+			api   bool
+		}{{o.Addrs, listeners, s.URLs, true}, {o.AdminAddrs, adminListeners, s.AdminURLs, false}} {
 			addr := l.addrs[name]
 			if addr == "" {
 				addr = "127.0.0.1:0"
@@ -146,8 +164,32 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 			}
 			s.closers = append(s.closers, ignoreClosed(ln.Close))
 			l.lns[name] = ln
-			l.urls[name] = "http://" + ln.Addr().String()
+			scheme := "http://"
+			if !o.PlainHTTP && name != "gateway" && l.api {
+				scheme = "https://"
+			}
+			l.urls[name] = scheme + ln.Addr().String()
 		}
+	}
+	// Identities: one dev CA, a certificate per service and one for an operator.
+	ids := map[string]identity.Source{}
+	if !o.PlainHTTP {
+		if s.CA, err = identity.NewDevCA("gantry.test"); err != nil {
+			return nil, err
+		}
+		for _, name := range append(Services(), "operator") {
+			id, err := identity.NewID("gantry.test", "default", name)
+			if err != nil {
+				return nil, err
+			}
+			if ids[name], err = s.CA.Source(id, time.Hour); err != nil {
+				return nil, err
+			}
+		}
+		op := identity.NewTransport(ids["operator"], transport.ClientSettings{})
+		s.closers = append(s.closers, func() error { op.CloseIdleConnections(); return nil })
+		s.Operator = &http.Client{Transport: op, Timeout: 15 * time.Second}
+		o.Client.Identity, o.GatewayClient.Identity = ids["cart"], ids["gateway"]
 	}
 	static := map[string][]discovery.Instance{}
 	for _, name := range Services() {
@@ -158,6 +200,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	s.opts = gantry.Options{Logger: o.Logger, Settings: o.Shutdown}
 	type built struct {
 		api      http.Handler
+		mux      *http.ServeMux // for authorization; nil for the gateway
 		health   *health.Registry
 		inst     observability.Instrumentation
 		metrics  http.Handler
@@ -191,7 +234,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		return nil, err
 	}
 	s.Catalog = catalog.NewService(catStore)
-	b["catalog"].api = catalog.NewHTTPHandler(s.Catalog, b["catalog"].inst.Logger)
+	b["catalog"].mux = catalog.NewHTTPHandler(s.Catalog, b["catalog"].inst.Logger)
 	b["catalog"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(catDB))
 	shed("catalog")
 
@@ -206,7 +249,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	}
 	s.Processor = &SwitchProcessor{Next: payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)}
 	s.Payment = payment.NewService(payStore, s.Processor, payment.Settings{})
-	b["payment"].api = payment.NewHTTPHandler(s.Payment, b["payment"].inst.Logger)
+	b["payment"].mux = payment.NewHTTPHandler(s.Payment, b["payment"].inst.Logger)
 	b["payment"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(payDB))
 	shed("payment")
 
@@ -228,7 +271,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	s.Cart = cart.NewShop(s.CartStore, cart.NewCatalogClient(s.CartClient.HTTP, "http://catalog"),
 		cart.NewPaymentClient(s.CartClient.HTTP, "http://payment"), o.Cart)
 	s.Recoverer = cart.NewRecoverer(s.Cart, o.Recovery, b["cart"].inst.Logger)
-	b["cart"].api = cart.NewHTTPHandler(cart.MakeEndpoints(s.Cart), b["cart"].inst.Logger)
+	b["cart"].mux = cart.NewHTTPHandler(cart.MakeEndpoints(s.Cart), b["cart"].inst.Logger)
 	b["cart"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(cartDB))
 	shed("cart")
 	b["cart"].debug = map[string]http.Handler{
@@ -253,10 +296,28 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		"resilience": resilience.DebugHandler(s.GatewayClient, limiter),
 	}
 
+	// Authorization by caller identity, before shedding, as in each service's main.
+	callers := map[string]func() (map[string][]string, []string){
+		"catalog": catalog.Callers, "payment": payment.Callers, "cart": cart.Callers,
+	}
+	for name, table := range callers {
+		sv := b[name]
+		sv.api = sv.mux
+		routes, unlisted := table()
+		authz, err := platform.Authorize(ids[name], sv.mux, routes, unlisted, sv.inst)
+		if err != nil {
+			return nil, err
+		}
+		sv.policies = append([]func(http.Handler) http.Handler{authz}, sv.policies...)
+	}
+
 	// Servers: each service's API server and admin server, as in its own main.
 	for _, name := range Services() {
 		sv := b[name]
 		settings := gantry.ServerSettings{HTTP: transport.ServerSettings{Addr: listeners[name].Addr().String()}, Edge: name == "gateway"}
+		if name != "gateway" {
+			settings.Identity = ids[name]
+		}
 		api, err := gantry.NewServer(sv.api, settings, sv.inst, sv.policies...)
 		if err != nil {
 			return nil, err
