@@ -7,9 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +122,55 @@ func (ca *DevCA) issue(id ID, notBefore, notAfter time.Time) (*tls.Certificate, 
 		return nil, err
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// WriteFiles issues a certificate for id valid for ttl (as Issue) and writes, into
+// dir, the files a files-mode Source reads (the names of a Kubernetes TLS Secret):
+// tls.crt (the leaf), tls.key (its PKCS #8 key, mode 0600) and ca.crt (the CA's
+// root). It is for development setups of several processes, such as docker
+// compose, where an in-memory CA cannot be shared; the CA's own key is never
+// written. Each file is replaced atomically (never read half written); a Files
+// source that reloads between two of them sees a key that does not match its leaf,
+// keeps the set it has and takes the new one at its next reload.
+func (ca *DevCA) WriteFiles(dir string, id ID, ttl time.Duration) error {
+	cert, err := ca.Issue(id, ttl)
+	if err != nil {
+		return err
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name  string
+		block *pem.Block
+		mode  os.FileMode
+	}{
+		{"ca.crt", &pem.Block{Type: "CERTIFICATE", Bytes: ca.root.Raw}, 0o644},
+		{"tls.key", &pem.Block{Type: "PRIVATE KEY", Bytes: key}, 0o600},
+		{"tls.crt", &pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}, 0o644},
+	} {
+		if err := writeAtomic(filepath.Join(dir, f.name), pem.EncodeToMemory(f.block), f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	err = errors.Join(err, tmp.Chmod(mode), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // Source returns a [Source] that presents certificates for id issued by ca, each
