@@ -24,6 +24,7 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,8 @@ import (
 
 	"github.com/gantry-go/gantry/examples/internal/loadgen"
 	"github.com/gantry-go/gantry/resilience"
+	"github.com/gantry-go/gantry/transport"
+	"github.com/gantry-go/gantry/transport/identity"
 	_ "modernc.org/sqlite"
 )
 
@@ -65,8 +68,9 @@ type composeStack struct {
 	dir      string // examples/
 	gateway  string
 	consul   string
-	probe    string // image of the one-off containers that read admin pages
-	client   *http.Client
+	probe    string       // image of the one-off containers that read admin pages
+	client   *http.Client // the gateway's public port
+	ops      *http.Client // the internal APIs: mTLS as "operator" (see identities)
 	mu       sync.Mutex
 	services map[string]string // compose service -> container id
 }
@@ -246,13 +250,18 @@ func (s *composeStack) port(svc, port string) string {
 	return "http://" + hp
 }
 
-// getJSON GETs url and decodes a 200 response into out.
+// getJSON GETs url and decodes a 200 response into out. An internal API is called
+// over mTLS as the operator.
 func (s *composeStack) getJSON(ctx context.Context, url string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := s.client.Do(req)
+	c := s.client
+	if !strings.HasPrefix(url, s.gateway) {
+		c = s.ops
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -491,6 +500,64 @@ func (s *composeStack) edge(t *testing.T) {
 
 // edgeDown checks, while an upstream is down, that the gateway's own failure answer does
 // not pass on internal headers (an exhausted retry is where Gantry-Retry-Exhausted is set).
+// identities copies the operator's and the gateway's certificates out of the certs
+// volume (docker cp from the one-shot certs container), makes s.ops, and checks the
+// internal APIs' identity rules across containers: payment's published port refuses
+// plain HTTP and TLS without a client certificate, answers the operator, and refuses
+// a charge from the gateway's identity with 403.
+func (s *composeStack) identities(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	clients := map[string]*http.Client{}
+	for _, who := range []string{"operator", "gateway"} {
+		s.must(30*time.Second, func(ctx context.Context) (string, error) {
+			return s.run(ctx, "docker", "cp", s.container("certs")+":/certs/"+who, dir)
+		})
+		d := filepath.Join(dir, who)
+		src, err := identity.NewFiles(identity.Settings{CertFile: filepath.Join(d, "tls.crt"), KeyFile: filepath.Join(d, "tls.key"),
+			CAFile: filepath.Join(d, "ca.crt"), TrustDomain: "gantry.test"}, who)
+		if err != nil {
+			t.Fatalf("the %s certificate from the certs volume: %v", who, err)
+		}
+		tr := identity.NewTransport(src, transport.ClientSettings{})
+		t.Cleanup(tr.CloseIdleConnections)
+		clients[who] = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	s.ops = clients["operator"]
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pay := s.port("payment-1", "8083")
+	var ledger []composePayment
+	if err := s.getJSON(ctx, pay+"/payments?order_id=none", &ledger); err != nil {
+		t.Fatalf("operator GET payment /payments over mTLS: %v", err)
+	}
+	if resp, err := s.client.Get(pay + "/payments?order_id=none"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP GET payment /payments = %d, want 400 (a TLS port)", resp.StatusCode)
+		}
+	}
+	noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if resp, err := noCert.Get("https://" + strings.TrimPrefix(pay, "http://") + "/payments?order_id=none"); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET payment over TLS without a client certificate = %d, want a failed handshake", resp.StatusCode)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, pay+"/payments",
+		strings.NewReader(`{"order_id":"ord_rogue","amount_cents":100,"currency":"USD"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "rogue-charge")
+	resp, err := clients["gateway"].Do(req)
+	if err != nil {
+		t.Fatalf("POST payment /payments as the gateway: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST payment /payments as the gateway = %d, want 403 (only the cart charges)", resp.StatusCode)
+	}
+	t.Logf("identity: payment answers the operator over mTLS, refuses plain HTTP, TLS without a certificate, and the gateway's charge (403)")
+}
+
 func (s *composeStack) edgeDown(t *testing.T, path string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -713,7 +780,9 @@ func TestComposeEndToEnd(t *testing.T) {
 
 	cartDB := s.cartDB()
 
-	// 3b. The admin listeners answer, and the gateway's public port is only the API.
+	// 3b. The admin listeners answer, the gateway's public port is only the API, and
+	// the internal APIs answer only mTLS callers they allow.
+	s.identities(t)
 	s.adminPages(t)
 	s.edge(t)
 
