@@ -102,7 +102,13 @@ seed_consul() {
 		bin=$(bash scripts/consul.sh)
 	fi
 	file_is_static "$bin" || { log "$bin is not a static binary; a FROM scratch image needs one (CGO_ENABLED=0)"; exit 1; }
-	"$bin" version 2>/dev/null | head -n1 | grep -Eq '^Consul v1\.21\.' || { log "$bin is not consul v1.21.x"; exit 1; }
+	# Capture first: `consul version | head -n1 | grep -q` can die of SIGPIPE under pipefail.
+	local v
+	v=$("$bin" version 2>/dev/null || true)
+	case ${v%%$'\n'*} in
+	'Consul v1.21.'*) ;;
+	*) log "$bin is not consul v1.21.x (it says: ${v%%$'\n'*})"; exit 1 ;;
+	esac
 	log "building $CONSUL_IMAGE FROM scratch around $bin"
 	local ctx=$tmp/consul
 	mkdir -p "$ctx/tmp" "$ctx/consul/data" "$ctx/consul/config"
