@@ -275,6 +275,9 @@ func (r *Retry) roundTrip(next http.RoundTripper, req *http.Request) (*http.Resp
 		}
 		delay, v := r.plan(ctx, n, retryAfter)
 		if v != retryOK {
+			if v == retryNoBudget && err != nil {
+				err = fmt.Errorf("%w (%w)", err, ErrBudgetExhausted) // as Do does
+			}
 			return exhausted(ctx, resp), err
 		}
 		if serr := sleep(ctx, delay); serr != nil {

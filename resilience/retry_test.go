@@ -284,6 +284,21 @@ func TestRetryEndpointBudgetExhausted(t *testing.T) {
 	}
 }
 
+// TestRetryClientBudgetExhausted: over HTTP too, an error whose retry the budget
+// refused says so (ErrBudgetExhausted), keeping the transport's error.
+func TestRetryClientBudgetExhausted(t *testing.T) {
+	r := NewRetry("rt", RetrySettings{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond, BudgetMinPerSecond: 1e-9, BudgetMaxBanked: 1}, observability.Instrumentation{})
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	var lastErr error
+	for range 30 {
+		f := &fakeRT{resps: []*http.Response{nil}, errs: []error{refused}}
+		_, lastErr = r.Client()(f).RoundTrip(httptest.NewRequest("GET", "http://up/", nil))
+	}
+	if !errors.Is(lastErr, ErrBudgetExhausted) || !errors.Is(lastErr, syscall.ECONNREFUSED) {
+		t.Fatalf("last error = %v, want ErrBudgetExhausted keeping the dial error", lastErr)
+	}
+}
+
 func TestMarkRetryExhausted(t *testing.T) {
 	u := newStormUpstream(t, nil)
 	r := NewRetry("edge", RetrySettings{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, BudgetDisabled: true}, observability.Instrumentation{})
