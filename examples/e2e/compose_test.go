@@ -250,16 +250,19 @@ func (s *composeStack) port(svc, port string) string {
 	return "http://" + hp
 }
 
-// getJSON GETs url and decodes a 200 response into out. An internal API is called
-// over mTLS as the operator.
+// getJSON GETs url and decodes a 200 response into out. The gateway and Consul are
+// called in plain HTTP, an internal API over mTLS as the operator.
 func (s *composeStack) getJSON(ctx context.Context, url string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	c := s.client
-	if !strings.HasPrefix(url, s.gateway) {
-		c = s.ops
+	c := s.ops
+	if strings.HasPrefix(url, s.gateway+"/") || strings.HasPrefix(url, s.consul+"/") {
+		c = s.client
+	}
+	if c == nil {
+		return fmt.Errorf("GET %s: no operator client yet (composeStack.identities makes it)", url)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
