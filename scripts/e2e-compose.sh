@@ -62,7 +62,7 @@ export E2E_COMPOSE="$COMPOSE"
 export E2E_PROJECT=${E2E_PROJECT:-gantry-e2e-$$}
 export E2E_COMPOSE_FILES="docker-compose.yml:e2e/testdata/compose.e2e.yml"
 export GANTRY_VERSION=${GANTRY_VERSION:-e2e-$run_id}
-services=(catalog cart payment gateway devcerts)
+services=(catalog cart payment gateway devcerts consulacl)
 
 # free_port prints the first port from $1 up that nothing on 127.0.0.1 listens on.
 free_port() {
@@ -84,7 +84,7 @@ cleanup() {
 	if [ -n "$(compose ps -q 2>/dev/null)" ]; then
 		if [ "$rc" != 0 ]; then
 			log "failed (exit $rc): logs of each service"
-			for s in certs consul catalog payment-1 payment-2 cart gateway; do
+			for s in certs acl-init acl-apply consul catalog payment-1 payment-2 cart gateway; do
 				echo "==== $s ====" >&2
 				compose logs --no-color --tail 100 "$s" >&2 2>&1 || true
 			done

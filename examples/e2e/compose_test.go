@@ -71,6 +71,7 @@ type composeStack struct {
 	probe    string       // image of the one-off containers that read admin pages
 	client   *http.Client // the gateway's public port
 	ops      *http.Client // the internal APIs: mTLS as "operator" (see identities)
+	token    string       // Consul's management token (see acls)
 	mu       sync.Mutex
 	services map[string]string // compose service -> container id
 }
@@ -260,6 +261,9 @@ func (s *composeStack) getJSON(ctx context.Context, url string, out any) error {
 	c := s.ops
 	if strings.HasPrefix(url, s.gateway+"/") || strings.HasPrefix(url, s.consul+"/") {
 		c = s.client
+	}
+	if strings.HasPrefix(url, s.consul+"/") {
+		req.Header.Set("X-Consul-Token", s.token)
 	}
 	if c == nil {
 		return fmt.Errorf("GET %s: no operator client yet (composeStack.identities makes it)", url)
@@ -503,6 +507,45 @@ func (s *composeStack) edge(t *testing.T) {
 
 // edgeDown checks, while an upstream is down, that the gateway's own failure answer does
 // not pass on internal headers (an exhausted retry is where Gantry-Retry-Exhausted is set).
+// acls copies the tokens out of the acl volume (docker cp from the one-shot acl-init
+// container), keeps the management token for the test's own Consul reads, and checks
+// that Consul refuses a registration without a token, or with one service's token for
+// another service's name (what a rogue container on the network would try).
+func (s *composeStack) acls(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	s.must(30*time.Second, func(ctx context.Context) (string, error) {
+		return s.run(ctx, "docker", "cp", s.container("acl-init")+":/acl", dir)
+	})
+	read := func(f string) string {
+		b, err := os.ReadFile(filepath.Join(dir, "acl", f))
+		if err != nil {
+			t.Fatalf("the acl volume: %v", err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	s.token = read("management")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for name, token := range map[string]string{"no token": "", "the catalog's token": read("catalog.token")} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, s.consul+"/v1/agent/service/register",
+			strings.NewReader(`{"ID":"payment-rogue","Name":"payment","Address":"10.0.0.66","Port":8083}`))
+		if token != "" {
+			req.Header.Set("X-Consul-Token", token)
+		}
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatalf("register a rogue payment with %s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("register a rogue payment with %s = %d %s, want 403", name, resp.StatusCode, body)
+		}
+	}
+	t.Logf("acl: Consul refuses a rogue payment registration without a token and with the catalog's token (403)")
+}
+
 // identities copies the operator's and the gateway's certificates out of the certs
 // volume (docker cp from the one-shot certs container), makes s.ops, and checks the
 // internal APIs' identity rules across containers: payment's published port refuses
@@ -777,7 +820,8 @@ func TestComposeEndToEnd(t *testing.T) {
 	upTime := time.Since(start)
 	t.Logf("up: all %d services healthy after %v", len(composeServices), upTime.Round(time.Millisecond))
 
-	// 3. Every service passing in Consul.
+	// 3. Consul's ACLs hold, and every service is passing in Consul.
+	s.acls(t)
 	consulTime := s.waitConsul(time.Minute)
 	t.Logf("consul: every service passing (%v) %v after healthy", composeConsulWant, consulTime.Round(time.Millisecond))
 
