@@ -26,6 +26,12 @@ const (
 	// shed last, "sheddable" first. Absent means default.
 	HeaderCriticality = "Gantry-Criticality"
 
+	// HeaderPrincipal carries the subject of the user an edge (the gateway) verified,
+	// on the edge's calls to its upstreams. Like every Gantry-* header it is removed
+	// from public requests by ServerSettings.Edge; an upstream believes it only from
+	// the edge's verified service identity.
+	HeaderPrincipal = "Gantry-Principal"
+
 	// HeaderIdempotencyKey makes a non-idempotent request (POST, PATCH) safe to retry and
 	// lets the server deduplicate it (draft-ietf-httpapi-idempotency-key-header).
 	HeaderIdempotencyKey = "Idempotency-Key"

@@ -50,6 +50,9 @@ type Route struct {
 	Prefix string
 	// Upstream is the upstream's name: "catalog" or "cart".
 	Upstream string
+	// Login is set for routes that need an authenticated user when the gateway
+	// authenticates users (GATEWAY_AUTH=oidc): carts and orders.
+	Login bool
 }
 
 // Routes returns the gateway's routing table. The public path minus "/api" is the
@@ -57,20 +60,28 @@ type Route struct {
 func Routes() []Route {
 	return []Route{
 		{Prefix: "/api/products", Upstream: "catalog"},
-		{Prefix: "/api/carts", Upstream: "cart"},
-		{Prefix: "/api/orders", Upstream: "cart"},
+		{Prefix: "/api/carts", Upstream: "cart", Login: true},
+		{Prefix: "/api/orders", Upstream: "cart", Login: true},
 	}
 }
 
 // Resolve maps a public path to its upstream name and upstream path. ok is false
 // when no route matches; a route matches its prefix exactly or followed by "/".
 func Resolve(path string) (upstream, upstreamPath string, ok bool) {
-	for _, rt := range Routes() {
-		if path == rt.Prefix || strings.HasPrefix(path, rt.Prefix+"/") {
-			return rt.Upstream, strings.TrimPrefix(path, "/api"), true
-		}
+	if rt, ok := match(path); ok {
+		return rt.Upstream, strings.TrimPrefix(path, "/api"), true
 	}
 	return "", "", false
+}
+
+// match returns the route serving path, as NewHandler's mux chooses it.
+func match(path string) (Route, bool) {
+	for _, rt := range Routes() {
+		if path == rt.Prefix || strings.HasPrefix(path, rt.Prefix+"/") {
+			return rt, true
+		}
+	}
+	return Route{}, false
 }
 
 // BreakerKey keys the gateway's circuit breakers by upstream and route class, so that

@@ -15,12 +15,15 @@ import (
 
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/transport"
+	"github.com/gantry-go/gantry/transport/auth"
 )
 
 // NewHandler returns the gateway's HTTP handler: requests under a route of Routes are
 // proxied to their upstream through rt; anything else is a 404 problem. rt is
 // required; logger may be nil.
 //
+// Inbound Gantry-* and Authorization headers are dropped; the subject of a principal
+// that Authenticate verified goes upstream as Gantry-Principal.
 // Inbound Gantry-* headers are dropped: they are internal, and a public client must
 // not choose its own criticality or deadline budget (serve the handler with
 // gantry.NewServer and ServerSettings.Edge, which also removes them from responses).
@@ -68,6 +71,13 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 					if strings.HasPrefix(k, "Gantry-") {
 						pr.Out.Header.Del(k)
 					}
+				}
+				// The user's token stays at the edge; the upstream learns the verified
+				// subject (Authenticate put it on the context), which it believes only
+				// from the gateway's service identity.
+				pr.Out.Header.Del("Authorization")
+				if p, ok := auth.FromContext(pr.In.Context()); ok {
+					pr.Out.Header.Set(transport.HeaderPrincipal, p.Subject)
 				}
 			},
 			Transport:     rt,

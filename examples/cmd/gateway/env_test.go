@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gantry-go/gantry/examples/internal/demoidp"
 )
 
 // gatewayAt is a gateway started by run on loopback.
@@ -213,4 +215,74 @@ func TestOperatorVariablesChangeTheGateway(t *testing.T) {
 			t.Errorf("CLIENT_ATTEMPT_TIMEOUT=50ms, upstream never answering: %d %q after %v, want 504 within 1s", code, body, took)
 		}
 	})
+}
+
+// TestGatewayAuthVariables: GATEWAY_AUTH=oidc with AUTH_ISSUER and AUTH_AUDIENCE of a
+// running provider makes carts need a token and passes its subject on; the default
+// (off) leaves them open.
+func TestGatewayAuthVariables(t *testing.T) {
+	idp, err := demoidp.New(demoidp.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	idpDone := make(chan error, 1)
+	go func() { idpDone <- idp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-idpDone })
+	cartStub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "principal="+r.Header.Get("Gantry-Principal"))
+	}))
+	t.Cleanup(cartStub.Close)
+	send := func(url, token string) (int, string, string) {
+		req, _ := http.NewRequest("GET", url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("Gantry-Principal", "bob") // a client's forgery: never passed on
+		resp, err := plainClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(b)
+	}
+	off := startGateway(t, map[string]string{"DISCOVERY_STATIC": "cart=" + cartStub.URL})
+	if code, _, body := send(off.api+"/api/carts/c1", ""); code != 200 || body != "principal=" {
+		t.Errorf("GATEWAY_AUTH unset: GET /api/carts/c1 without a token = %d %q, want 200 with no principal", code, body)
+	}
+	on := startGateway(t, map[string]string{"DISCOVERY_STATIC": "cart=" + cartStub.URL,
+		"GATEWAY_AUTH": "oidc", "AUTH_ISSUER": idp.Issuer(), "AUTH_AUDIENCE": idp.Audience()})
+	if code, challenge, _ := send(on.api+"/api/carts/c1", ""); code != 401 || challenge != `Bearer realm="shop"` {
+		t.Errorf("GATEWAY_AUTH=oidc: GET /api/carts/c1 without a token = %d, WWW-Authenticate %q; want 401 Bearer realm=\"shop\"", code, challenge)
+	}
+	tok, _ := idp.Token(t.Context(), "alice")
+	if code, _, body := send(on.api+"/api/carts/c1", tok); code != 200 || body != "principal=alice" {
+		t.Errorf("GATEWAY_AUTH=oidc: GET /api/carts/c1 with alice's token = %d %q, want 200 principal=alice", code, body)
+	}
+}
+
+func TestRunRejectsBadAuthSettingsNamingVariables(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"GATEWAY_AUTH": "maybe"}, []string{"GATEWAY_AUTH"}},
+		{map[string]string{"GATEWAY_AUTH": "oidc"}, []string{"AUTH_ISSUER", "AUTH_AUDIENCE"}},
+		{map[string]string{"GATEWAY_AUTH": "oidc", "AUTH_ISSUER": "http://idp.example.com", "AUTH_AUDIENCE": "shop",
+			"AUTH_ALGORITHMS": "HS256", "AUTH_LEEWAY": "-1s"}, []string{"AUTH_ISSUER", "AUTH_ALGORITHMS", "AUTH_LEEWAY"}},
+		{map[string]string{"AUTH_ISSUER": "https://idp.example.com"}, []string{"GATEWAY_AUTH"}}, // set, but auth is off
+	} {
+		// A run that starts (a mutation lets the setting pass) returns nil at the timeout.
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		env := maps.Clone(tc.env)
+		env["HTTP_ADDR"], env["ADMIN_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
+		err := run(ctx, env)
+		cancel()
+		for _, v := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), v) {
+				t.Errorf("run(%v) = %v, want a start-up error naming %s", tc.env, err, v)
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Command gateway runs the shop's single entry point: /api/products goes to catalog,
 // /api/carts and /api/orders to cart, through discovery and the resilience client
-// stack, with per-client rate limiting (429 + Retry-After). It faces the internet, so
+// stack, with per-client rate limiting (429 + Retry-After) and, with GATEWAY_AUTH=oidc,
+// OIDC bearer tokens required for carts and orders. It faces the internet, so
 // it removes internal Gantry-* headers first (gantry.ServerSettings.Edge). It reads its
 // configuration from the environment (see docs/examples-shop.md):
 //
@@ -19,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
@@ -35,6 +37,7 @@ import (
 type Config struct {
 	platform.Settings
 	Upstreams gateway.Upstreams            // GATEWAY_CATALOG_URL, GATEWAY_CART_URL
+	Auth      gateway.AuthSettings         // GATEWAY_AUTH, AUTH_*
 	Client    gantry.ClientSettings        // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	RateLimit resilience.RateLimitSettings // RATELIMIT_* (per client IP: RATELIMIT_KEY_RATE, RATELIMIT_KEY_BURST)
 	Conns     transport.ConnLimitSettings  // HTTP_MAX_CONNS, HTTP_MAX_CONNS_PER_CLIENT
@@ -139,10 +142,18 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	limiter := resilience.NewRateLimiter("gateway-clients", cfg.RateLimit, resilience.KeyByForwardedClient(trusted), inst)
+	// Users: GATEWAY_AUTH=oidc verifies bearer tokens of the AUTH_ISSUER provider
+	// (read at start: an unreachable provider is a start-up error), off leaves every
+	// route open. Inside the rate limit, so floods of bad tokens are limited too.
+	cfg.Auth.OIDC.Logger = logger
+	authn, verifier, err := gateway.NewAuthenticator(ctx, cfg.Auth, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
 
 	// Wire: the public API server (edge), the admin server, registration.
 	cfg.Server.Edge = true
-	server, err := gantry.NewServer(api, cfg.Server, inst, limiter.Server())
+	server, err := gantry.NewServer(api, cfg.Server, inst, limiter.Server(), authn)
 	if err != nil {
 		return err
 	}
@@ -170,7 +181,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server, Listener: transport.LimitListener(ln, cfg.Conns)}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, watch, reload, tel},
+		Components: []any{checks, watch, reload, verifier, tel},
 		Settings:   cfg.Shutdown,
 	})
 }
