@@ -64,17 +64,24 @@ func ExampleNewHTTPHandler() {
 }
 
 // A failure rate makes the simulated processor flaky; the random source is injected,
-// so this one always fails.
+// so this one always fails. Like an acquirer, it decides each idempotency key once.
 func ExampleNewSimulatedProcessor() {
+	ctx := context.Background()
 	proc := payment.NewSimulatedProcessor(payment.ProcessorSettings{FailureRate: 0.5}, func() float64 { return 0.25 })
-	_, err := proc.Authorize(context.Background(), payment.ChargeRequest{OrderID: "o", AmountCents: 100, Currency: "USD"})
+	_, err := proc.Authorize(ctx, "k1", payment.ChargeRequest{OrderID: "o", AmountCents: 100, Currency: "USD"})
 	fmt.Println(err)
 	ok := payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
-	d, _ := ok.Authorize(context.Background(), payment.ChargeRequest{OrderID: "o", AmountCents: 1013, Currency: "USD"})
+	d, _ := ok.Authorize(ctx, "k2", payment.ChargeRequest{OrderID: "o", AmountCents: 1013, Currency: "USD"})
 	fmt.Printf("%+v\n", d)
+	charge := payment.ChargeRequest{OrderID: "o2", AmountCents: 500, Currency: "USD"}
+	for range 3 { // a retry, a takeover, a call after a crash: the same key
+		d, _ = ok.Authorize(ctx, "k3", charge)
+	}
+	fmt.Println(d.Approved, ok.Authorized())
 	// Output:
 	// payment: card processor unavailable
 	// {Approved:false Reason:card_declined}
+	// true 1
 }
 
 // The service without HTTP: a retry with the same key is a replay, not a new charge.

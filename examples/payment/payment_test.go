@@ -237,22 +237,83 @@ func TestCrashAfterCommitThenRetry(t *testing.T) {
 	}
 }
 
-// panicky is a processor that crashes its process (panics) on the first call.
-type panicky struct{ calls atomic.Int32 }
+// panicky is the simulated acquirer behind a handler that panics on its first call
+// right after the acquirer has decided: the worst moment, money authorized and
+// nothing in the ledger.
+type panicky struct {
+	*payment.SimulatedProcessor
+	calls atomic.Int32
+}
 
-func (p *panicky) Authorize(context.Context, payment.ChargeRequest) (payment.Decision, error) {
+func newPanicky() *panicky {
+	return &panicky{SimulatedProcessor: payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)}
+}
+
+func (p *panicky) Authorize(ctx context.Context, key string, req payment.ChargeRequest) (payment.Decision, error) {
+	d, err := p.SimulatedProcessor.Authorize(ctx, key, req)
 	if p.calls.Add(1) == 1 {
-		panic("simulated crash before commit")
+		panic("simulated crash after authorization, before commit")
+	}
+	return d, err
+}
+
+// hanging is a processor whose first call never returns (until the test ends): the
+// request holding the claim is as good as dead.
+type hanging struct {
+	calls atomic.Int32
+	done  chan struct{}
+}
+
+func newHanging() *hanging { return &hanging{done: make(chan struct{})} }
+
+func (h *hanging) Authorize(context.Context, string, payment.ChargeRequest) (payment.Decision, error) {
+	if h.calls.Add(1) == 1 {
+		<-h.done
 	}
 	return payment.Decision{Approved: true}, nil
 }
-func (p *panicky) Refund(context.Context, payment.Payment) error { return nil }
+func (h *hanging) Refund(context.Context, payment.Payment) error { return nil }
 
-func TestCrashBeforeCommitBlocksUntilLeaseExpires(t *testing.T) {
-	e := newEnv(t, options{proc: &panicky{}, set: payment.Settings{Lease: 10 * time.Second}})
-	if r := e.charge(t, "k-early", "order-early", 700); r.err == nil {
-		t.Fatalf("POST /payments with a crash before commit = %d, want a broken connection", r.status)
+// startDead starts a charge whose process is stuck at the processor (hanging) and
+// returns once it holds the claim. The stuck call returns when the test ends, before
+// the server's cleanup waits for it.
+func startDead(t *testing.T, e *env, h *hanging, key, order string, amount int64) {
+	t.Helper()
+	t.Cleanup(func() { close(h.done) })
+	go func() { _ = e.charge(t, key, order, amount) }()
+	for h.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestPanicAfterAuthorizeChargesOnce: a panic between the acquirer's decision and the
+// ledger's commit releases the claim, and the retry, which reaches the acquirer with
+// the same key, moves no more money: one authorization, one ledger row.
+func TestPanicAfterAuthorizeChargesOnce(t *testing.T) {
+	proc := newPanicky()
+	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
+	if r := e.charge(t, "k-early", "order-early", 700); r.err == nil && r.status < 500 {
+		t.Fatalf("POST /payments with a panic before commit = %d, want a 500 or a broken connection", r.status)
+	}
+	r := e.charge(t, "k-early", "order-early", 700)
+	if r.status != http.StatusCreated {
+		t.Fatalf("retry after the panic = %d %s, want 201 at once (the claim was released)", r.status, r.body)
+	}
+	if got := proc.Authorized(); got != 1 {
+		t.Errorf("acquirer authorizations = %d, want 1", got)
+	}
+	if got := e.ledger(t, "order_id = ?", "order-early"); got != 1 {
+		t.Errorf("ledger rows = %d, want 1", got)
+	}
+}
+
+// TestDeadClaimBlocksUntilLeaseExpires: a request stuck holding the claim (its
+// process dead for all we know) blocks retries with 409 until its lease is over; then
+// one retry takes the key over and charges.
+func TestDeadClaimBlocksUntilLeaseExpires(t *testing.T) {
+	h := newHanging()
+	e := newEnv(t, options{proc: h, set: payment.Settings{Lease: 10 * time.Second}})
+	startDead(t, e, h, "k-early", "order-early", 700)
 	wantProblem(t, e.charge(t, "k-early", "order-early", 700), http.StatusConflict)
 	if got := e.ledger(t, "1 = 1"); got != 0 {
 		t.Fatalf("ledger rows after a crash before commit = %d, want 0", got)
@@ -525,7 +586,7 @@ func FuzzCharge(f *testing.F) {
 // client that gives up just after the processor answered.
 type cancelling struct{ cancel context.CancelFunc }
 
-func (c cancelling) Authorize(context.Context, payment.ChargeRequest) (payment.Decision, error) {
+func (c cancelling) Authorize(context.Context, string, payment.ChargeRequest) (payment.Decision, error) {
 	c.cancel()
 	return payment.Decision{Approved: true}, nil
 }
@@ -554,11 +615,14 @@ func TestApprovedChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 // that outlives its idempotency lease.
 type stalling struct {
 	calls   atomic.Int32
+	keys    sync.Map // key -> calls
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (s *stalling) Authorize(ctx context.Context, _ payment.ChargeRequest) (payment.Decision, error) {
+func (s *stalling) Authorize(ctx context.Context, key string, _ payment.ChargeRequest) (payment.Decision, error) {
+	n, _ := s.keys.LoadOrStore(key, new(atomic.Int32))
+	n.(*atomic.Int32).Add(1)
 	if s.calls.Add(1) == 1 {
 		close(s.entered)
 		<-s.release
@@ -589,6 +653,61 @@ func TestStalledRequestLosesItsClaimAfterTheLease(t *testing.T) {
 	if r := e.charge(t, "k-stall", "order-stall", 800); r.status != http.StatusCreated || !bytes.Equal(r.body, taken.body) {
 		t.Errorf("final replay = %d %s, want the takeover's answer %s", r.status, r.body, taken.body)
 	}
+	// Both calls reached the processor with the charge's one key, so an acquirer
+	// idempotent on it (as SimulatedProcessor is) authorized once.
+	n, ok := proc.keys.Load("k-stall")
+	if proc.calls.Load() != 2 || !ok || n.(*atomic.Int32).Load() != 2 {
+		t.Errorf("processor calls = %d, with key k-stall %v; want both with the charge's key", proc.calls.Load(), n)
+	}
+}
+
+// TestSlowProcessorAuthorizesOnce: the acquirer is slow; the request's lease runs out
+// while it is still deciding, and a retry takes the key over. The retry reaches the
+// acquirer with the same key, is told the key is in flight (503), and the next one
+// gets the decision the first call made: one authorization, one ledger row, and every
+// answer either the charge or a retryable error.
+func TestSlowProcessorAuthorizesOnce(t *testing.T) {
+	proc := payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 300 * time.Millisecond}, nil)
+	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
+	first := make(chan result, 1)
+	go func() { first <- e.charge(t, "k-slow", "order-slow", 900) }()
+	time.Sleep(50 * time.Millisecond) // the first call is at the acquirer
+	e.clock.Advance(11 * time.Second) // its lease is over (by the service's clock)
+	taken := e.charge(t, "k-slow", "order-slow", 900)
+	wantProblem(t, taken, http.StatusServiceUnavailable)
+	if r := <-first; r.status != http.StatusCreated && r.status != http.StatusConflict && r.status != http.StatusServiceUnavailable {
+		t.Errorf("the slow first request = %d %s, want 201, 409 or 503", r.status, r.body)
+	}
+	r := e.charge(t, "k-slow", "order-slow", 900)
+	if r.status != http.StatusCreated {
+		t.Fatalf("retry after the acquirer decided = %d %s, want 201", r.status, r.body)
+	}
+	if got := proc.Authorized(); got != 1 {
+		t.Errorf("acquirer authorizations = %d, want 1", got)
+	}
+	if got := e.ledger(t, "order_id = 'order-slow'"); got != 1 {
+		t.Errorf("ledger rows = %d, want 1", got)
+	}
+}
+
+// TestProcessorCallIsBoundedByHalfTheLease: an acquirer that does not answer within
+// half the lease is given up on with a retryable 503 (before the claim could be taken
+// over), and the claim is released for the retry.
+func TestProcessorCallIsBoundedByHalfTheLease(t *testing.T) {
+	proc := payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: time.Minute}, nil)
+	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 200 * time.Millisecond}})
+	start := time.Now()
+	r := e.charge(t, "k-bound", "order-bound", 900)
+	wantProblem(t, r, http.StatusServiceUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After")
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the charge took %v against a processor of 1m, want it given up on after 100ms", d)
+	}
+	if got := proc.Authorized(); got != 0 {
+		t.Errorf("acquirer authorizations = %d, want 0 (cancelled before deciding)", got)
+	}
 }
 
 func TestInFlightRetryAfterIsTheRemainingLease(t *testing.T) {
@@ -603,11 +722,10 @@ func TestInFlightRetryAfterIsTheRemainingLease(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// A claim left by a request whose process died before completing it.
-			e := newEnv(t, options{proc: &panicky{}, set: payment.Settings{Lease: 10 * time.Second}})
-			if r := e.charge(t, "k-dead", "order-dead", 700); r.err == nil {
-				t.Fatalf("POST /payments with a crash before commit = %d, want a broken connection", r.status)
-			}
+			// A claim held by a request whose process is dead for all we know.
+			h := newHanging()
+			e := newEnv(t, options{proc: h, set: payment.Settings{Lease: 10 * time.Second}})
+			startDead(t, e, h, "k-dead", "order-dead", 700)
 			e.clock.Advance(tt.elapsed)
 			r := e.charge(t, "k-dead", "order-dead", 700)
 			wantProblem(t, r, http.StatusConflict)

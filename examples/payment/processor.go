@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/gantry-go/gantry/config"
@@ -35,12 +36,36 @@ func (s ProcessorSettings) Validate() error {
 
 // SimulatedProcessor is a card network stand-in. It declines every amount whose
 // cents end in 13 (reason "card_declined") and approves the rest, after
-// ProcessorSettings.Latency, failing with ErrUnavailable at FailureRate. It is safe
-// for concurrent use if its random source is.
+// ProcessorSettings.Latency, failing with ErrUnavailable at FailureRate. Like a real
+// acquirer it is idempotent on the key of Authorize: a decided key answers its
+// decision again at once and authorizes nothing more (for 24 hours, then it is
+// forgotten), a key still being decided answers ErrUnavailable, and a key reused for
+// another charge is refused. A failure or a cancellation before the decision moves
+// no money and leaves the key free. It is safe for concurrent use if its random
+// source is.
 type SimulatedProcessor struct {
 	set    ProcessorSettings
 	random func() float64
+	now    func() time.Time
+
+	mu         sync.Mutex
+	decided    map[string]decided
+	inFlight   map[string]bool
+	authorized int
 }
+
+type decided struct {
+	req ChargeRequest
+	dec Decision
+	at  time.Time
+}
+
+// keyMemory is how long the simulated processor remembers a key, as acquirers do.
+const keyMemory = 24 * time.Hour
+
+// ErrProcessorKeyReused is the simulated processor's answer to a key reused for
+// another charge. The service never sends one (it refuses a reused key first).
+var ErrProcessorKeyReused = errors.New("payment: processor: idempotency key reused for another charge")
 
 var _ Processor = (*SimulatedProcessor)(nil)
 
@@ -51,18 +76,62 @@ func NewSimulatedProcessor(s ProcessorSettings, random func() float64) *Simulate
 	if random == nil {
 		random = rand.Float64
 	}
-	return &SimulatedProcessor{set: s, random: random}
+	return &SimulatedProcessor{set: s, random: random, now: time.Now,
+		decided: map[string]decided{}, inFlight: map[string]bool{}}
 }
 
-// Authorize decides a charge (see SimulatedProcessor).
-func (p *SimulatedProcessor) Authorize(ctx context.Context, req ChargeRequest) (Decision, error) {
+// Authorize decides a charge once per key (see SimulatedProcessor).
+func (p *SimulatedProcessor) Authorize(ctx context.Context, key string, req ChargeRequest) (Decision, error) {
+	p.mu.Lock()
+	if d, ok := p.decided[key]; ok && p.now().Sub(d.at) < keyMemory {
+		p.mu.Unlock()
+		if d.req != req {
+			return Decision{}, ErrProcessorKeyReused
+		}
+		return d.dec, nil
+	}
+	if p.inFlight[key] {
+		p.mu.Unlock()
+		return Decision{}, &UnavailableError{Retry: retryAfter}
+	}
+	p.inFlight[key] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.inFlight, key)
+		p.mu.Unlock()
+	}()
+
 	if err := p.call(ctx); err != nil {
 		return Decision{}, err
 	}
+	dec := Decision{Approved: true}
 	if req.AmountCents%100 == 13 {
-		return Decision{Approved: false, Reason: "card_declined"}, nil
+		dec = Decision{Approved: false, Reason: "card_declined"}
 	}
-	return Decision{Approved: true}, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if len(p.decided)%1024 == 1023 {
+		for k, d := range p.decided {
+			if now.Sub(d.at) >= keyMemory {
+				delete(p.decided, k)
+			}
+		}
+	}
+	p.decided[key] = decided{req: req, dec: dec, at: now}
+	if dec.Approved {
+		p.authorized++
+	}
+	return dec, nil
+}
+
+// Authorized returns how many charges the processor has approved: money moved once
+// per key, however many times it was asked.
+func (p *SimulatedProcessor) Authorized() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.authorized
 }
 
 // Refund returns a payment's money (see SimulatedProcessor).

@@ -127,10 +127,17 @@ type Service interface {
 }
 
 // Processor is the card network as the service needs it. Both methods fail with an
-// error wrapping ErrUnavailable when no money moved; Refund is called with the
-// payment, whose id a real processor would take as its own idempotency key.
+// error wrapping ErrUnavailable when no money moved.
+//
+// Authorize is called with the charge's idempotency key, the same for every attempt
+// at one charge: a retry after a failure, a takeover after a lease expired, a call
+// after a crash between the processor's answer and the ledger's commit. The
+// processor must be idempotent on it, as real acquirers are on theirs: a key it has
+// decided returns that decision and moves no more money, and a key still being
+// decided fails with ErrUnavailable. Refund is called with the payment, whose id is
+// its idempotency key.
 type Processor interface {
-	Authorize(ctx context.Context, req ChargeRequest) (Decision, error)
+	Authorize(ctx context.Context, key string, req ChargeRequest) (Decision, error)
 	Refund(ctx context.Context, p Payment) error
 }
 
@@ -145,7 +152,8 @@ type Decision struct {
 type Settings struct {
 	// Lease is how long a claimed idempotency key blocks duplicates (409) before the
 	// claim counts as abandoned (its process died before committing) and a retry may
-	// process the charge. It must exceed the longest processing time. Default 30s.
+	// process the charge. The processor's answer is awaited for at most half of it, so
+	// a live call is over before its claim can be taken over. Default 30s.
 	Lease time.Duration `env:"PAYMENT_IDEMPOTENCY_LEASE" envDefault:"30s"`
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time `env:"-"`
@@ -202,7 +210,7 @@ func (s *service) Charge(ctx context.Context, key string, req ChargeRequest) (Ch
 		defer cancel()
 		_ = s.store.Unclaim(ctx, key, c.Token)
 	}
-	dec, err := s.proc.Authorize(ctx, req)
+	dec, err := s.authorize(ctx, key, req, drop)
 	if err != nil {
 		drop()
 		return ChargeResult{}, err
@@ -230,6 +238,27 @@ func (s *service) Charge(ctx context.Context, key string, req ChargeRequest) (Ch
 		s.set.AfterCommit(p)
 	}
 	return ChargeResult{Payment: p}, nil
+}
+
+// authorize asks the processor, within half the lease. A panic below releases the
+// claim before it goes on up (the server's Recover answers 500): the key is the
+// processor's too, so the retry that follows moves no more money.
+func (s *service) authorize(ctx context.Context, key string, req ChargeRequest, drop func()) (Decision, error) {
+	defer func() {
+		if r := recover(); r != nil {
+			drop()
+			panic(r)
+		}
+	}()
+	bounded, cancel := context.WithTimeout(ctx, s.set.Lease/2)
+	defer cancel()
+	dec, err := s.proc.Authorize(bounded, key, req)
+	if err != nil && ctx.Err() == nil && bounded.Err() != nil {
+		// Our bound, not the caller's: the processor was too slow. Its key makes the
+		// retry safe whether or not it decided.
+		return Decision{}, &UnavailableError{Retry: retryAfter}
+	}
+	return dec, err
 }
 
 func (s *service) Get(ctx context.Context, id string) (Payment, error) {

@@ -404,11 +404,11 @@ var _ payment.Processor = (*SwitchProcessor)(nil)
 func (p *SwitchProcessor) SetFailing(on bool) { p.failing.Store(on) }
 
 // Authorize implements payment.Processor.
-func (p *SwitchProcessor) Authorize(ctx context.Context, req payment.ChargeRequest) (payment.Decision, error) {
+func (p *SwitchProcessor) Authorize(ctx context.Context, key string, req payment.ChargeRequest) (payment.Decision, error) {
 	if p.failing.Load() {
 		return payment.Decision{}, &payment.UnavailableError{Retry: time.Second}
 	}
-	return p.Next.Authorize(ctx, req)
+	return p.Next.Authorize(ctx, key, req)
 }
 
 // Refund implements payment.Processor.
