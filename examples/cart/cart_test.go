@@ -109,9 +109,21 @@ func TestCartItemsArePricedFromCatalog(t *testing.T) {
 		t.Errorf("GET cart after DELETE = %+v, want only p04 at 650", got)
 	}
 
-	empty := decode[cartJSON](t, do(t, hc, http.MethodGet, c.URL+"/carts/never-used", ""))
-	if diff := cmp.Diff(cartJSON{ID: "never-used", Items: empty.Items}, empty); diff != "" || len(empty.Items) != 0 {
-		t.Errorf("GET unknown cart = %+v, want an empty cart", empty)
+	// A cart exists from its first line on, and stays when emptied; one never used
+	// is not found.
+	do(t, hc, http.MethodDelete, base+"/items/p04", "")
+	empty := decode[cartJSON](t, do(t, hc, http.MethodGet, base, ""))
+	if diff := cmp.Diff(cartJSON{ID: "c1", Items: empty.Items}, empty); diff != "" || len(empty.Items) != 0 {
+		t.Errorf("GET emptied cart = %+v, want an empty cart", empty)
+	}
+	for _, m := range []string{http.MethodGet, http.MethodDelete} {
+		path := c.URL + "/carts/never-used"
+		if m == http.MethodDelete {
+			path += "/items/p01"
+		}
+		if r := do(t, hc, m, path, ""); r.status != http.StatusNotFound {
+			t.Errorf("%s %s = %d %s, want 404", m, path, r.status, r.body)
+		}
 	}
 }
 
@@ -132,10 +144,13 @@ func TestCartRejectsBadInputWithProblems(t *testing.T) {
 		{"trailing data", http.MethodPut, "/carts/c1/items/p01", `{"quantity":1}{}`, nil, http.StatusBadRequest},
 		{"bad cart id", http.MethodGet, "/carts/%20x", "", nil, http.StatusBadRequest},
 		{"checkout without key", http.MethodPost, "/carts/c1/checkout", "", nil, http.StatusBadRequest},
-		{"checkout empty cart", http.MethodPost, "/carts/empty/checkout", "", []string{"Idempotency-Key", "k-1"}, http.StatusConflict},
+		{"checkout empty cart", http.MethodPost, "/carts/emptied/checkout", "", []string{"Idempotency-Key", "k-1"}, http.StatusConflict},
+		{"checkout unknown cart", http.MethodPost, "/carts/never-used/checkout", "", []string{"Idempotency-Key", "k-2"}, http.StatusNotFound},
 		{"unknown order", http.MethodGet, "/orders/ord_nope", "", nil, http.StatusNotFound},
 		{"wrong method", http.MethodPatch, "/carts/c1", "", nil, http.StatusMethodNotAllowed},
 	}
+	do(t, hc, http.MethodPut, c.URL+"/carts/emptied/items/p01", `{"quantity":1}`)
+	do(t, hc, http.MethodDelete, c.URL+"/carts/emptied/items/p01", "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := do(t, hc, tt.method, c.URL+tt.path, tt.body, tt.hdr...)

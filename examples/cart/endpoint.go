@@ -30,6 +30,7 @@ func MakeEndpoints(s Service) Endpoints {
 
 // PutItemRequest is the decoded PUT /carts/{cart_id}/items/{product_id}.
 type PutItemRequest struct {
+	Owner     string
 	CartID    string
 	ProductID string
 	Quantity  int `json:"quantity"`
@@ -37,23 +38,27 @@ type PutItemRequest struct {
 
 // ItemRequest names one cart line (DELETE /carts/{cart_id}/items/{product_id}).
 type ItemRequest struct {
+	Owner     string
 	CartID    string
 	ProductID string
 }
 
 // CartRequest names a cart (GET /carts/{cart_id}).
 type CartRequest struct {
+	Owner  string
 	CartID string
 }
 
 // CheckoutRequest is the decoded POST /carts/{cart_id}/checkout.
 type CheckoutRequest struct {
+	Owner          string
 	CartID         string
 	IdempotencyKey string
 }
 
 // OrderRequest names an order (GET /orders/{id}).
 type OrderRequest struct {
+	Owner   string
 	OrderID string
 }
 
@@ -79,7 +84,7 @@ func (r OrderResponse) Failed() error { return r.Err }
 func MakePutItemEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(PutItemRequest)
-		c, err := s.PutItem(ctx, req.CartID, req.ProductID, req.Quantity)
+		c, err := s.PutItem(ctx, req.Owner, req.CartID, req.ProductID, req.Quantity)
 		return cartResult(c, err)
 	}
 }
@@ -88,7 +93,7 @@ func MakePutItemEndpoint(s Service) endpoint.Endpoint {
 func MakeRemoveItemEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(ItemRequest)
-		c, err := s.RemoveItem(ctx, req.CartID, req.ProductID)
+		c, err := s.RemoveItem(ctx, req.Owner, req.CartID, req.ProductID)
 		return cartResult(c, err)
 	}
 }
@@ -96,7 +101,8 @@ func MakeRemoveItemEndpoint(s Service) endpoint.Endpoint {
 // MakeGetCartEndpoint returns an endpoint for Service.GetCart.
 func MakeGetCartEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
-		c, err := s.GetCart(ctx, request.(CartRequest).CartID)
+		req := request.(CartRequest)
+		c, err := s.GetCart(ctx, req.Owner, req.CartID)
 		return cartResult(c, err)
 	}
 }
@@ -105,7 +111,7 @@ func MakeGetCartEndpoint(s Service) endpoint.Endpoint {
 func MakeCheckoutEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(CheckoutRequest)
-		o, err := s.Checkout(ctx, req.CartID, req.IdempotencyKey)
+		o, err := s.Checkout(ctx, req.Owner, req.CartID, req.IdempotencyKey)
 		return orderResult(o, err)
 	}
 }
@@ -113,7 +119,8 @@ func MakeCheckoutEndpoint(s Service) endpoint.Endpoint {
 // MakeGetOrderEndpoint returns an endpoint for Service.GetOrder.
 func MakeGetOrderEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
-		o, err := s.GetOrder(ctx, request.(OrderRequest).OrderID)
+		req := request.(OrderRequest)
+		o, err := s.GetOrder(ctx, req.Owner, req.OrderID)
 		return orderResult(o, err)
 	}
 }

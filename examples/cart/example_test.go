@@ -42,13 +42,13 @@ func ExampleNewShop() {
 	hc := http.DefaultClient
 	shop := cart.NewShop(store, cart.NewCatalogClient(hc, catSrv.URL), cart.NewPaymentClient(hc, paySrv.URL), cart.Settings{})
 
-	if _, err := shop.PutItem(ctx, "c1", "p01", 2); err != nil {
+	if _, err := shop.PutItem(ctx, "alice", "c1", "p01", 2); err != nil {
 		fmt.Println(err)
 		return
 	}
-	first, err := shop.Checkout(ctx, "c1", "order-1")
+	first, err := shop.Checkout(ctx, "alice", "c1", "order-1")
 	fmt.Println(first.Status, first.TotalCents, err)
-	again, err := shop.Checkout(ctx, "c1", "order-1")
+	again, err := shop.Checkout(ctx, "alice", "c1", "order-1")
 	fmt.Println(again.ID == first.ID, again.Replayed, err)
 	// Output:
 	// paid 4980 <nil>

@@ -70,3 +70,32 @@ func FuzzCartHTTP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOwner feeds arbitrary Gantry-Principal headers to Owner (the cart serves plain
+// HTTP here, so it trusts its network): it never panics, and an accepted owner is
+// the header itself, 1-255 printable ASCII characters without spaces.
+func FuzzOwner(f *testing.F) {
+	for _, s := range []string{"alice", "", " ", "auth0|123", "a b", "ü", string(make([]byte, 300)), "x\x00"} {
+		f.Add(s, false)
+	}
+	f.Add("alice", true)
+	f.Fuzz(func(t *testing.T, v string, twice bool) {
+		req := httptest.NewRequest(http.MethodGet, "http://cart/carts/c1", nil)
+		req.Header["Gantry-Principal"] = []string{v}
+		if twice {
+			req.Header["Gantry-Principal"] = append(req.Header["Gantry-Principal"], v)
+		}
+		got, err := cart.Owner(req)
+		if err != nil {
+			return
+		}
+		if twice || got != v || len(got) == 0 || len(got) > cart.MaxOwnerLength {
+			t.Fatalf("Owner(%q, twice %v) = %q, want an error or the value itself", v, twice, got)
+		}
+		for i := 0; i < len(got); i++ {
+			if got[i] <= ' ' || got[i] > '~' {
+				t.Fatalf("Owner(%q) accepted byte %#x", v, got[i])
+			}
+		}
+	})
+}

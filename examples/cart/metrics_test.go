@@ -20,13 +20,13 @@ func TestCheckoutMetrics(t *testing.T) {
 	e.put(t, "a", "p01", 1)
 	e.put(t, "b", "p23", 1) // declined
 	e.put(t, "c", "p02", 1)
-	if _, err := shop.Checkout(ctx, "a", "ka"); err != nil {
+	if _, err := shop.Checkout(ctx, "", "a", "ka"); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = shop.Checkout(ctx, "b", "kb")
+	_, _ = shop.Checkout(ctx, "", "b", "kb")
 	e.payDown.Store(true)
-	_, _ = shop.Checkout(ctx, "c", "kc")
-	_, _ = shop.Checkout(ctx, "nope", "")
+	_, _ = shop.Checkout(ctx, "", "c", "kc")
+	_, _ = shop.Checkout(ctx, "", "nope", "")
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {

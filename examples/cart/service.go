@@ -14,20 +14,26 @@ import (
 )
 
 // Service is the cart domain: carts of products, and the checkout that turns a cart
-// into a paid order.
+// into a paid order. Carts and orders belong to an owner, the subject of the user
+// the gateway verified ("" when the gateway authenticates no one): cart ids are per
+// owner, and another owner's cart or order is not found (404, never 403, so that no
+// one learns it exists).
 type Service interface {
-	// PutItem sets the quantity of a product in a cart (creating the cart) and returns
-	// the priced cart. An unknown product is ErrProductNotFound.
-	PutItem(ctx context.Context, cartID, productID string, quantity int) (Cart, error)
-	// RemoveItem removes a product from a cart and returns the priced cart.
-	RemoveItem(ctx context.Context, cartID, productID string) (Cart, error)
-	// GetCart returns a cart with current catalog prices. An unknown cart is empty.
-	GetCart(ctx context.Context, cartID string) (Cart, error)
-	// Checkout runs (or resumes) the checkout saga for the cart under idempotencyKey.
-	// The same key always means the same order.
-	Checkout(ctx context.Context, cartID, idempotencyKey string) (Order, error)
-	// GetOrder returns an order, or ErrOrderNotFound.
-	GetOrder(ctx context.Context, orderID string) (Order, error)
+	// PutItem sets the quantity of a product in owner's cart (creating the cart) and
+	// returns the priced cart. An unknown product is ErrProductNotFound.
+	PutItem(ctx context.Context, owner, cartID, productID string, quantity int) (Cart, error)
+	// RemoveItem removes a product from owner's cart and returns the priced cart.
+	RemoveItem(ctx context.Context, owner, cartID, productID string) (Cart, error)
+	// GetCart returns owner's cart with current catalog prices, or
+	// ErrCartNotFound. A cart exists from its first PutItem on, empty or not.
+	GetCart(ctx context.Context, owner, cartID string) (Cart, error)
+	// Checkout runs (or resumes) the checkout saga for owner's cart under
+	// idempotencyKey. Keys are owner's own and expire (Settings.KeyTTL); until then
+	// the same key always means the same order, and the key with another cart is
+	// ErrKeyReused.
+	Checkout(ctx context.Context, owner, cartID, idempotencyKey string) (Order, error)
+	// GetOrder returns owner's order, or ErrOrderNotFound.
+	GetOrder(ctx context.Context, owner, orderID string) (Order, error)
 }
 
 // Domain errors. Callers branch on them with errors.Is; the HTTP transport maps each
@@ -36,6 +42,7 @@ var (
 	ErrInvalid         = errors.New("cart: invalid request")   // 400
 	ErrProductNotFound = errors.New("cart: product not found") // 404
 	ErrOrderNotFound   = errors.New("cart: order not found")   // 404
+	ErrCartNotFound    = errors.New("cart: cart not found")    // 404
 	ErrEmptyCart       = errors.New("cart: cart is empty")     // 409
 	ErrOutOfStock      = errors.New("cart: not enough stock")  // 409
 	ErrPaymentDeclined = errors.New("cart: payment declined")  // 402
@@ -128,8 +135,12 @@ type Cart struct {
 
 // Order is a checkout's durable record.
 type Order struct {
-	ID              string
-	CartID          string
+	ID string
+	// Owner is the principal the order belongs to ("" without authentication).
+	Owner  string
+	CartID string
+	// IdempotencyKey is the checkout's key, "" once it expired and its owner used it
+	// again.
 	IdempotencyKey  string
 	Status          Status
 	Step            Step
@@ -193,6 +204,9 @@ type Settings struct {
 	// CancelAfter is how long an order may stay pending before the recovery loop
 	// cancels it instead of resuming it, if no money has been captured yet. Default 15m.
 	CancelAfter time.Duration `env:"CART_CANCEL_AFTER" envDefault:"15m"`
+	// KeyTTL is how long a checkout Idempotency-Key means its order; after it, the
+	// owner may use the key for a new checkout. Default 24h.
+	KeyTTL time.Duration `env:"CART_IDEMPOTENCY_KEY_TTL" envDefault:"24h"`
 	// Now is the clock. nil means time.Now.
 	Now func() time.Time `env:"-"`
 	// MeterProvider receives cart.checkouts and cart.orders. Nil means no metrics.
@@ -205,6 +219,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.CancelAfter <= 0 {
 		s.CancelAfter = 15 * time.Minute
+	}
+	if s.KeyTTL <= 0 {
+		s.KeyTTL = 24 * time.Hour
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -244,9 +261,26 @@ func validID(field, v string) error {
 // MaxQuantity is the largest quantity of one product in a cart.
 const MaxQuantity = 1000
 
+// MaxOwnerLength bounds an owner (the Gantry-Principal header).
+const MaxOwnerLength = 255
+
+// validOwner accepts "" (no authentication) or 1-255 printable ASCII characters
+// without spaces, as the gateway sends them.
+func validOwner(owner string) error {
+	if len(owner) > MaxOwnerLength {
+		return &InvalidError{Field: "principal", Detail: fmt.Sprintf("longer than %d bytes", MaxOwnerLength)}
+	}
+	for i := 0; i < len(owner); i++ {
+		if owner[i] <= 0x20 || owner[i] > 0x7e {
+			return &InvalidError{Field: "principal", Detail: "must be printable ASCII without spaces"}
+		}
+	}
+	return nil
+}
+
 // PutItem implements Service.
-func (s *Shop) PutItem(ctx context.Context, cartID, productID string, quantity int) (Cart, error) {
-	if err := errors.Join(validID("cart_id", cartID), validID("product_id", productID)); err != nil {
+func (s *Shop) PutItem(ctx context.Context, owner, cartID, productID string, quantity int) (Cart, error) {
+	if err := errors.Join(validOwner(owner), validID("cart_id", cartID), validID("product_id", productID)); err != nil {
 		return Cart{}, err
 	}
 	if quantity < 1 || quantity > MaxQuantity {
@@ -255,29 +289,29 @@ func (s *Shop) PutItem(ctx context.Context, cartID, productID string, quantity i
 	if _, err := s.catalog.Product(ctx, productID); err != nil {
 		return Cart{}, err
 	}
-	if err := s.store.PutItem(ctx, cartID, productID, quantity); err != nil {
+	if err := s.store.PutItem(ctx, owner, cartID, productID, quantity); err != nil {
 		return Cart{}, err
 	}
-	return s.GetCart(ctx, cartID)
+	return s.GetCart(ctx, owner, cartID)
 }
 
 // RemoveItem implements Service.
-func (s *Shop) RemoveItem(ctx context.Context, cartID, productID string) (Cart, error) {
-	if err := errors.Join(validID("cart_id", cartID), validID("product_id", productID)); err != nil {
+func (s *Shop) RemoveItem(ctx context.Context, owner, cartID, productID string) (Cart, error) {
+	if err := errors.Join(validOwner(owner), validID("cart_id", cartID), validID("product_id", productID)); err != nil {
 		return Cart{}, err
 	}
-	if err := s.store.RemoveItem(ctx, cartID, productID); err != nil {
+	if err := s.store.RemoveItem(ctx, owner, cartID, productID); err != nil {
 		return Cart{}, err
 	}
-	return s.GetCart(ctx, cartID)
+	return s.GetCart(ctx, owner, cartID)
 }
 
 // GetCart implements Service.
-func (s *Shop) GetCart(ctx context.Context, cartID string) (Cart, error) {
-	if err := validID("cart_id", cartID); err != nil {
+func (s *Shop) GetCart(ctx context.Context, owner, cartID string) (Cart, error) {
+	if err := errors.Join(validOwner(owner), validID("cart_id", cartID)); err != nil {
 		return Cart{}, err
 	}
-	items, err := s.store.CartItems(ctx, cartID)
+	items, err := s.store.CartItems(ctx, owner, cartID)
 	if err != nil {
 		return Cart{}, err
 	}
@@ -299,11 +333,11 @@ func (s *Shop) GetCart(ctx context.Context, cartID string) (Cart, error) {
 }
 
 // GetOrder implements Service.
-func (s *Shop) GetOrder(ctx context.Context, orderID string) (Order, error) {
-	if err := validID("order_id", orderID); err != nil {
+func (s *Shop) GetOrder(ctx context.Context, owner, orderID string) (Order, error) {
+	if err := errors.Join(validOwner(owner), validID("order_id", orderID)); err != nil {
 		return Order{}, err
 	}
-	return s.store.Order(ctx, orderID)
+	return s.store.OwnedOrder(ctx, owner, orderID)
 }
 
 // MaxKeyLength bounds the Idempotency-Key header.
@@ -329,26 +363,28 @@ func validKey(key string) error {
 // order's saga forward. It returns the order with a nil error when it is paid,
 // ErrPaymentDeclined, ErrOutOfStock, ErrOrderCancelled or ErrCheckoutFailed when it
 // ended otherwise, and an *UnavailableError while it is pending on a dependency.
-func (s *Shop) Checkout(ctx context.Context, cartID, key string) (o Order, err error) {
+func (s *Shop) Checkout(ctx context.Context, owner, cartID, key string) (o Order, err error) {
 	defer func() {
 		s.metrics.checkouts.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", checkoutOutcome(o, err))))
 	}()
-	return s.checkout(ctx, cartID, key)
+	return s.checkout(ctx, owner, cartID, key)
 }
 
-func (s *Shop) checkout(ctx context.Context, cartID, key string) (Order, error) {
-	if err := errors.Join(validID("cart_id", cartID), validKey(key)); err != nil {
+func (s *Shop) checkout(ctx context.Context, owner, cartID, key string) (Order, error) {
+	if err := errors.Join(validOwner(owner), validID("cart_id", cartID), validKey(key)); err != nil {
 		return Order{}, err
 	}
-	o, err := s.store.OrderByKey(ctx, key)
+	keysFrom := s.settings.Now().Add(-s.settings.KeyTTL) // older keys have expired
+	o, err := s.store.OrderByKey(ctx, owner, key, keysFrom)
 	replayed := err == nil
 	if errors.Is(err, ErrOrderNotFound) {
-		o, replayed, err = s.createOrder(ctx, cartID, key)
+		o, replayed, err = s.createOrder(ctx, owner, cartID, key, keysFrom)
 	}
 	if err != nil {
 		return Order{}, err
 	}
 	if o.CartID != cartID {
+		// Another request under this key: say so, and nothing of its order.
 		return Order{}, ErrKeyReused
 	}
 	o, err = s.Resume(ctx, o.ID)
@@ -359,17 +395,17 @@ func (s *Shop) checkout(ctx context.Context, cartID, key string) (Order, error) 
 	return o, outcome(o)
 }
 
-func (s *Shop) createOrder(ctx context.Context, cartID, key string) (Order, bool, error) {
-	c, err := s.GetCart(ctx, cartID)
+func (s *Shop) createOrder(ctx context.Context, owner, cartID, key string, keysFrom time.Time) (Order, bool, error) {
+	c, err := s.GetCart(ctx, owner, cartID)
 	if err != nil {
 		return Order{}, false, err
 	}
 	if len(c.Items) == 0 {
 		return Order{}, false, ErrEmptyCart
 	}
-	o := Order{ID: newOrderID(), CartID: cartID, IdempotencyKey: key, TotalCents: c.TotalCents,
+	o := Order{ID: newOrderID(), Owner: owner, CartID: cartID, IdempotencyKey: key, TotalCents: c.TotalCents,
 		Currency: c.Currency, Items: c.Items}
-	stored, created, err := s.store.CreateOrder(ctx, o)
+	stored, created, err := s.store.CreateOrder(ctx, o, keysFrom)
 	return stored, !created, err
 }
 
@@ -411,6 +447,9 @@ func (s Settings) Validate() error {
 	}
 	if s.CancelAfter < 0 {
 		errs = append(errs, fmt.Errorf("CART_CANCEL_AFTER: %v is negative", s.CancelAfter))
+	}
+	if s.KeyTTL < 0 {
+		errs = append(errs, fmt.Errorf("CART_IDEMPOTENCY_KEY_TTL: %v is negative", s.KeyTTL))
 	}
 	return errors.Join(errs...)
 }

@@ -11,9 +11,12 @@ import (
 )
 
 // Store keeps carts and orders in SQLite. Every state change runs in one
-// transaction, and the schema's constraints (a UNIQUE checkout Idempotency-Key, a
-// UNIQUE payment id, CHECKed statuses) keep a bug above it from creating a second
-// order for one key or attaching one payment to two orders.
+// transaction, and the schema's constraints (a checkout Idempotency-Key UNIQUE per
+// owner, a UNIQUE payment id, CHECKed statuses) keep a bug above it from creating a
+// second order for one key or attaching one payment to two orders. Carts and
+// orders belong to an owner (the principal's subject, ” without authentication):
+// every query a client's request leads to names the owner, so another owner's
+// rows are not found.
 //
 // A Store is safe for concurrent use.
 type Store struct {
@@ -54,6 +57,69 @@ var migrations = []sqlitedb.Migration{
 		price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
 		PRIMARY KEY (order_id, product_id)
 	);`},
+	// Ownership: carts and orders belong to a principal (the owner, the subject the
+	// gateway verified; '' for carts made without authentication, which is what
+	// every row of version 1 becomes). Cart ids are per owner, so one user's "c1" is
+	// not another's, and a cart exists from its first line on (carts). Checkout keys
+	// are unique per owner, not globally; an expired key is released (set to NULL)
+	// when its owner reuses it. SQLite cannot drop a UNIQUE constraint, so the
+	// tables are rebuilt: children first, so no foreign key is ever dangling.
+	{Version: 2, Name: "owners of carts and orders, checkout keys per owner", SQL: `CREATE TABLE carts (
+		owner      TEXT NOT NULL,
+		id         TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (owner, id)
+	);
+	INSERT INTO carts (owner, id, created_at) SELECT '', cart_id, MIN(updated_at) FROM cart_items GROUP BY cart_id;
+	INSERT OR IGNORE INTO carts (owner, id, created_at) SELECT '', cart_id, MIN(created_at) FROM orders GROUP BY cart_id;
+	CREATE TABLE cart_items_v2 (
+		owner      TEXT NOT NULL,
+		cart_id    TEXT NOT NULL,
+		product_id TEXT NOT NULL,
+		quantity   INTEGER NOT NULL CHECK (quantity > 0),
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (owner, cart_id, product_id),
+		FOREIGN KEY (owner, cart_id) REFERENCES carts(owner, id)
+	);
+	INSERT INTO cart_items_v2 (owner, cart_id, product_id, quantity, updated_at)
+		SELECT '', cart_id, product_id, quantity, updated_at FROM cart_items;
+	DROP TABLE cart_items;
+	ALTER TABLE cart_items_v2 RENAME TO cart_items;
+	CREATE TABLE orders_v2 (
+		id               TEXT PRIMARY KEY,
+		owner            TEXT NOT NULL,
+		cart_id          TEXT NOT NULL,
+		idempotency_key  TEXT,
+		status           TEXT NOT NULL CHECK (status IN ('pending','paid','failed','cancelled')),
+		step             TEXT NOT NULL,
+		reservation_id   TEXT NOT NULL DEFAULT '',
+		payment_id       TEXT NOT NULL DEFAULT '',
+		charge_attempted INTEGER NOT NULL DEFAULT 0,
+		total_cents      INTEGER NOT NULL CHECK (total_cents >= 0),
+		currency         TEXT NOT NULL,
+		failure          TEXT NOT NULL DEFAULT '',
+		created_at       INTEGER NOT NULL,
+		updated_at       INTEGER NOT NULL,
+		UNIQUE (owner, idempotency_key)
+	);
+	INSERT INTO orders_v2 (id, owner, cart_id, idempotency_key, status, step, reservation_id, payment_id,
+			charge_attempted, total_cents, currency, failure, created_at, updated_at)
+		SELECT id, '', cart_id, idempotency_key, status, step, reservation_id, payment_id,
+			charge_attempted, total_cents, currency, failure, created_at, updated_at FROM orders;
+	CREATE TABLE order_items_v2 (
+		order_id    TEXT NOT NULL REFERENCES orders_v2(id),
+		product_id  TEXT NOT NULL,
+		quantity    INTEGER NOT NULL CHECK (quantity > 0),
+		price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+		PRIMARY KEY (order_id, product_id)
+	);
+	INSERT INTO order_items_v2 SELECT order_id, product_id, quantity, price_cents FROM order_items;
+	DROP TABLE order_items;
+	DROP TABLE orders;
+	ALTER TABLE orders_v2 RENAME TO orders;
+	ALTER TABLE order_items_v2 RENAME TO order_items;
+	CREATE UNIQUE INDEX orders_payment_id ON orders(payment_id) WHERE payment_id <> '';
+	CREATE INDEX orders_pending ON orders(updated_at) WHERE status = 'pending';`},
 }
 
 // NewStore returns a Store over db and applies the schema migrations that have not
@@ -82,13 +148,19 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return sqlitedb.InTx(ctx, s.db, fn)
 }
 
-// PutItem sets the quantity of productID in cartID, creating the cart line if needed.
-func (s *Store) PutItem(ctx context.Context, cartID, productID string, quantity int) error {
+// PutItem sets the quantity of productID in owner's cartID, creating the cart and
+// the line if needed.
+func (s *Store) PutItem(ctx context.Context, owner, cartID, productID string, quantity int) error {
+	now := s.now().UnixMilli()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO cart_items (cart_id, product_id, quantity, updated_at)
-			VALUES (?, ?, ?, ?)
-			ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at`,
-			cartID, productID, quantity, s.now().UnixMilli())
+		if _, err := tx.ExecContext(ctx, `INSERT INTO carts (owner, id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			owner, cartID, now); err != nil {
+			return fmt.Errorf("cart: create cart: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO cart_items (owner, cart_id, product_id, quantity, updated_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (owner, cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at`,
+			owner, cartID, productID, quantity, now)
 		if err != nil {
 			return fmt.Errorf("cart: put item: %w", err)
 		}
@@ -96,20 +168,45 @@ func (s *Store) PutItem(ctx context.Context, cartID, productID string, quantity 
 	})
 }
 
-// RemoveItem deletes productID from cartID. Removing an absent line is not an error.
-func (s *Store) RemoveItem(ctx context.Context, cartID, productID string) error {
+// RemoveItem deletes productID from owner's cartID. Removing an absent line is not
+// an error; an unknown cart is ErrCartNotFound.
+func (s *Store) RemoveItem(ctx context.Context, owner, cartID, productID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?`, cartID, productID); err != nil {
+		if err := cartExists(ctx, tx, owner, cartID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
+			owner, cartID, productID); err != nil {
 			return fmt.Errorf("cart: remove item: %w", err)
 		}
 		return nil
 	})
 }
 
-// CartItems returns the lines of cartID ordered by product id, without prices. An
-// unknown cart has no lines.
-func (s *Store) CartItems(ctx context.Context, cartID string) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT product_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY product_id`, cartID)
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func cartExists(ctx context.Context, q queryer, owner, cartID string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM carts WHERE owner = ? AND id = ?`, owner, cartID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrCartNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("cart: read cart: %w", err)
+	}
+	return nil
+}
+
+// CartItems returns the lines of owner's cartID ordered by product id, without
+// prices. An unknown cart (another owner's included) is ErrCartNotFound.
+func (s *Store) CartItems(ctx context.Context, owner, cartID string) ([]Item, error) {
+	if err := cartExists(ctx, s.db, owner, cartID); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT product_id, quantity FROM cart_items WHERE owner = ? AND cart_id = ? ORDER BY product_id`,
+		owner, cartID)
 	if err != nil {
 		return nil, fmt.Errorf("cart: list items: %w", err)
 	}
@@ -128,17 +225,23 @@ func (s *Store) CartItems(ctx context.Context, cartID string) ([]Item, error) {
 	return items, nil
 }
 
-// CreateOrder inserts o with its items unless an order with o.IdempotencyKey exists.
-// It returns the stored order and whether it was created now.
-func (s *Store) CreateOrder(ctx context.Context, o Order) (Order, bool, error) {
+// CreateOrder inserts o with its items unless an order of o.Owner holds
+// o.IdempotencyKey; an order created before keysFrom holds it no longer (the key
+// expired) and is released from it first, in the same transaction. It returns the
+// stored order for the key and whether it was created now.
+func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (Order, bool, error) {
 	now := s.now().UnixMilli()
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET idempotency_key = NULL
+			WHERE owner = ? AND idempotency_key = ? AND created_at < ?`, o.Owner, o.IdempotencyKey, keysFrom.UnixMilli()); err != nil {
+			return fmt.Errorf("cart: release expired key: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO orders
-			(id, cart_id, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
-			VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)
-			ON CONFLICT (idempotency_key) DO NOTHING`,
-			o.ID, o.CartID, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now, now)
+			(id, owner, cart_id, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+			ON CONFLICT (owner, idempotency_key) DO NOTHING`,
+			o.ID, o.Owner, o.CartID, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now, now)
 		if err != nil {
 			return fmt.Errorf("cart: create order: %w", err)
 		}
@@ -157,26 +260,36 @@ func (s *Store) CreateOrder(ctx context.Context, o Order) (Order, bool, error) {
 	if err != nil {
 		return Order{}, false, err
 	}
-	stored, err := s.OrderByKey(ctx, o.IdempotencyKey)
+	// Expired holders of the key were released above: the one left is the order.
+	stored, err := s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE owner = ? AND idempotency_key = ?`,
+		o.Owner, o.IdempotencyKey)
 	return stored, created, err
 }
 
-const orderColumns = `id, cart_id, idempotency_key, status, step, reservation_id, payment_id,
+const orderColumns = `id, owner, cart_id, COALESCE(idempotency_key, ''), status, step, reservation_id, payment_id,
 	charge_attempted, total_cents, currency, failure, created_at, updated_at`
 
-// Order returns the order with id, or ErrOrderNotFound.
+// Order returns the order with id, whoever owns it, or ErrOrderNotFound. It is for
+// the saga and tools; a client's request reads with OwnedOrder.
 func (s *Store) Order(ctx context.Context, id string) (Order, error) {
 	return s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id)
 }
 
-// OrderByKey returns the order created by the checkout Idempotency-Key key, or
-// ErrOrderNotFound.
-func (s *Store) OrderByKey(ctx context.Context, key string) (Order, error) {
-	return s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE idempotency_key = ?`, key)
+// OwnedOrder returns owner's order with id, or ErrOrderNotFound (for another
+// owner's order too).
+func (s *Store) OwnedOrder(ctx context.Context, owner, id string) (Order, error) {
+	return s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ? AND owner = ?`, id, owner)
 }
 
-func (s *Store) oneOrder(ctx context.Context, query string, arg string) (Order, error) {
-	o, err := scanOrder(s.db.QueryRowContext(ctx, query, arg))
+// OrderByKey returns the order owner created at or after keysFrom with the checkout
+// Idempotency-Key key, or ErrOrderNotFound.
+func (s *Store) OrderByKey(ctx context.Context, owner, key string, keysFrom time.Time) (Order, error) {
+	return s.oneOrder(ctx, `SELECT `+orderColumns+` FROM orders WHERE owner = ? AND idempotency_key = ? AND created_at >= ?`,
+		owner, key, keysFrom.UnixMilli())
+}
+
+func (s *Store) oneOrder(ctx context.Context, query string, args ...any) (Order, error) {
+	o, err := scanOrder(s.db.QueryRowContext(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Order{}, ErrOrderNotFound
 	}
@@ -207,7 +320,7 @@ func scanOrder(row scanner) (Order, error) {
 	var o Order
 	var created, updated int64
 	var attempted int
-	err := row.Scan(&o.ID, &o.CartID, &o.IdempotencyKey, &o.Status, &o.Step, &o.ReservationID, &o.PaymentID,
+	err := row.Scan(&o.ID, &o.Owner, &o.CartID, &o.IdempotencyKey, &o.Status, &o.Step, &o.ReservationID, &o.PaymentID,
 		&attempted, &o.TotalCents, &o.Currency, &o.Failure, &created, &updated)
 	o.ChargeAttempted = attempted != 0
 	o.CreatedAt = time.UnixMilli(created).UTC()
@@ -238,7 +351,8 @@ func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error)
 		}
 		if next.Status == StatusPaid {
 			for _, it := range o.Items {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?`, o.CartID, it.ProductID); err != nil {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
+					o.Owner, o.CartID, it.ProductID); err != nil {
 					return fmt.Errorf("cart: clear cart: %w", err)
 				}
 			}

@@ -28,6 +28,8 @@ const MaxBodyBytes = 4 << 10
 //	POST   /carts/{cart_id}/checkout            (Idempotency-Key required)
 //	GET    /orders/{id}
 //
+// Every route acts for the owner that Owner reads from the request (the
+// Gantry-Principal of the gateway); another owner's cart or order is a 404.
 // Errors are application/problem+json (see ProblemFor); 5xx errors are logged on
 // logger (nil discards). main serves it with gantry.NewServer (recovery, telemetry,
 // request ids, deadlines, load shedding). The handler is safe for concurrent use.
@@ -61,7 +63,11 @@ func Callers() (routes map[string][]string, unlisted []string) {
 // DecodePutItemRequest decodes PUT /carts/{cart_id}/items/{product_id}. The body must
 // be one JSON object {"quantity": n} with no unknown fields.
 func DecodePutItemRequest(_ context.Context, r *http.Request) (any, error) {
-	req := PutItemRequest{CartID: r.PathValue("cart_id"), ProductID: r.PathValue("product_id")}
+	owner, err := Owner(r)
+	if err != nil {
+		return nil, err
+	}
+	req := PutItemRequest{Owner: owner, CartID: r.PathValue("cart_id"), ProductID: r.PathValue("product_id")}
 	var body struct {
 		Quantity *int `json:"quantity"`
 	}
@@ -83,7 +89,11 @@ func DecodePutItemRequest(_ context.Context, r *http.Request) (any, error) {
 
 // DecodeItemRequest decodes DELETE /carts/{cart_id}/items/{product_id}.
 func DecodeItemRequest(_ context.Context, r *http.Request) (any, error) {
-	req := ItemRequest{CartID: r.PathValue("cart_id"), ProductID: r.PathValue("product_id")}
+	owner, err := Owner(r)
+	if err != nil {
+		return nil, err
+	}
+	req := ItemRequest{Owner: owner, CartID: r.PathValue("cart_id"), ProductID: r.PathValue("product_id")}
 	if err := errors.Join(validID("cart_id", req.CartID), validID("product_id", req.ProductID)); err != nil {
 		return nil, err
 	}
@@ -92,7 +102,11 @@ func DecodeItemRequest(_ context.Context, r *http.Request) (any, error) {
 
 // DecodeCartRequest decodes GET /carts/{cart_id}.
 func DecodeCartRequest(_ context.Context, r *http.Request) (any, error) {
-	req := CartRequest{CartID: r.PathValue("cart_id")}
+	owner, err := Owner(r)
+	if err != nil {
+		return nil, err
+	}
+	req := CartRequest{Owner: owner, CartID: r.PathValue("cart_id")}
 	if err := validID("cart_id", req.CartID); err != nil {
 		return nil, err
 	}
@@ -102,7 +116,11 @@ func DecodeCartRequest(_ context.Context, r *http.Request) (any, error) {
 // DecodeCheckoutRequest decodes POST /carts/{cart_id}/checkout. The Idempotency-Key
 // header is required; a body, if any, must be empty or an empty JSON object.
 func DecodeCheckoutRequest(_ context.Context, r *http.Request) (any, error) {
-	req := CheckoutRequest{CartID: r.PathValue("cart_id"), IdempotencyKey: r.Header.Get(transport.HeaderIdempotencyKey)}
+	owner, err := Owner(r)
+	if err != nil {
+		return nil, err
+	}
+	req := CheckoutRequest{Owner: owner, CartID: r.PathValue("cart_id"), IdempotencyKey: r.Header.Get(transport.HeaderIdempotencyKey)}
 	if err := errors.Join(validID("cart_id", req.CartID), validKey(req.IdempotencyKey)); err != nil {
 		return nil, err
 	}
@@ -115,7 +133,11 @@ func DecodeCheckoutRequest(_ context.Context, r *http.Request) (any, error) {
 
 // DecodeOrderRequest decodes GET /orders/{id}.
 func DecodeOrderRequest(_ context.Context, r *http.Request) (any, error) {
-	req := OrderRequest{OrderID: r.PathValue("id")}
+	owner, err := Owner(r)
+	if err != nil {
+		return nil, err
+	}
+	req := OrderRequest{Owner: owner, OrderID: r.PathValue("id")}
 	if err := validID("order_id", req.OrderID); err != nil {
 		return nil, err
 	}
@@ -237,7 +259,9 @@ func statusOf(err error) int {
 		return p.StatusCode()
 	case errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrProductNotFound), errors.Is(err, ErrOrderNotFound):
+	case errors.Is(err, ErrUntrustedPrincipal):
+		return http.StatusForbidden
+	case errors.Is(err, ErrProductNotFound), errors.Is(err, ErrOrderNotFound), errors.Is(err, ErrCartNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrPaymentDeclined):
 		return http.StatusPaymentRequired

@@ -166,7 +166,7 @@ func TestSagaSurvivesAFaultAtEveryStep(t *testing.T) {
 		if p.abandon > 0 {
 			continue
 		}
-		if _, err := c.Store.OrderByKey(context.Background(), fmt.Sprintf("k%d", i)); err != nil {
+		if _, err := c.Store.OrderByKey(context.Background(), "", fmt.Sprintf("k%d", i), time.Time{}); err != nil {
 			t.Errorf("checkout k%d has no order: %v", i, err)
 		}
 	}
