@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"github.com/gantry-go/gantry/examples/internal/shoptest"
 	"io"
 	"log"
 	"math"
@@ -733,5 +734,49 @@ func TestInFlightRetryAfterIsTheRemainingLease(t *testing.T) {
 				t.Errorf("Retry-After after %v of a 10s lease = %q, want %q", tt.elapsed, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestFullVolumeIs503: when the ledger's volume fills up, a charge is a retryable 503
+// problem (never a 500, never a word about the file), readiness fails, and once there
+// is room again the retry with the same key charges once. (A read-only database is
+// sqlitedb's TestUnavailable: a tmpfs in use cannot be remounted read-only.)
+func TestFullVolumeIs503(t *testing.T) {
+	vol := shoptest.MountVolume(t, 2048)
+	e := newEnv(t, options{path: filepath.Join(vol.Dir, "payment.db")})
+	probe := sqlitedb.WriteProbe(e.db)
+	if r := e.charge(t, "k-ok", "order-ok", 500); r.status != http.StatusCreated {
+		t.Fatalf("charge on a healthy volume = %d %s", r.status, r.body)
+	}
+	for _, fault := range []struct {
+		name        string
+		break_, fix func()
+	}{
+		{"full", vol.Fill, vol.Free},
+	} {
+		key, order := "k-"+fault.name, "order-"+fault.name
+		fault.break_()
+		r := e.charge(t, key, order, 700)
+		wantProblem(t, r, http.StatusServiceUnavailable)
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("%s volume: 503 without Retry-After", fault.name)
+		}
+		if strings.Contains(string(r.body), vol.Dir) || strings.Contains(strings.ToLower(string(r.body)), "sqlite") {
+			t.Errorf("%s volume: the problem tells internals: %s", fault.name, r.body)
+		}
+		if err := probe(t.Context()); !errors.Is(err, sqlitedb.ErrUnavailable) {
+			t.Errorf("%s volume: write probe = %v, want ErrUnavailable (readiness must fail)", fault.name, err)
+		}
+		fault.fix()
+		if err := probe(t.Context()); err != nil {
+			t.Errorf("%s volume fixed: write probe = %v, want nil", fault.name, err)
+		}
+		r = e.charge(t, key, order, 700)
+		if r.status != http.StatusCreated {
+			t.Errorf("%s volume fixed: retry with the same key = %d %s, want 201", fault.name, r.status, r.body)
+		}
+		if got := e.ledger(t, "order_id = ?", order); got != 1 {
+			t.Errorf("%s volume: ledger rows for the order = %d, want 1", fault.name, got)
+		}
 	}
 }

@@ -14,11 +14,12 @@ func OpenDB(ctx context.Context, s Settings, file string) (*sql.DB, error) {
 	return sqlitedb.Open(ctx, filepath.Join(s.DataDir, file), s.SQLite)
 }
 
-// DBCheck is a readiness and startup check that pings db.
+// DBCheck is a readiness and startup check that writes to db (sqlitedb.WriteProbe):
+// a full disk or a read-only volume makes the service unready, where a ping would not.
 func DBCheck(db *sql.DB) health.Check {
 	return health.Check{
 		Name:  "sqlite",
 		Roles: health.Readiness | health.Startup,
-		Func:  db.PingContext,
+		Func:  sqlitedb.WriteProbe(db),
 	}
 }

@@ -82,3 +82,65 @@ func IsUnique(err error) bool {
 	}
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
+
+// ErrUnavailable matches the errors of a database that cannot take writes now: the
+// disk is full, the file or its volume is read-only, the disk failed, or another
+// connection held the lock past the busy timeout. Nothing was written, and the same
+// request can succeed later.
+var ErrUnavailable = errors.New("sqlitedb: database unavailable")
+
+// UnavailableError is ErrUnavailable with the driver's error. Over HTTP it is a 503
+// with Retry-After (it is a transport.StatusCoder and RetryAfterer) whose detail says
+// nothing of the file. InTx returns one for such failures.
+type UnavailableError struct {
+	// Err is the driver's error (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR,
+	// SQLITE_CANTOPEN or SQLITE_BUSY).
+	Err error
+	// Retry is when to try again: 1s for a lock, 5s for the others.
+	Retry time.Duration
+}
+
+func (e *UnavailableError) Error() string { return ErrUnavailable.Error() + ": " + e.Err.Error() }
+
+// Unwrap returns ErrUnavailable and the driver's error.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// StatusCode returns 503.
+func (e *UnavailableError) StatusCode() int { return 503 }
+
+// RetryAfter returns e.Retry.
+func (e *UnavailableError) RetryAfter() time.Duration { return e.Retry }
+
+// Unavailable returns err as an *UnavailableError when it says the database cannot
+// take writes now (see ErrUnavailable), and err unchanged otherwise.
+func Unavailable(err error) error {
+	var se *sqlite.Error
+	if err == nil || errors.Is(err, ErrUnavailable) || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return &UnavailableError{Err: err, Retry: time.Second}
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return &UnavailableError{Err: err, Retry: 5 * time.Second}
+	}
+	return err
+}
+
+// WriteProbe is a readiness check that writes: it upserts one row of the table
+// gantry_health_probe, so that a full disk or a read-only volume fails readiness (a
+// ping would pass) and callers are sent elsewhere. Its errors are Unavailable's.
+func WriteProbe(db *sql.DB) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS gantry_health_probe (
+			id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)`)
+		if err == nil {
+			_, err = db.ExecContext(ctx, `INSERT INTO gantry_health_probe (id, at) VALUES (1, ?)
+				ON CONFLICT (id) DO UPDATE SET at = excluded.at`, time.Now().UnixNano())
+		}
+		if err != nil {
+			return fmt.Errorf("sqlitedb: write probe: %w", Unavailable(err))
+		}
+		return nil
+	}
+}

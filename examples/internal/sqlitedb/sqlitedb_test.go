@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/transport"
 )
 
 var testMigrations = []sqlitedb.Migration{
@@ -181,5 +183,50 @@ func TestConcurrentMigrateOnFreshFile(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("rows after 4 concurrent migrations = %d, want 2 (seeded once)", n)
+	}
+}
+
+// TestUnavailable: a write to a read-only database fails, in InTx and in the write
+// probe, with an *UnavailableError: a 503 with Retry-After over HTTP whose detail
+// names no file; a constraint violation is left as it is.
+func TestUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ro.db")
+	db, err := sqlitedb.Open(t.Context(), path, sqlitedb.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitedb.WriteProbe(db)(t.Context()); err != nil {
+		t.Fatalf("write probe on a writable database = %v", err)
+	}
+	ro, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	insert := func(tx *sql.Tx) error { _, err := tx.Exec(`INSERT INTO t (id) VALUES (1)`); return err }
+	for name, err := range map[string]error{
+		"InTx":        sqlitedb.InTx(t.Context(), ro, insert),
+		"write probe": sqlitedb.WriteProbe(ro)(t.Context()),
+	} {
+		var ue *sqlitedb.UnavailableError
+		if !errors.Is(err, sqlitedb.ErrUnavailable) || !errors.As(err, &ue) {
+			t.Errorf("%s on a read-only database = %v, want ErrUnavailable", name, err)
+			continue
+		}
+		p := transport.ProblemFor(err)
+		if p.Status != 503 || p.Retry <= 0 || strings.Contains(p.Detail, "ro.db") || strings.Contains(p.Detail, "readonly") {
+			t.Errorf("%s: problem = %+v, want 503 with Retry-After and no internals", name, p)
+		}
+	}
+	if err := sqlitedb.InTx(t.Context(), db, insert); err != nil {
+		t.Fatal(err)
+	}
+	err = sqlitedb.InTx(t.Context(), db, insert)
+	if !sqlitedb.IsUnique(err) || errors.Is(err, sqlitedb.ErrUnavailable) {
+		t.Errorf("duplicate insert = %v, want a UNIQUE violation, not ErrUnavailable", err)
 	}
 }
