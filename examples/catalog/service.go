@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/gantry-go/gantry/config"
 )
 
 // Domain errors. The transport maps each to an HTTP status; callers branch on them
@@ -108,7 +111,8 @@ type Service interface {
 	// GetReservation returns one reservation or ErrReservationNotFound.
 	GetReservation(ctx context.Context, id string) (Reservation, error)
 	// Confirm turns held stock into sold stock. Confirming a confirmed reservation is a
-	// no-op; a released one is ErrReservationReleased.
+	// no-op; a released one is ErrReservationReleased, and so is a held one past its
+	// expiry (Settings.HoldTTL), which Confirm releases.
 	Confirm(ctx context.Context, id string) (Reservation, error)
 	// Release returns the reservation's stock to available: held stock, or sold stock
 	// when the reservation was confirmed (the order was cancelled after all). Releasing
@@ -118,14 +122,52 @@ type Service interface {
 	Inventory(ctx context.Context) ([]StockLevel, error)
 }
 
-// NewService returns the catalog service over store. It validates requests, merges
-// nothing implicitly and leaves every state change to one store transaction.
-func NewService(store *Store) Service {
-	return &service{store: store}
+// NewService returns the catalog service over store with the default Settings.
+func NewService(store *Store) Service { return NewServiceWith(store, Settings{}) }
+
+// NewServiceWith returns the catalog service over store. It validates requests,
+// merges nothing implicitly and leaves every state change to one store transaction.
+func NewServiceWith(store *Store, s Settings) Service {
+	return &service{store: store, set: s.withDefaults()}
+}
+
+// Settings tunes the catalog. The zero value works.
+type Settings struct {
+	// HoldTTL is how long a reservation holds stock unconfirmed. After it the hold
+	// expires: the Sweeper releases it, and confirming it is ErrReservationReleased
+	// (409), which the cart's saga turns into a refund. It must exceed the cart's
+	// cancel window (CART_CANCEL_AFTER), so that a saga that can still finish finds
+	// its hold. Measured on the database's clock. Default 30m.
+	HoldTTL time.Duration `env:"CATALOG_HOLD_TTL"`
+	// SweepInterval is how often the Sweeper releases expired holds. Default 1m.
+	SweepInterval time.Duration `env:"CATALOG_HOLD_SWEEP_INTERVAL"`
+}
+
+// Validate reports invalid fields, each naming its environment variable.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.HoldTTL < 0 || (s.HoldTTL > 0 && s.HoldTTL < time.Second) {
+		errs = append(errs, config.Invalid("CATALOG_HOLD_TTL", "%v is not at least 1s", s.HoldTTL))
+	}
+	if s.SweepInterval < 0 || (s.SweepInterval > 0 && s.SweepInterval < 10*time.Millisecond) {
+		errs = append(errs, config.Invalid("CATALOG_HOLD_SWEEP_INTERVAL", "%v is not at least 10ms", s.SweepInterval))
+	}
+	return errors.Join(errs...)
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.HoldTTL <= 0 {
+		s.HoldTTL = 30 * time.Minute
+	}
+	if s.SweepInterval <= 0 {
+		s.SweepInterval = time.Minute
+	}
+	return s
 }
 
 type service struct {
 	store *Store
+	set   Settings
 }
 
 var _ Service = (*service)(nil)
@@ -145,7 +187,7 @@ func (s *service) Reserve(ctx context.Context, orderID string, items []Item) (Re
 	if err := ValidateReservation(orderID, items); err != nil {
 		return Reservation{}, false, err
 	}
-	return s.store.Reserve(ctx, orderID, items)
+	return s.store.Reserve(ctx, orderID, items, s.set.HoldTTL)
 }
 
 func (s *service) GetReservation(ctx context.Context, id string) (Reservation, error) {

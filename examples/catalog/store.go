@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
 )
@@ -60,6 +61,12 @@ CREATE TABLE reservation_items (
 	PRIMARY KEY (reservation_id, product_id)
 );`},
 		{Version: 2, Name: "seed products", SQL: seedProducts},
+		// Holds expire (Settings.HoldTTL), on the database's clock: unixepoch seconds.
+		// Holds made before this version get the default TTL from now.
+		{Version: 3, Name: "reservation expiry", SQL: `
+ALTER TABLE reservations ADD COLUMN expires_at REAL;
+UPDATE reservations SET expires_at = unixepoch('subsec') + 1800 WHERE status = 'held';
+CREATE INDEX reservations_held_expiry ON reservations (expires_at) WHERE status = 'held';`},
 	}
 }
 
@@ -138,7 +145,8 @@ func (s *Store) GetProduct(ctx context.Context, id string) (Product, error) {
 // Reserve holds the items' stock for orderID in one transaction (see Service.Reserve).
 // The UNIQUE constraint on reservations.order_id makes a second reservation for one
 // order impossible even under a race the code did not foresee.
-func (s *Store) Reserve(ctx context.Context, orderID string, items []Item) (Reservation, bool, error) {
+// The hold expires after ttl, on the database's clock.
+func (s *Store) Reserve(ctx context.Context, orderID string, items []Item, ttl time.Duration) (Reservation, bool, error) {
 	var res Reservation
 	created := false
 	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
@@ -154,7 +162,8 @@ func (s *Store) Reserve(ctx context.Context, orderID string, items []Item) (Rese
 			return err
 		}
 		res = Reservation{ID: "res_" + strings.ToLower(rand.Text()), OrderID: orderID, Status: StatusHeld}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status) VALUES (?, ?, 'held')`, res.ID, orderID); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, expires_at)
+			VALUES (?, ?, 'held', unixepoch('subsec') + ?)`, res.ID, orderID, ttl.Seconds()); err != nil {
 			return fmt.Errorf("catalog: insert reservation: %w", err)
 		}
 		for _, it := range items {
@@ -199,22 +208,74 @@ func (s *Store) GetReservation(ctx context.Context, id string) (Reservation, err
 	return res, err
 }
 
-// Confirm moves a held reservation's stock to sold (see Service.Confirm).
+// Confirm moves a held reservation's stock to sold (see Service.Confirm). A hold past
+// its expiry is released instead, in the same transaction, and Confirm answers
+// ErrReservationReleased.
 func (s *Store) Confirm(ctx context.Context, id string) (Reservation, error) {
-	return s.transition(ctx, id, func(res Reservation) (string, string, error) {
-		switch res.Status {
-		case StatusConfirmed:
+	expired := false
+	res, err := s.transition(ctx, id, func(res Reservation, past bool) (string, string, error) {
+		switch {
+		case res.Status == StatusConfirmed:
 			return "", "", nil
-		case StatusReleased:
+		case res.Status == StatusReleased:
 			return "", "", ErrReservationReleased
+		case past:
+			expired = true
+			return StatusReleased, `held = held - ?1, available = available + ?1`, nil
 		}
 		return StatusConfirmed, `held = held - ?1, sold = sold + ?1`, nil
 	})
+	if err == nil && expired {
+		return Reservation{}, fmt.Errorf("%w: the hold expired", ErrReservationReleased)
+	}
+	return res, err
+}
+
+// ReleaseExpired releases up to limit held reservations past their expiry, oldest
+// first, each in its own transaction (as Release), and returns how many it released.
+// A hold confirmed or released meanwhile is left alone.
+func (s *Store) ReleaseExpired(ctx context.Context, limit int) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM reservations
+		WHERE status = 'held' AND expires_at <= unixepoch('subsec') ORDER BY expires_at LIMIT ?`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: find expired holds: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("catalog: find expired holds: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("catalog: find expired holds: %w", err)
+	}
+	released := 0
+	for _, id := range ids {
+		did := false
+		_, err := s.transition(ctx, id, func(res Reservation, past bool) (string, string, error) {
+			if res.Status != StatusHeld || !past {
+				return "", "", nil
+			}
+			did = true
+			return StatusReleased, `held = held - ?1, available = available + ?1`, nil
+		})
+		if err != nil {
+			return released, err
+		}
+		if did {
+			released++
+		}
+	}
+	return released, nil
 }
 
 // Release returns a reservation's stock to available (see Service.Release).
 func (s *Store) Release(ctx context.Context, id string) (Reservation, error) {
-	return s.transition(ctx, id, func(res Reservation) (string, string, error) {
+	return s.transition(ctx, id, func(res Reservation, _ bool) (string, string, error) {
 		switch res.Status {
 		case StatusReleased:
 			return "", "", nil
@@ -228,14 +289,15 @@ func (s *Store) Release(ctx context.Context, id string) (Reservation, error) {
 // transition changes a reservation's status and moves its stock in one transaction.
 // decide returns the new status and the SET clause for each item's product (?1 is
 // the quantity), or "" for a no-op.
-func (s *Store) transition(ctx context.Context, id string, decide func(Reservation) (status, set string, err error)) (Reservation, error) {
+func (s *Store) transition(ctx context.Context, id string, decide func(res Reservation, expired bool) (status, set string, err error)) (Reservation, error) {
 	var res Reservation
 	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var err error
-		if res, err = reservationBy(ctx, tx, "id", id); err != nil {
+		var expired bool
+		if res, expired, err = reservationRow(ctx, tx, "id", id); err != nil {
 			return err
 		}
-		status, set, err := decide(res)
+		status, set, err := decide(res, expired)
 		if err != nil || status == "" {
 			return err
 		}
@@ -280,32 +342,39 @@ func (s *Store) Inventory(ctx context.Context) ([]StockLevel, error) {
 // reservationBy loads a reservation and its items by id or order_id (col is a
 // constant chosen by the caller, never input).
 func reservationBy(ctx context.Context, tx *sql.Tx, col, v string) (Reservation, error) {
-	var res Reservation
-	err := tx.QueryRowContext(ctx, `SELECT id, order_id, status FROM reservations WHERE `+col+` = ?`, v).
-		Scan(&res.ID, &res.OrderID, &res.Status)
+	res, _, err := reservationRow(ctx, tx, col, v)
+	return res, err
+}
+
+// reservationRow is reservationBy that also says whether the reservation is past its
+// expiry, by the database's clock.
+func reservationRow(ctx context.Context, tx *sql.Tx, col, v string) (res Reservation, expired bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT id, order_id, status,
+		coalesce(expires_at <= unixepoch('subsec'), 0) FROM reservations WHERE `+col+` = ?`, v).
+		Scan(&res.ID, &res.OrderID, &res.Status, &expired)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Reservation{}, ErrReservationNotFound
+		return Reservation{}, false, ErrReservationNotFound
 	}
 	if err != nil {
-		return Reservation{}, fmt.Errorf("catalog: get reservation: %w", err)
+		return Reservation{}, false, fmt.Errorf("catalog: get reservation: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT product_id, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY product_id`, res.ID)
 	if err != nil {
-		return Reservation{}, fmt.Errorf("catalog: get reservation items: %w", err)
+		return Reservation{}, false, fmt.Errorf("catalog: get reservation items: %w", err)
 	}
 	defer rows.Close()
 	res.Items = []Item{}
 	for rows.Next() {
 		var it Item
 		if err := rows.Scan(&it.ProductID, &it.Quantity); err != nil {
-			return Reservation{}, fmt.Errorf("catalog: get reservation items: %w", err)
+			return Reservation{}, false, fmt.Errorf("catalog: get reservation items: %w", err)
 		}
 		res.Items = append(res.Items, it)
 	}
 	if err := rows.Err(); err != nil {
-		return Reservation{}, fmt.Errorf("catalog: get reservation items: %w", err)
+		return Reservation{}, false, fmt.Errorf("catalog: get reservation items: %w", err)
 	}
-	return res, nil
+	return res, expired, nil
 }
 
 func sortedItems(items []Item) []Item {

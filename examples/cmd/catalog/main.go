@@ -28,6 +28,7 @@ var version = "dev"
 // Config is everything catalog reads from the environment.
 type Config struct {
 	platform.Settings
+	Catalog      catalog.Settings        // CATALOG_HOLD_TTL, CATALOG_HOLD_SWEEP_INTERVAL
 	Shed         resilience.ShedSettings // SHED_*
 	ShedDisabled bool                    `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
 }
@@ -75,7 +76,8 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	api := catalog.NewHTTPHandler(catalog.NewService(store), logger)
+	api := catalog.NewHTTPHandler(catalog.NewServiceWith(store, cfg.Catalog), logger)
+	sweeper := catalog.NewSweeper(store, cfg.Catalog, logger) // expired holds back on sale
 
 	// Resilience: adaptive load shedding of the API (the admin server is never shed).
 	var shed func(http.Handler) http.Handler
@@ -125,7 +127,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, reload, tel},
+		Components: []any{checks, sweeper, reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

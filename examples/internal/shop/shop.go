@@ -234,6 +234,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		return nil, err
 	}
 	s.Catalog = catalog.NewService(catStore)
+	s.opts.Components = append(s.opts.Components, catalog.NewSweeper(catStore, catalog.Settings{}, b["catalog"].inst.Logger))
 	b["catalog"].mux = catalog.NewHTTPHandler(s.Catalog, b["catalog"].inst.Logger)
 	b["catalog"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(catDB))
 	shed("catalog")
