@@ -36,6 +36,16 @@ func runShop(t *testing.T, o shop.Options) *shop.Shop {
 	return s
 }
 
+// token returns a demo identity provider token of the shop for user.
+func token(t *testing.T, s *shop.Shop, user string) string {
+	t.Helper()
+	tok, err := s.Token(context.Background(), user)
+	if err != nil {
+		t.Fatalf("Shop.Token(%s) = %v", user, err)
+	}
+	return tok
+}
+
 func TestGatewayRateLimitsEachClient(t *testing.T) {
 	s := runShop(t, shop.Options{RateLimit: resilience.RateLimitSettings{KeyRate: 1, KeyBurst: 2}})
 	var codes []int
@@ -59,10 +69,11 @@ func TestGatewayRateLimitsEachClient(t *testing.T) {
 	if ct := last.Header.Get("Content-Type"); ct != transport.ContentTypeProblem {
 		t.Errorf("429 Content-Type = %q, want %s", ct, transport.ContentTypeProblem)
 	}
-	// The limit is per client: the cart service itself is not limited.
-	resp, err := s.Operator.Get(s.URLs["cart"] + "/carts/c1")
-	if err != nil || resp.StatusCode != 200 {
-		t.Errorf("GET cart directly as the operator = %v %v, want 200", resp, err)
+	// The limit is per client: the cart service itself is not limited (it answers
+	// the operator's read of an order that does not exist with its own 404).
+	resp, err := s.Operator.Get(s.URLs["cart"] + "/orders/ord_none")
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET an order directly as the operator = %v %v, want 404", resp, err)
 	}
 	if resp != nil {
 		resp.Body.Close()
@@ -75,7 +86,7 @@ func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
 	patient := gantry.ClientSettings{Resilience: resilience.ClientSettings{AttemptTimeout: 5 * time.Second, RequestTimeout: 20 * time.Second}}
 	s := runShop(t, shop.Options{Client: patient, GatewayClient: patient})
 	rep, err := loadgen.Run(context.Background(), loadgen.Config{
-		Target: s.URLs["gateway"], Rate: 20, Duration: time.Second, MaxInFlight: 32,
+		Target: s.URLs["gateway"], Rate: 20, Duration: time.Second, MaxInFlight: 32, Token: token(t, s, "alice"),
 	})
 	if err != nil {
 		t.Fatalf("loadgen.Run() = %v", err)
@@ -108,9 +119,11 @@ func TestLoadgenRunsCheckoutsAgainstTheShop(t *testing.T) {
 func TestGatewayIsAnEdge(t *testing.T) {
 	s := runShop(t, shop.Options{})
 	gw := s.URLs["gateway"]
+	bearer := "Bearer " + token(t, s, "alice")
 	do := func(method, path, key string, h map[string]string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(method, gw+path, nil)
+		req.Header.Set("Authorization", bearer)
 		for k, v := range h {
 			req.Header.Set(k, v)
 		}
@@ -144,6 +157,7 @@ func TestGatewayIsAnEdge(t *testing.T) {
 	s.Processor.SetFailing(true)
 	req, _ := http.NewRequest("PUT", gw+"/api/carts/edge/items/p01", strings.NewReader(`{"quantity":1}`))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", bearer)
 	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 200 {
 		t.Fatalf("PUT item = %v %v, want 200", r, err)
 	} else {
@@ -167,6 +181,7 @@ func TestGatewayIsAnEdge(t *testing.T) {
 // Content-Length, is answered 413 problem+json by the gateway itself.
 func TestGatewayRefusesOversizedBodies(t *testing.T) {
 	s := runShop(t, shop.Options{})
+	bearer := "Bearer " + token(t, s, "alice") // past authentication, to the body limit
 	const size = 10 << 20
 	for _, chunked := range []bool{false, true} {
 		body := io.Reader(bytes.NewReader(make([]byte, size)))
@@ -175,6 +190,7 @@ func TestGatewayRefusesOversizedBodies(t *testing.T) {
 		}
 		req, _ := http.NewRequest("PUT", s.URLs["gateway"]+"/api/carts/big/items/p01", body)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", bearer)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("PUT 10 MiB (chunked %v): %v", chunked, err)

@@ -97,6 +97,7 @@ func TestCheckoutThroughGatewayIsOneTrace(t *testing.T) {
 	logs := &syncBuffer{}
 	s, stop, readers := startShopWithMetrics(t, exp, logs)
 	gw := s.URLs["gateway"]
+	bearer := "Bearer " + token(t, s, "alice")
 
 	// The client starts the user journey's trace and sends it with every request.
 	client := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -111,6 +112,7 @@ func TestCheckoutThroughGatewayIsOneTrace(t *testing.T) {
 		}
 		req, _ := http.NewRequestWithContext(ctx, method, gw+path, rd)
 		prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+		req.Header.Set("Authorization", bearer)
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}

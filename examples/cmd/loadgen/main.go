@@ -38,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to start flows")
 	fs.IntVar(&cfg.MaxInFlight, "concurrency", 256, "most flows running at once; flows due beyond it are dropped and counted")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "timeout of one whole flow")
+	fs.StringVar(&cfg.Token, "token", "", "bearer token for a gateway that authenticates users (the one-process shop prints one)")
 	jsonOnly := fs.Bool("json", false, "print only the JSON report line")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -6,7 +6,9 @@
 //
 // Without -data the data lives in a temporary directory removed at exit. The
 // services listen on 127.0.0.1:8080 (gateway), 8081 (catalog), 8082 (cart) and 8083
-// (payment), or on random free ports with -random-ports (the tour's default).
+// (payment), or on random free ports with -random-ports (the tour's default). The
+// gateway verifies OIDC tokens of a demo identity provider on a random loopback port
+// (users alice, bob and operator); the start-up lines print a token for alice.
 package main
 
 import (
@@ -21,9 +23,13 @@ import (
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/examples/cart"
+	"github.com/gantry-go/gantry/examples/internal/demoidp"
 	"github.com/gantry-go/gantry/examples/internal/shop"
 	"github.com/gantry-go/gantry/resilience"
 )
+
+// tokenTTL is the lifetime of the demo tokens, long enough for an afternoon of curl.
+const tokenTTL = 12 * time.Hour
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -61,7 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	opts := shop.Options{DataDir: *dataDir, Logger: logger,
-		RateLimit: resilience.RateLimitSettings{KeyRate: *clientRate, KeyBurst: int(2 * *clientRate)}}
+		RateLimit: resilience.RateLimitSettings{KeyRate: *clientRate, KeyBurst: int(2 * *clientRate)},
+		IdP:       demoidp.Settings{TokenTTL: tokenTTL}}
 	if !*random && !*tour {
 		opts.Addrs = map[string]string{
 			"gateway": "127.0.0.1:8080", "catalog": "127.0.0.1:8081", "cart": "127.0.0.1:8082", "payment": "127.0.0.1:8083",
@@ -89,9 +96,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  %-8s %s (admin %s)\n", name, s.URLs[name], s.AdminURLs[name])
 	}
 	if !*tour {
-		fmt.Fprintf(stdout, "\nTry:\n  curl %s/api/products\n", s.URLs["gateway"])
-		fmt.Fprintf(stdout, "  curl -X PUT -H 'Content-Type: application/json' -d '{\"quantity\":2}' %s/api/carts/c1/items/p01\n", s.URLs["gateway"])
-		fmt.Fprintf(stdout, "  curl -X POST -H 'Idempotency-Key: order-1' %s/api/carts/c1/checkout\n", s.URLs["gateway"])
+		gw := s.URLs["gateway"]
+		tok, err := s.Token(ctx, "alice")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  idp      %s (demo OIDC provider: users alice, bob, operator)\n", s.IdP.Issuer())
+		fmt.Fprintf(stdout, "\nTry (carts and orders need a login; this is alice's token, valid %v):\n", tokenTTL)
+		fmt.Fprintf(stdout, "  export TOKEN=%s\n", tok)
+		fmt.Fprintf(stdout, "  curl %s/api/products\n", gw)
+		fmt.Fprintf(stdout, "  curl -X PUT -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"quantity\":2}' %s/api/carts/c1/items/p01\n", gw)
+		fmt.Fprintf(stdout, "  curl -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Idempotency-Key: order-1' %s/api/carts/c1/checkout\n", gw)
 		fmt.Fprintln(stdout, "Ctrl-C stops the shop.")
 		return s.Run(ctx)
 	}

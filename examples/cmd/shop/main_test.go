@@ -18,7 +18,8 @@ func TestTour(t *testing.T) {
 		t.Fatalf("run(-tour) = %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errs.String())
 	}
 	for _, want := range []string{
-		"24 products", "Idempotent-Replayed: true", "holds 1 payment",
+		"24 products", "PUT answers 401 with WWW-Authenticate: Bearer", "404, as for ones that do not exist",
+		"Idempotent-Replayed: true", "holds 1 payment",
 		"A breaker opened after checkout", "failed fast", "both closed again", "no double charge",
 	} {
 		if !strings.Contains(out.String(), want) {

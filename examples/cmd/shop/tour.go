@@ -22,6 +22,9 @@ type tour struct {
 	hc  *http.Client
 	gw  string
 	id  string
+	// token is the bearer token sent to the gateway: alice's, from the demo
+	// identity provider ("" when the shop authenticates no one).
+	token string
 }
 
 func newTour(s *shop.Shop, out io.Writer) *tour {
@@ -50,6 +53,9 @@ func (t *tour) call(ctx context.Context, method, url, body, key string) (reply, 
 	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if t.token != "" && strings.HasPrefix(url, t.gw) {
+		req.Header.Set("Authorization", "Bearer "+t.token)
 	}
 	hc := t.hc
 	if !strings.HasPrefix(url, t.gw) && t.s.Operator != nil {
@@ -117,8 +123,22 @@ func (t *tour) run(ctx context.Context) error {
 	t.say("GET /api/products: %d products, e.g. %s at %s (%d in stock) and %s at %s.",
 		len(products), beans.Name, money(beans.PriceCents), beans.Stock, mug.Name, money(mug.PriceCents))
 
-	t.say("\n== 2. Fill a cart")
 	cartURL := t.gw + "/api/carts/tour-" + t.id
+	if t.s.IdP != nil {
+		t.say("\n== 2. Log in")
+		r, err := t.expect(ctx, http.StatusUnauthorized, "PUT", cartURL+"/items/p01", `{"quantity":2}`, "", nil)
+		if err != nil {
+			return err
+		}
+		if t.token, err = t.s.Token(ctx, "alice"); err != nil {
+			return err
+		}
+		t.say("Browsing needs no login; a cart does: without a token, PUT answers 401 with WWW-Authenticate: %s.", r.header.Get("WWW-Authenticate"))
+		t.say("The demo identity provider (OIDC discovery and JWKS at %s) issues alice a token; the gateway verifies it", t.s.IdP.Issuer())
+		t.say("and tells the cart, over mTLS, whose cart it is. Her carts and orders are hers alone.")
+	}
+
+	t.say("\n== 3. Fill a cart")
 	if _, err := t.expect(ctx, 200, "PUT", cartURL+"/items/p01", `{"quantity":2}`, "", nil); err != nil {
 		return err
 	}
@@ -134,7 +154,7 @@ func (t *tour) run(ctx context.Context) error {
 	}
 	t.say("PUT 2 x %s and 1 x %s: the cart, priced by catalog, totals %s.", beans.Name, mug.Name, money(c.TotalCents))
 
-	t.say("\n== 3. Check out")
+	t.say("\n== 4. Check out")
 	key := "tour-" + t.id + "-checkout"
 	var order checkout
 	r, err := t.expect(ctx, 201, "POST", cartURL+"/checkout", "", key, &order)
@@ -153,7 +173,7 @@ func (t *tour) run(ctx context.Context) error {
 	t.say("The saga reserved stock at catalog, charged at payment, then confirmed: %s stock went %d -> %d.",
 		beans.Name, beans.Stock, after.Stock)
 
-	t.say("\n== 4. Replay the same checkout (a client retry after a lost response)")
+	t.say("\n== 5. Replay the same checkout (a client retry after a lost response)")
 	var replay checkout
 	r, err = t.expect(ctx, 201, "POST", cartURL+"/checkout", "", key, &replay)
 	if err != nil {
@@ -172,6 +192,23 @@ func (t *tour) run(ctx context.Context) error {
 	}
 	t.say("Same key again: 201 with Idempotent-Replayed: true, the same order %s. Payment's ledger holds %d payment for it (%s).",
 		replay.OrderID, len(ledger), ledger[0].Status)
+	if t.s.IdP != nil {
+		bob, err := t.s.Token(ctx, "bob")
+		if err != nil {
+			return err
+		}
+		alice := t.token
+		t.token = bob
+		rc, err := t.expect(ctx, http.StatusNotFound, "GET", cartURL, "", "", nil)
+		if err == nil {
+			_, err = t.expect(ctx, http.StatusNotFound, "GET", t.gw+"/api/orders/"+order.OrderID, "", "", nil)
+		}
+		t.token = alice
+		if err != nil {
+			return err
+		}
+		t.say("Bob, logged in too, asks for alice's cart and order: %d and 404, as for ones that do not exist.", rc.status)
+	}
 
 	return t.flaky(ctx)
 }
@@ -193,7 +230,7 @@ func (t *tour) breaker(name string) string {
 // finishing with one charge each.
 func (t *tour) flaky(ctx context.Context) error {
 	const payBreaker, edgeBreaker = "cart/payment", "gateway/cart/checkout"
-	t.say("\n== 5. Payment's card processor starts failing")
+	t.say("\n== 6. Payment's card processor starts failing")
 	t.s.Processor.SetFailing(true)
 	type attempt struct {
 		key     string
@@ -241,7 +278,7 @@ func (t *tour) flaky(ctx context.Context) error {
 	t.say("Cart's breaker guards payment; the gateway's per-route breaker guards cart's checkout route only, so browsing and carts kept working.")
 	t.say("Each of these orders is pending: its stock is held and a retry with the same key resumes it.")
 
-	t.say("\n== 6. Payment recovers")
+	t.say("\n== 7. Payment recovers")
 	t.s.Processor.SetFailing(false)
 	deadline := time.Now().Add(15 * time.Second)
 	start := time.Now()

@@ -104,6 +104,9 @@ func (f *flows) do(ctx context.Context, method, path, body, key string, out any)
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	if f.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.cfg.Token)
+	}
 	resp, err := f.cfg.Client.Do(req)
 	if err != nil {
 		return 0, err

@@ -56,6 +56,9 @@ type Config struct {
 	Client *http.Client
 	// RunID prefixes cart ids and Idempotency-Keys; empty means a time-based id.
 	RunID string
+	// Token is a bearer token sent with every request, for a gateway that
+	// authenticates users (GATEWAY_AUTH=oidc); empty sends none.
+	Token string
 }
 
 func (c Config) withDefaults() Config {

@@ -27,6 +27,7 @@ import (
 	"github.com/gantry-go/gantry/examples/cart"
 	"github.com/gantry-go/gantry/examples/catalog"
 	"github.com/gantry-go/gantry/examples/gateway"
+	"github.com/gantry-go/gantry/examples/internal/demoidp"
 	"github.com/gantry-go/gantry/examples/internal/platform"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
 	"github.com/gantry-go/gantry/examples/payment"
@@ -71,8 +72,18 @@ type Options struct {
 	// balancer needs to notice the demo going away) and a 10s budget.
 	Shutdown gantry.Settings
 	// PlainHTTP turns mTLS between the services off (for comparisons): the internal
-	// services serve plain HTTP and authorize no one, as with TLS_MODE=off.
+	// services serve plain HTTP and authorize no one, as with TLS_MODE=off. The cart
+	// then believes the gateway's Gantry-Principal from any caller (it trusts the
+	// network, as the binaries do with TLS_MODE=off).
 	PlainHTTP bool
+	// Auth is the gateway's user authentication. The zero Mode means
+	// gateway.AuthOIDC with the demo identity provider, whose issuer and audience
+	// fill Auth.OIDC.Issuer and Auth.OIDC.Audience when they are empty (set them to
+	// use another provider); gateway.AuthOff turns it off, as GATEWAY_AUTH=off.
+	Auth gateway.AuthSettings
+	// IdP configures the demo identity provider, which runs unless Auth.Mode is
+	// off.
+	IdP demoidp.Settings
 }
 
 // Shop is the running set of services. Build it with New, start it with Run.
@@ -105,6 +116,9 @@ type Shop struct {
 	// Catalog and Payment are those services' domain APIs.
 	Catalog catalog.Service
 	Payment payment.Service
+	// IdP is the demo identity provider (nil with Options.Auth.Mode off). It serves
+	// from New until Run returns or Close.
+	IdP *demoidp.Provider
 
 	opts    gantry.Options
 	closers []func() error
@@ -281,7 +295,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	}
 	s.opts.Components = append(s.opts.Components, s.Recoverer)
 
-	// gateway: the edge, with a per-client rate limit.
+	// gateway: the edge, with a per-client rate limit and user authentication.
 	if s.GatewayClient, err = gantry.NewClient("gateway", resolver, o.GatewayClient, b["gateway"].inst); err != nil {
 		return nil, err
 	}
@@ -291,6 +305,11 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	}
 	limiter := resilience.NewRateLimiter("gateway-clients", o.RateLimit, resilience.KeyByClientIP, b["gateway"].inst)
 	b["gateway"].policies = append(b["gateway"].policies, limiter.Server())
+	authn, err := s.authenticator(ctx, o, b["gateway"].inst)
+	if err != nil {
+		return nil, err
+	}
+	b["gateway"].policies = append(b["gateway"].policies, authn)
 	b["gateway"].health = health.NewRegistry(health.Settings{})
 	b["gateway"].debug = map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, s.GatewayClient.Router),
@@ -333,6 +352,49 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		s.opts.Components = append(s.opts.Components, sv.health)
 	}
 	return s, nil
+}
+
+// authenticator starts the demo identity provider unless o.Auth.Mode is off and
+// returns the gateway's user policy (nil when off).
+func (s *Shop) authenticator(ctx context.Context, o Options, inst observability.Instrumentation) (func(http.Handler) http.Handler, error) {
+	a := o.Auth
+	if a.Mode == gateway.AuthOff {
+		return nil, nil
+	}
+	a.Mode = gateway.AuthOIDC
+	if a.OIDC.Issuer == "" {
+		idp, err := demoidp.New(o.IdP)
+		if err != nil {
+			return nil, err
+		}
+		s.IdP = idp
+		idpCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan error, 1)
+		go func() { done <- idp.Run(idpCtx) }()
+		s.closers = append(s.closers, func() error { cancel(); return <-done })
+		a.OIDC.Issuer = idp.Issuer()
+		if len(a.OIDC.Audience) == 0 {
+			a.OIDC.Audience = []string{idp.Audience()}
+		}
+	}
+	a.OIDC.Logger = inst.Logger
+	authn, verifier, err := gateway.NewAuthenticator(ctx, a, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("shop: gateway: %w", err)
+	}
+	s.opts.Components = append(s.opts.Components, verifier)
+	return authn, nil
+}
+
+// Token returns an access token of the demo identity provider for user ("alice",
+// "bob" or "operator"), for tests and the tour. It fails with the provider's
+// demoidp.ErrUnknownUser for another user, and when the shop runs without the
+// demo provider.
+func (s *Shop) Token(ctx context.Context, user string) (string, error) {
+	if s.IdP == nil {
+		return "", errors.New("shop: no demo identity provider (authentication is off or uses another provider)")
+	}
+	return s.IdP.Token(ctx, user)
 }
 
 // instrument returns a service's instrumentation and its /metrics handler (nil when
