@@ -17,6 +17,7 @@ func ExampleNew() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 
