@@ -42,12 +42,6 @@ func unread() map[string]string {
 	for _, v := range []string{"TLS_CONSUL_WAIT", "TLS_CONSUL_CACHE_TTL"} {
 		m[v] = consulCA
 	}
-	const auth = "transport/auth (OIDC/JWT verification) is built, but the gateway does not authenticate users yet: " +
-		"wiring it, with the demo identity provider, is the open part of the gateway-edge issue"
-	for _, v := range []string{"AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE", "AUTH_ALGORITHMS", "AUTH_LEEWAY",
-		"AUTH_JWKS_REFRESH_INTERVAL", "AUTH_JWKS_MIN_REFRESH_INTERVAL", "AUTH_ROLES_CLAIM", "AUTH_SCOPES_CLAIM"} {
-		m[v] = auth
-	}
 	return m
 }
 
