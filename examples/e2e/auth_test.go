@@ -155,8 +155,12 @@ func TestGatewayRefusesBadTokens(t *testing.T) {
 		"alg none":         handMade(map[string]any{"alg": "none", "typ": "JWT", "kid": kid}, claims(s, nil), nil),
 		"HS256 with the public key as secret": handMade(map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}, claims(s, nil),
 			func(in []byte) []byte { m := hmac.New(sha256.New, pub); m.Write(in); return m.Sum(nil) }),
-		"expired":         signed(func(c map[string]any) { c["exp"], c["nbf"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-2*time.Hour).Unix() }),
-		"not yet valid":   signed(func(c map[string]any) { c["nbf"], c["exp"] = time.Now().Add(time.Hour).Unix(), time.Now().Add(2*time.Hour).Unix() }),
+		"expired": signed(func(c map[string]any) {
+			c["exp"], c["nbf"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-2*time.Hour).Unix()
+		}),
+		"not yet valid": signed(func(c map[string]any) {
+			c["nbf"], c["exp"] = time.Now().Add(time.Hour).Unix(), time.Now().Add(2*time.Hour).Unix()
+		}),
 		"wrong iss":       signed(func(c map[string]any) { c["iss"] = "http://127.0.0.1:1" }),
 		"wrong aud":       signed(func(c map[string]any) { c["aud"] = "another-api" }),
 		"unknown kid":     signWithStranger(t, "unknown-kid", claims(s, nil)),
