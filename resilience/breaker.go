@@ -134,6 +134,9 @@ type BreakerState struct {
 	ConsecutiveFailures  uint32 `json:"consecutive_failures"`
 	Opens                uint64 `json:"opens"`
 	Rejected             uint64 `json:"rejected"`
+	// HalfOpenInMs is, while the breaker is open, how long until it lets probes
+	// through (BREAKER_OPEN_TIMEOUT after it opened); 0 otherwise.
+	HalfOpenInMs float64 `json:"half_open_in_ms,omitempty"`
 }
 
 // breakerShared is what the breakers of one BreakerSet share.
@@ -306,12 +309,17 @@ func (b *Breaker) Do(fn func() error) error {
 func (b *Breaker) snapshot() BreakerState {
 	state := b.cb.State()
 	c := b.cb.Counts()
-	return BreakerState{
+	st := BreakerState{
 		Name: b.name, State: state.String(), Requests: c.Requests,
 		Successes: c.TotalSuccesses, Failures: c.TotalFailures, Exclusions: c.TotalExclusions,
 		ConsecutiveSuccesses: c.ConsecutiveSuccesses, ConsecutiveFailures: c.ConsecutiveFailures,
 		Opens: b.opens.Load(), Rejected: b.rejected.Load(),
 	}
+	if state == gobreaker.StateOpen {
+		left := b.sh.settings.OpenTimeout - time.Duration(time.Now().UnixNano()-b.openedAt.Load())
+		st.HalfOpenInMs = float64(max(left, 0)) / float64(time.Millisecond)
+	}
+	return st
 }
 
 // classifyErr is transport.ClassifyError, except that a local rejection by another

@@ -78,6 +78,19 @@ func TestBreakerTransitions(t *testing.T) {
 		if got := b.snapshot().Opens; got != 3 {
 			t.Fatalf("Snapshot().Opens = %d, want 3", got)
 		}
+		// How long it stays open (go-zero #4101): the debug view says.
+		if got := b.snapshot().HalfOpenInMs; got != 5000 {
+			t.Fatalf("HalfOpenInMs just after opening = %v, want 5000", got)
+		}
+		time.Sleep(2 * time.Second)
+		if got := b.snapshot().HalfOpenInMs; got != 3000 {
+			t.Fatalf("HalfOpenInMs 2s after opening = %v, want 3000", got)
+		}
+		time.Sleep(3*time.Second + time.Nanosecond)
+		_ = b.Do(ok)
+		if st := b.snapshot(); st.State != "half-open" || st.HalfOpenInMs != 0 {
+			t.Fatalf("snapshot after the open timeout = %s %v, want half-open and 0", st.State, st.HalfOpenInMs)
+		}
 	})
 }
 
