@@ -1,10 +1,13 @@
 package gantry
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/internal/dashboard"
 
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/observability/health"
@@ -34,13 +37,15 @@ func (s AdminSettings) Validate() error {
 
 // Admin is what the admin server serves. Nil fields are not mounted.
 type Admin struct {
+	// Name is the service's name, the title of the dashboard.
+	Name string
 	// Health serves GET /livez, /readyz and /startupz.
 	Health *health.Registry
 	// Metrics serves GET /metrics (observability.Telemetry.MetricsHandler).
 	Metrics http.Handler
 	// Debug maps a name to the handler of GET /debug/<name>, such as
 	// "resilience": resilience.DebugHandler(...) and "discovery":
-	// discovery.DebugHandler(...).
+	// discovery.DebugHandler(...). A name is a single path segment, not "_".
 	Debug map[string]http.Handler
 }
 
@@ -51,6 +56,12 @@ type Admin struct {
 // its handlers become 500 problems logged to inst.Logger. Unknown paths get 404
 // problem+json. NewAdmin fails when s is invalid. Hand the server to Run beside the
 // API server.
+//
+// GET /debug/ is a live dashboard of the same state, for a person: breakers (with the
+// time until an open one lets probes through), limiters, retry budgets, bulkheads,
+// shedders, discovery and readiness, refreshed every second from the JSON endpoints
+// above. It is read-only and self-contained (no CDN), with a Content-Security-Policy
+// that allows the admin server's own origin only.
 func NewAdmin(s AdminSettings, a Admin, inst observability.Instrumentation) (*http.Server, error) {
 	if err := config.Validate(s); err != nil {
 		return nil, err
@@ -62,9 +73,24 @@ func NewAdmin(s AdminSettings, a Admin, inst observability.Instrumentation) (*ht
 	if a.Metrics != nil {
 		mux.Handle("GET /metrics", a.Metrics)
 	}
+	var names []string
 	for name, h := range a.Debug {
-		if h != nil {
-			mux.Handle("GET /debug/"+name, h)
+		if h == nil {
+			continue
+		}
+		if name == "" || name == "_" || strings.ContainsAny(name, "/{} ") {
+			return nil, fmt.Errorf("%w: Admin.Debug name %q is not a single path segment other than \"_\"", ErrInvalidOptions, name)
+		}
+		mux.Handle("GET /debug/"+name, h)
+		names = append(names, name)
+	}
+	if len(names) > 0 || a.Health != nil {
+		title := a.Name
+		if title == "" {
+			title = "admin"
+		}
+		if err := dashboard.Mount(mux, title, names, a.Health != nil); err != nil {
+			return nil, err
 		}
 	}
 	if err := transport.HandleUnmatched(mux); err != nil {

@@ -96,3 +96,58 @@ func TestAdminIsNeverBehindTheAPIPolicies(t *testing.T) {
 		t.Errorf("admin GET /nowhere = %d %s, want a 404 problem", code, body)
 	}
 }
+
+// TestAdminDashboard: the admin server serves a self-contained, read-only page at
+// /debug/ that names the JSON sources it polls, with its assets and a CSP that allows
+// its own origin only; debug names that would collide with it are refused.
+func TestAdminDashboard(t *testing.T) {
+	none := observability.Instrumentation{}
+	limiter := resilience.NewRateLimiter("api", resilience.RateLimitSettings{Rate: 1, Burst: 1}, nil, none)
+	adminSrv, err := gantry.NewAdmin(gantry.AdminSettings{}, gantry.Admin{Name: "cart", Health: health.NewRegistry(health.Settings{}),
+		Debug: map[string]http.Handler{"resilience": resilience.DebugHandler(limiter)}}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(adminSrv.Handler)
+	defer ts.Close()
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := get("/debug/")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /debug/ = %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("GET /debug/ CSP = %q, want the page's own origin only", csp)
+	}
+	for _, want := range []string{`data-sources="resilience"`, `data-health="true"`, "<title>cart</title>", `src="_/dashboard.js"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET /debug/ lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Errorf("GET /debug/ loads something from another origin:\n%s", body)
+	}
+	for path, ct := range map[string]string{"/debug/_/dashboard.js": "javascript", "/debug/_/dashboard.css": "text/css"} {
+		resp, body := get(path)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), ct) || len(body) < 100 {
+			t.Errorf("GET %s = %d %q (%d bytes)", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+	if resp, _ := get("/debug/_/nothing"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/_/nothing = %d, want 404", resp.StatusCode)
+	}
+	for _, name := range []string{"_", "a/b", ""} {
+		_, err := gantry.NewAdmin(gantry.AdminSettings{}, gantry.Admin{Debug: map[string]http.Handler{name: http.NotFoundHandler()}}, none)
+		if !errors.Is(err, gantry.ErrInvalidOptions) {
+			t.Errorf("NewAdmin(Debug name %q) = %v, want ErrInvalidOptions", name, err)
+		}
+	}
+}
