@@ -124,7 +124,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler(),
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "starter", Health: checks, Metrics: tel.MetricsHandler(),
 		Debug: map[string]http.Handler{"resilience": resilience.DebugHandler(client, limiter)}}, inst)
 	if err != nil {
 		return err

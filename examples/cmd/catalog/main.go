@@ -113,7 +113,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "catalog", Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
 		"resilience": resilience.DebugHandler(policies...),
 	}}, inst)
 	if err != nil {

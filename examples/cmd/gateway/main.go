@@ -158,7 +158,7 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	checks := health.NewRegistry(cfg.Health)
-	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "gateway", Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, client.Router),
 		"resilience": resilience.DebugHandler(client, limiter),
 	}}, inst)

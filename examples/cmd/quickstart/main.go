@@ -51,7 +51,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	checks := health.NewRegistry(health.Settings{})
-	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Health: checks, Metrics: tel.MetricsHandler()}, inst)
+	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "quickstart", Health: checks, Metrics: tel.MetricsHandler()}, inst)
 	if err != nil {
 		return err
 	}

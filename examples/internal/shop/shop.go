@@ -343,7 +343,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 			return nil, err
 		}
 		admin, err := gantry.NewAdmin(gantry.AdminSettings{Addr: adminListeners[name].Addr().String()},
-			gantry.Admin{Health: sv.health, Metrics: sv.metrics, Debug: sv.debug}, sv.inst)
+			gantry.Admin{Name: name, Health: sv.health, Metrics: sv.metrics, Debug: sv.debug}, sv.inst)
 		if err != nil {
 			return nil, err
 		}
