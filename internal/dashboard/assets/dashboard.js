@@ -4,7 +4,9 @@
 
 (function () {
   const body = document.body;
-  const sources = (body.dataset.sources || "").split(",").filter(Boolean);
+  // Resilience first: it is what an operator looks at during an incident.
+  const sources = (body.dataset.sources || "").split(",").filter(Boolean)
+    .sort((a, b) => (a === "resilience" ? -1 : b === "resilience" ? 1 : a.localeCompare(b)));
   const health = body.dataset.health === "true";
   const main = document.getElementById("sections");
   const updated = document.getElementById("updated");
@@ -109,6 +111,10 @@
   }
 
   const renderers = { resilience: renderResilience, discovery: renderDiscovery };
+
+  // One section per source, in a fixed order, whatever order the answers arrive in.
+  for (const name of sources) main.append(el("section", { id: "src-" + name }));
+  if (health) main.append(el("section", { id: "src-readyz" }));
 
   async function load(url) {
     const resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
