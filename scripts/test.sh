@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: `make test` runs this, and so does CI (.ci/run).
 # It obtains what the tests need itself: a consul binary (built from the Go module proxy
-# and cached outside the repo when none is on PATH) and locally built Docker images.
+# and cached outside the repo when none is on PATH), Debian's chromium (installed with
+# apt-get when missing) and locally built Docker images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -15,6 +16,9 @@ step "consul binary"
 CONSUL_BIN=$(bash scripts/consul.sh)
 export CONSUL_BIN
 echo "using $CONSUL_BIN"
+
+step "chromium (the dashboard's browser test)"
+bash scripts/chromium.sh
 
 step "library: vet and test (race detector on)"
 go vet ./...
