@@ -35,6 +35,13 @@ type RateLimitSettings struct {
 	// IdleTimeout is how long an unused key's limiter is kept. Default 10m; a full
 	// bucket after that long, so evicting it changes nothing for rates above 1/600s.
 	IdleTimeout time.Duration `env:"RATELIMIT_IDLE_TIMEOUT"`
+	// CloseAfter is how many per-key rejections in a row a key may get before each
+	// further 429 of Server also carries Connection: close, so a client that keeps
+	// pushing past its limit has to dial again (where connection caps such as
+	// transport.LimitListener meet it). The count restarts when an allowed call leaves
+	// the key's bucket a token (the client slowed to its rate). Rejections by the
+	// global bucket never count. Default 0: never close.
+	CloseAfter int `env:"RATELIMIT_CLOSE_AFTER"`
 }
 
 // Validate reports settings that cannot work, naming their environment variables.
@@ -54,6 +61,9 @@ func (s RateLimitSettings) Validate() error {
 	}
 	if s.MaxKeys < 0 {
 		errs = append(errs, config.Invalid("RATELIMIT_MAX_KEYS", "must not be negative, got %v", s.MaxKeys))
+	}
+	if s.CloseAfter < 0 {
+		errs = append(errs, config.Invalid("RATELIMIT_CLOSE_AFTER", "must not be negative, got %v", s.CloseAfter))
 	}
 	return errors.Join(errs...)
 }
@@ -77,6 +87,9 @@ type LimiterState struct {
 	Keys     int     `json:"keys"`
 	Evicted  uint64  `json:"evicted"`
 	Rejected uint64  `json:"rejected"`
+	// Closed counts the 429s that asked the client to close its connection
+	// (RateLimitSettings.CloseAfter).
+	Closed uint64 `json:"closed,omitempty"`
 }
 
 // RateLimiter limits calls with a global token bucket and one bucket per key, over
@@ -84,7 +97,8 @@ type LimiterState struct {
 // Retry-After computed from the limiter; the client adapter waits for a token within
 // the request's deadline and fails fast with ErrRateLimited when the wait would pass
 // it. Per-key limiters are evicted after IdleTimeout or, beyond MaxKeys, by sampled LRU,
-// so memory stays bounded.
+// so memory stays bounded. With CloseAfter set, Server asks a key that keeps pushing
+// past its limit to close its connection.
 //
 // A RateLimiter is safe for concurrent use.
 type RateLimiter struct {
@@ -93,17 +107,35 @@ type RateLimiter struct {
 	global   *rate.Limiter
 	rate     float64 // s.Rate, read without the limiter's lock (limits never change)
 	keyRate  float64
-	keys     *keyed[*rate.Limiter]
+	keys     *keyed[*keyBucket]
 	key      KeyFunc
 	reply    *reply
 	rejects  rejectCounter
 	rejected atomic.Uint64
+	closeAt  int64 // s.CloseAfter; 0 never closes
+	closes   rejectCounter
+	closed   atomic.Uint64
+}
+
+// keyBucket is one key's limiter and its count of rejections in a row.
+type keyBucket struct {
+	lim     *rate.Limiter
+	strikes atomic.Int64
+}
+
+// limiter returns b's limiter, nil for a nil b.
+func (b *keyBucket) limiter() *rate.Limiter {
+	if b == nil {
+		return nil
+	}
+	return b.lim
 }
 
 // NewRateLimiter returns a limiter. key picks the per-key bucket; nil means
 // KeyByClientIP. It is only used when s.KeyRate > 0.
 func NewRateLimiter(name string, s RateLimitSettings, key KeyFunc, t observability.Instrumentation) *RateLimiter {
-	l := &RateLimiter{name: name, s: s, key: key, reply: newReply(ErrRateLimited), rejects: newRejectCounter(t, "ratelimit", name)}
+	l := &RateLimiter{name: name, s: s, key: key, reply: newReply(ErrRateLimited), rejects: newRejectCounter(t, "ratelimit", name),
+		closeAt: int64(s.CloseAfter), closes: newCloseCounter(t, name)}
 	if l.key == nil {
 		l.key = KeyByClientIP
 	}
@@ -113,13 +145,13 @@ func NewRateLimiter(name string, s RateLimitSettings, key KeyFunc, t observabili
 	}
 	if s.KeyRate > 0 {
 		lim, b := rate.Limit(s.KeyRate), burstFor(s.KeyRate, s.KeyBurst)
-		l.keys = newKeyed(s.MaxKeys, s.IdleTimeout, func(string) *rate.Limiter { return rate.NewLimiter(lim, b) })
+		l.keys = newKeyed(s.MaxKeys, s.IdleTimeout, func(string) *keyBucket { return &keyBucket{lim: rate.NewLimiter(lim, b)} })
 	}
 	return l
 }
 
-// limiterFor returns the per-key limiter of r, or nil.
-func (l *RateLimiter) limiterFor(r *http.Request, now time.Time) *rate.Limiter {
+// limiterFor returns the per-key bucket of r, or nil.
+func (l *RateLimiter) limiterFor(r *http.Request, now time.Time) *keyBucket {
 	if l.keys == nil {
 		return nil
 	}
@@ -145,30 +177,39 @@ func wait(lim *rate.Limiter, r float64, now time.Time) time.Duration {
 }
 
 // allow takes a token from r's key bucket and from the global bucket. It returns 0
-// when allowed, else the wait before a token is available.
-func (l *RateLimiter) allow(r *http.Request) (time.Duration, bool) {
+// when allowed, else the wait before a token is available and whether the client
+// should close its connection (CloseAfter).
+func (l *RateLimiter) allow(r *http.Request) (time.Duration, bool, bool) {
 	now := time.Now()
 	return l.take(l.limiterFor(r, now), now)
 }
 
-// take takes a token from lim, the call's key bucket (nil without a per-key limit),
+// take takes a token from b, the call's key bucket (nil without a per-key limit),
 // and from the global bucket. It returns 0 when allowed, else the wait before a token
-// is available.
-func (l *RateLimiter) take(lim *rate.Limiter, now time.Time) (time.Duration, bool) {
-	if lim != nil && !lim.AllowN(now, 1) {
-		return wait(lim, l.keyRate, now), false
+// is available and whether the key has been rejected more than CloseAfter times in a
+// row.
+func (l *RateLimiter) take(b *keyBucket, now time.Time) (time.Duration, bool, bool) {
+	if b != nil {
+		if !b.lim.AllowN(now, 1) {
+			n := b.strikes.Add(1)
+			return wait(b.lim, l.keyRate, now), false, l.closeAt > 0 && n > l.closeAt
+		}
+		// Only a key that was rejected pays for the second look at its limiter.
+		if b.strikes.Load() != 0 && b.lim.TokensAt(now) >= 1 {
+			b.strikes.Store(0)
+		}
 	}
 	if l.global != nil && !l.global.AllowN(now, 1) {
-		return wait(l.global, l.rate, now), false
+		return wait(l.global, l.rate, now), false, false
 	}
-	return 0, true
+	return 0, true, false
 }
 
 // Allow reports whether a call for r may proceed now, consuming a token. r is only
 // used for its key; a nil r takes from the per-key bucket of the key "", as Endpoint
 // does without a request.
 func (l *RateLimiter) Allow(r *http.Request) bool {
-	_, ok := l.allow(r)
+	_, ok, _ := l.allow(r)
 	if !ok {
 		l.rejected.Add(1)
 	}
@@ -176,14 +217,21 @@ func (l *RateLimiter) Allow(r *http.Request) bool {
 }
 
 // Server returns server middleware that answers 429 problem+json with Retry-After
-// when the request's key or the global bucket is empty. Rejections use a prebuilt
-// body and allocate nothing.
+// when the request's key or the global bucket is empty. Past CloseAfter rejections of
+// a key in a row, the 429 also carries Connection: close, and net/http closes the
+// connection after it (counted as resilience.ratelimit.closes). Rejections use a
+// prebuilt body and allocate nothing.
 func (l *RateLimiter) Server() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d, ok := l.allow(r); !ok {
+			if d, ok, closeConn := l.allow(r); !ok {
 				l.rejected.Add(1)
 				l.rejects.add(r.Context())
+				if closeConn {
+					w.Header()["Connection"] = l.reply.close
+					l.closed.Add(1)
+					l.closes.add(r.Context())
+				}
 				l.reply.write(w, d)
 				return
 			}
@@ -217,7 +265,7 @@ func (l *RateLimiter) Client() func(http.RoundTripper) http.RoundTripper {
 		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			now := time.Now()
 			ctx := req.Context()
-			if err := l.waitToken(ctx, l.limiterFor(req, now), l.keyRate, now); err != nil {
+			if err := l.waitToken(ctx, l.limiterFor(req, now).limiter(), l.keyRate, now); err != nil {
 				return nil, err
 			}
 			if err := l.waitToken(ctx, l.global, l.rate, now); err != nil {
@@ -238,11 +286,11 @@ func (l *RateLimiter) Client() func(http.RoundTripper) http.RoundTripper {
 func (l *RateLimiter) Endpoint() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			var lim *rate.Limiter
+			var b *keyBucket
 			if l.keys != nil {
-				lim = l.keys.get(keyOf(ctx, l.key))
+				b = l.keys.get(keyOf(ctx, l.key))
 			}
-			if d, ok := l.take(lim, time.Now()); !ok {
+			if d, ok, _ := l.take(b, time.Now()); !ok {
 				l.rejected.Add(1)
 				l.rejects.add(ctx)
 				return nil, reject(ErrRateLimited, d)
@@ -262,7 +310,7 @@ func (l *RateLimiter) size() int {
 
 // snapshot returns the limiter's configuration and counters.
 func (l *RateLimiter) snapshot() LimiterState {
-	st := LimiterState{Name: l.name, Rejected: l.rejected.Load()}
+	st := LimiterState{Name: l.name, Rejected: l.rejected.Load(), Closed: l.closed.Load()}
 	if l.global != nil {
 		st.Rate, st.Burst, st.Tokens = float64(l.global.Limit()), l.global.Burst(), l.global.Tokens()
 	}

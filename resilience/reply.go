@@ -20,6 +20,7 @@ type reply struct {
 	body   []byte
 	ctype  []string
 	nosnif []string
+	close  []string   // Connection: close
 	retry  [][]string // retry[s] = []string{"s"}, s in 1..maxPrebuiltRetry
 }
 
@@ -38,6 +39,7 @@ func newReply(sentinel error) *reply {
 		body:   body,
 		ctype:  []string{transport.ContentTypeProblem},
 		nosnif: []string{"nosniff"},
+		close:  []string{"close"},
 		retry:  make([][]string, maxPrebuiltRetry+1),
 	}
 	for s := 1; s <= maxPrebuiltRetry; s++ {

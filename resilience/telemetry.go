@@ -44,6 +44,21 @@ func newRejectCounter(t observability.Instrumentation, policy, name string) reje
 	return rejectCounter{c: c, opts: []metric.AddOption{metric.WithAttributeSet(set)}, on: true}
 }
 
+// newCloseCounter counts the rate limiter name's 429s that closed the connection.
+func newCloseCounter(t observability.Instrumentation, name string) rejectCounter {
+	if t.MeterProvider == nil {
+		return rejectCounter{}
+	}
+	c, err := meterOf(t).Int64Counter("resilience.ratelimit.closes",
+		metric.WithDescription("Rate-limit rejections that asked the client to close its connection."),
+		metric.WithUnit("{connection}"))
+	if err != nil {
+		return rejectCounter{}
+	}
+	set := attribute.NewSet(attribute.String("resilience.name", name))
+	return rejectCounter{c: c, opts: []metric.AddOption{metric.WithAttributeSet(set)}, on: true}
+}
+
 func (r rejectCounter) add(ctx context.Context) {
 	if r.on {
 		r.c.Add(ctx, 1, r.opts...)
