@@ -21,7 +21,9 @@ type ServerSettings struct {
 	Deadline resilience.DeadlineSettings
 	// Edge marks a server that faces untrusted clients: inbound Gantry-* headers are
 	// removed before anything reads them, and outbound ones from every response (see
-	// transport.Edge). Default false, for services behind the edge.
+	// transport.Edge), and an inbound traceparent starts a new trace that links to it
+	// (observability.Instrumentation.PublicEndpoint). Default false, for services
+	// behind the edge.
 	Edge bool `env:"-"`
 	// Identity, when set, makes the server mTLS: it serves TLS with
 	// identity.ServerConfig (a client certificate of the trust domain is required on
@@ -49,6 +51,8 @@ func NewServer(api http.Handler, s ServerSettings, inst observability.Instrument
 	if s.Edge {
 		edge = transport.Edge()
 	}
+	serverInst := inst
+	serverInst.PublicEndpoint = serverInst.PublicEndpoint || s.Edge
 	var peer func(http.Handler) http.Handler
 	if s.Identity != nil {
 		peer = identity.Peer()
@@ -58,7 +62,7 @@ func NewServer(api http.Handler, s ServerSettings, inst observability.Instrument
 		transport.Recover(inst.Logger),
 		transport.RequestID(),
 		peer,
-		observability.Server(inst),
+		observability.Server(serverInst),
 		transport.AccessLog(inst.Logger),
 	}
 	mw = append(mw, policies...)

@@ -46,6 +46,12 @@ type Instrumentation struct {
 	// ActiveRequests adds the opt-in up-down counter http.server.active_requests
 	// (attributes http.request.method and url.scheme). Default false.
 	ActiveRequests bool
+	// PublicEndpoint makes [Server] start every server span as a new root that links
+	// to the inbound trace context instead of continuing it (OTel's public-endpoint
+	// behaviour), so an untrusted caller neither joins its spans to the service's
+	// traces nor decides their sampling. Default false: the span is a child of the
+	// inbound context. gantry.NewServer sets it for ServerSettings.Edge.
+	PublicEndpoint bool
 }
 
 func (i Instrumentation) propagator() propagation.TextMapPropagator {

@@ -19,7 +19,7 @@ import (
 
 // Server returns server middleware that traces and measures each request following
 // the OTel HTTP semantic conventions: a server span, child of the trace context
-// extracted from the request and named "METHOD route" when an http.ServeMux pattern
+// extracted from the request (with PublicEndpoint, a new root linked to it) and named "METHOD route" when an http.ServeMux pattern
 // matched (so it may wrap the mux), and the http.server.request.duration histogram.
 // Instrumentation's fields add opt-in attributes and metrics; docs/observability.md
 // lists them. With neither provider set, next is returned unwrapped. The request
@@ -28,10 +28,13 @@ import (
 // recover middleware outside this one. Telemetry never fails a request. The
 // middleware is safe for concurrent use; create it once, not per request.
 func Server(i Instrumentation) func(http.Handler) http.Handler {
-	s := &serverInst{prop: i.propagator(), details: i.SpanDetails}
+	s := &serverInst{prop: i.propagator(), details: i.SpanDetails, public: i.PublicEndpoint}
 	if i.TracerProvider != nil {
 		s.tracer = i.TracerProvider.Tracer(scope)
 		s.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+		if s.public {
+			s.startOpts = append(s.startOpts, trace.WithNewRoot())
+		}
 	}
 	if i.MeterProvider != nil {
 		m := i.MeterProvider.Meter(scope)
@@ -69,6 +72,7 @@ type serverInst struct {
 	startOpts []trace.SpanStartOption
 	prop      propagation.TextMapPropagator
 	details   bool
+	public    bool // new root spans linked to the inbound context
 	metrics   bool
 	duration  metric.Float64Histogram
 	reqSize   metric.Int64Histogram
@@ -98,8 +102,12 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var span trace.Span
 	if s.tracer != nil {
-		ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
-		ctx, span = s.tracer.Start(ctx, spanMethod(r.Method), s.startOpts...)
+		if s.public {
+			ctx, span = s.startPublic(ctx, r)
+		} else {
+			ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
+			ctx, span = s.tracer.Start(ctx, spanMethod(r.Method), s.startOpts...)
+		}
 		r = r.WithContext(ctx)
 	}
 	if s.active != nil {
@@ -114,6 +122,16 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.next.ServeHTTP(&st.rec, r)
 	done = true
 	s.finish(ctx, r, st, span, start, st.rec.StatusOr(http.StatusOK))
+}
+
+// startPublic starts a new root span, linked to the span context the request
+// carries, if any. Nothing else of the inbound context (baggage) is kept.
+func (s *serverHandler) startPublic(ctx context.Context, r *http.Request) (context.Context, trace.Span) {
+	opts := s.startOpts
+	if sc := trace.SpanContextFromContext(s.prop.Extract(ctx, headerCarrier(r.Header))); sc.IsValid() {
+		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	return s.tracer.Start(ctx, spanMethod(r.Method), opts...)
 }
 
 func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverState, span trace.Span, start time.Time, status int) {
