@@ -90,7 +90,8 @@ func startShopWithMetrics(t *testing.T, exp *tracetest.InMemoryExporter, logs io
 
 // TestCheckoutThroughGatewayIsOneTrace walks browse -> cart -> checkout through the
 // gateway, with every service a real HTTP server, and checks that the checkout is
-// one trace across gateway, cart, catalog and payment, and that the request id
+// one trace across gateway, cart, catalog and payment (started by the gateway, a
+// public endpoint, and linked to the client's journey), and that the request id
 // reached every service's log.
 func TestCheckoutThroughGatewayIsOneTrace(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
@@ -152,14 +153,35 @@ func TestCheckoutThroughGatewayIsOneTrace(t *testing.T) {
 
 	stop() // every handler has returned, so every server span has ended
 
-	// Every span of the journey, in every service, has the one trace id.
+	// The gateway is a public endpoint: each request starts a new trace at the
+	// gateway's server span, which links to the client's journey span; every span of
+	// every service is in one of those traces.
 	spans := exp.GetSpans()
+	edgeTraces := map[trace.TraceID]bool{}
+	for _, sp := range spans {
+		if sp.SpanKind != trace.SpanKindServer || serviceOf(sp) != "gateway" {
+			continue
+		}
+		edgeTraces[sp.SpanContext.TraceID()] = true
+		if sp.Parent.IsValid() || sp.SpanContext.TraceID() == traceID {
+			t.Errorf("gateway span %q: trace %s, parent %s; want a new root (not the journey's trace %s)", sp.Name, sp.SpanContext.TraceID(), sp.Parent.SpanID(), traceID)
+		}
+		if len(sp.Links) != 1 || sp.Links[0].SpanContext.TraceID() != traceID || sp.Links[0].SpanContext.SpanID() != root.SpanContext().SpanID() {
+			t.Errorf("gateway span %q links %v, want one link to the journey span %s/%s", sp.Name, sp.Links, traceID, root.SpanContext().SpanID())
+		}
+	}
+	if len(edgeTraces) != 4 {
+		t.Errorf("gateway server spans in %d traces, want 4 (one per request)", len(edgeTraces))
+	}
 	parent := map[trace.SpanID]trace.SpanID{}
 	servers := map[string]int{}
 	var checkout trace.SpanID
 	for _, sp := range spans {
-		if sp.SpanContext.TraceID() != traceID {
-			t.Errorf("span %q of %s has trace %s, want %s", sp.Name, serviceOf(sp), sp.SpanContext.TraceID(), traceID)
+		if sp.SpanContext.SpanID() == root.SpanContext().SpanID() {
+			continue // the client's own journey span
+		}
+		if !edgeTraces[sp.SpanContext.TraceID()] {
+			t.Errorf("span %q of %s has trace %s, not one the gateway started", sp.Name, serviceOf(sp), sp.SpanContext.TraceID())
 		}
 		parent[sp.SpanContext.SpanID()] = sp.Parent.SpanID()
 		if sp.SpanKind == trace.SpanKindServer {
