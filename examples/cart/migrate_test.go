@@ -27,6 +27,10 @@ func TestMigrationKeepsVersion1Data(t *testing.T) {
 		`INSERT INTO orders (id, cart_id, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
 			VALUES ('ord_1', 'c0', 'k1', 'paid', 'done', 100, 'USD', 1, 1)`,
 		`INSERT INTO order_items (order_id, product_id, quantity, price_cents) VALUES ('ord_1', 'p02', 1, 100)`,
+		// What the old schema allowed: a second paid order of one cart (version 3's
+		// index must not reject it).
+		`INSERT INTO orders (id, cart_id, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
+			VALUES ('ord_1b', 'c0', 'k1b', 'paid', 'done', 100, 'USD', 1, 1)`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -45,6 +49,9 @@ func TestMigrationKeepsVersion1Data(t *testing.T) {
 	o, err := s.OrderByKey(ctx, "", "k1", time.Time{})
 	if err != nil || o.ID != "ord_1" || o.Owner != "" || len(o.Items) != 1 {
 		t.Errorf("OrderByKey(\"\", k1) = %+v, %v; want ord_1 with its item", o, err)
+	}
+	if err := s.PutItem(ctx, "alice", "c0", "p02", 1); err != nil {
+		t.Fatal(err)
 	}
 	if _, created, err := s.CreateOrder(ctx, Order{ID: "ord_2", Owner: "alice", CartID: "c0", IdempotencyKey: "k1", Currency: "USD"}, time.Time{}); err != nil || !created {
 		t.Errorf("CreateOrder(alice, key k1 of the unowned order) = created %v, %v; want a new order", created, err)

@@ -48,6 +48,9 @@ var (
 	ErrPaymentDeclined = errors.New("cart: payment declined")  // 402
 	ErrOrderCancelled  = errors.New("cart: order cancelled")   // 409
 	ErrCheckoutFailed  = errors.New("cart: checkout failed")   // 409
+	// ErrCartCheckedOut: the cart, as it is, already has an order in progress or
+	// paid, made with another Idempotency-Key (409; see CheckedOutError).
+	ErrCartCheckedOut = errors.New("cart: cart already checked out")
 	// ErrChargeInFlight: payment answered 409, the charge's Idempotency-Key is claimed by
 	// another request (perhaps on a replica that died). It comes wrapped in an
 	// UnavailableError whose Retry is the time left on that claim.
@@ -136,6 +139,10 @@ type Cart struct {
 // Order is a checkout's durable record.
 type Order struct {
 	ID string
+	// CartVersion is the version of the cart the order was made from: a cart has
+	// at most one order in progress or paid per version, and editing it after a
+	// checkout starts the next version.
+	CartVersion int64
 	// Owner is the principal the order belongs to ("" without authentication).
 	Owner  string
 	CartID string
@@ -157,6 +164,19 @@ type Order struct {
 	// request with the same Idempotency-Key.
 	Replayed bool
 }
+
+// CheckedOutError is ErrCartCheckedOut with the order that holds the cart: a second
+// checkout of an unchanged cart with a new key (a double click, two tabs) is
+// answered with the existing order's id instead of a second order and a second
+// charge. Edit the cart to buy again.
+type CheckedOutError struct{ OrderID string }
+
+func (e *CheckedOutError) Error() string {
+	return ErrCartCheckedOut.Error() + " by order " + e.OrderID + "; edit the cart to order again"
+}
+
+// Unwrap returns ErrCartCheckedOut.
+func (e *CheckedOutError) Unwrap() error { return ErrCartCheckedOut }
 
 // Product is what the cart needs to know about a catalog product.
 type Product struct {

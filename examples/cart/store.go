@@ -120,6 +120,17 @@ var migrations = []sqlitedb.Migration{
 	ALTER TABLE order_items_v2 RENAME TO order_items;
 	CREATE UNIQUE INDEX orders_payment_id ON orders(payment_id) WHERE payment_id <> '';
 	CREATE INDEX orders_pending ON orders(updated_at) WHERE status = 'pending';`},
+	// A cart is the unit of checkout: at most one order in progress or paid per
+	// version of a cart, enforced by a unique index, so that concurrent checkouts
+	// of one cart with different keys make one order and one charge. Editing a cart
+	// after a checkout starts its next version. Orders made before this version
+	// get distinct negative versions (the duplicates that the old schema allowed
+	// must not break the index), and carts start at version 1.
+	{Version: 3, Name: "one live order per cart version", SQL: `ALTER TABLE carts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE orders ADD COLUMN cart_version INTEGER NOT NULL DEFAULT 0;
+	UPDATE orders SET cart_version = -rowid;
+	CREATE UNIQUE INDEX orders_one_live_per_cart_version ON orders(owner, cart_id, cart_version)
+		WHERE status IN ('pending', 'paid');`},
 }
 
 // NewStore returns a Store over db and applies the schema migrations that have not
@@ -148,14 +159,29 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return sqlitedb.InTx(ctx, s.db, fn)
 }
 
+// nextVersionIfCheckedOut starts the cart's next version when its current one has an
+// order in progress or paid: the edit makes a cart that may be ordered again.
+func nextVersionIfCheckedOut(ctx context.Context, tx *sql.Tx, owner, cartID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE carts SET version = version + 1 WHERE owner = ?1 AND id = ?2
+		AND EXISTS (SELECT 1 FROM orders WHERE owner = ?1 AND cart_id = ?2 AND cart_version = carts.version
+			AND status IN ('pending', 'paid'))`, owner, cartID)
+	if err != nil {
+		return fmt.Errorf("cart: next cart version: %w", err)
+	}
+	return nil
+}
+
 // PutItem sets the quantity of productID in owner's cartID, creating the cart and
-// the line if needed.
+// the line if needed. An edit of a checked-out cart starts its next version.
 func (s *Store) PutItem(ctx context.Context, owner, cartID, productID string, quantity int) error {
 	now := s.now().UnixMilli()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO carts (owner, id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			owner, cartID, now); err != nil {
 			return fmt.Errorf("cart: create cart: %w", err)
+		}
+		if err := nextVersionIfCheckedOut(ctx, tx, owner, cartID); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO cart_items (owner, cart_id, product_id, quantity, updated_at)
 			VALUES (?, ?, ?, ?, ?)
@@ -173,6 +199,9 @@ func (s *Store) PutItem(ctx context.Context, owner, cartID, productID string, qu
 func (s *Store) RemoveItem(ctx context.Context, owner, cartID, productID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := cartExists(ctx, tx, owner, cartID); err != nil {
+			return err
+		}
+		if err := nextVersionIfCheckedOut(ctx, tx, owner, cartID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
@@ -225,10 +254,12 @@ func (s *Store) CartItems(ctx context.Context, owner, cartID string) ([]Item, er
 	return items, nil
 }
 
-// CreateOrder inserts o with its items unless an order of o.Owner holds
-// o.IdempotencyKey; an order created before keysFrom holds it no longer (the key
-// expired) and is released from it first, in the same transaction. It returns the
-// stored order for the key and whether it was created now.
+// CreateOrder inserts o, for the cart's current version, with its items unless an
+// order of o.Owner holds o.IdempotencyKey; an order created before keysFrom holds it
+// no longer (the key expired) and is released from it first, in the same
+// transaction. It returns the stored order for the key and whether it was created
+// now. When another order of this cart version is in progress or paid, it creates
+// nothing and returns a *CheckedOutError naming it.
 func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (Order, bool, error) {
 	now := s.now().UnixMilli()
 	created := false
@@ -237,11 +268,28 @@ func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (O
 			WHERE owner = ? AND idempotency_key = ? AND created_at < ?`, o.Owner, o.IdempotencyKey, keysFrom.UnixMilli()); err != nil {
 			return fmt.Errorf("cart: release expired key: %w", err)
 		}
+		var version int64
+		err := tx.QueryRowContext(ctx, `SELECT version FROM carts WHERE owner = ? AND id = ?`, o.Owner, o.CartID).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrCartNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("cart: read cart version: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO orders
-			(id, owner, cart_id, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+			(id, owner, cart_id, cart_version, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
 			ON CONFLICT (owner, idempotency_key) DO NOTHING`,
-			o.ID, o.Owner, o.CartID, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now, now)
+			o.ID, o.Owner, o.CartID, version, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now, now)
+		if sqlitedb.IsUnique(err) {
+			// Not the key (that conflict does nothing): the cart version's live order.
+			var holder string
+			if qerr := tx.QueryRowContext(ctx, `SELECT id FROM orders WHERE owner = ? AND cart_id = ? AND cart_version = ?
+				AND status IN ('pending', 'paid')`, o.Owner, o.CartID, version).Scan(&holder); qerr != nil {
+				return fmt.Errorf("cart: read the cart's order: %w", qerr)
+			}
+			return &CheckedOutError{OrderID: holder}
+		}
 		if err != nil {
 			return fmt.Errorf("cart: create order: %w", err)
 		}
@@ -266,7 +314,7 @@ func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (O
 	return stored, created, err
 }
 
-const orderColumns = `id, owner, cart_id, COALESCE(idempotency_key, ''), status, step, reservation_id, payment_id,
+const orderColumns = `id, owner, cart_id, cart_version, COALESCE(idempotency_key, ''), status, step, reservation_id, payment_id,
 	charge_attempted, total_cents, currency, failure, created_at, updated_at`
 
 // Order returns the order with id, whoever owns it, or ErrOrderNotFound. It is for
@@ -320,7 +368,7 @@ func scanOrder(row scanner) (Order, error) {
 	var o Order
 	var created, updated int64
 	var attempted int
-	err := row.Scan(&o.ID, &o.Owner, &o.CartID, &o.IdempotencyKey, &o.Status, &o.Step, &o.ReservationID, &o.PaymentID,
+	err := row.Scan(&o.ID, &o.Owner, &o.CartID, &o.CartVersion, &o.IdempotencyKey, &o.Status, &o.Step, &o.ReservationID, &o.PaymentID,
 		&attempted, &o.TotalCents, &o.Currency, &o.Failure, &created, &updated)
 	o.ChargeAttempted = attempted != 0
 	o.CreatedAt = time.UnixMilli(created).UTC()

@@ -266,7 +266,7 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrPaymentDeclined):
 		return http.StatusPaymentRequired
 	case errors.Is(err, ErrEmptyCart), errors.Is(err, ErrOutOfStock), errors.Is(err, ErrOrderCancelled),
-		errors.Is(err, ErrCheckoutFailed):
+		errors.Is(err, ErrCheckoutFailed), errors.Is(err, ErrCartCheckedOut):
 		return http.StatusConflict
 	case errors.Is(err, ErrKeyReused):
 		return http.StatusUnprocessableEntity
