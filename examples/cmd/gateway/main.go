@@ -40,6 +40,7 @@ type Config struct {
 	Auth      gateway.AuthSettings         // GATEWAY_AUTH, AUTH_*
 	Client    gantry.ClientSettings        // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	RateLimit resilience.RateLimitSettings // RATELIMIT_* (per client IP: RATELIMIT_KEY_RATE, RATELIMIT_KEY_BURST)
+	Limits    gateway.LimitSettings        // GATEWAY_USER_*, GATEWAY_CHECKOUT_* (per user, per route)
 	Conns     transport.ConnLimitSettings  // HTTP_MAX_CONNS, HTTP_MAX_CONNS_PER_CLIENT
 	// TrustedProxies lists the CIDRs of the proxies in front of the gateway (an
 	// ingress, a load balancer) whose X-Forwarded-For names the client; empty means the
@@ -65,10 +66,11 @@ func trustedProxies(cidrs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// defaults give every client IP 100 requests per second with bursts of 200.
+// defaults give every client IP 100 requests per second with bursts of 200, and ask
+// a client rejected more than 10 times in a row to close its connection.
 var defaults = map[string]string{
 	"HTTP_ADDR": ":8080", "ADMIN_ADDR": ":9080", "OTEL_SERVICE_NAME": "gateway",
-	"RATELIMIT_KEY_RATE": "100", "RATELIMIT_KEY_BURST": "200",
+	"RATELIMIT_KEY_RATE": "100", "RATELIMIT_KEY_BURST": "200", "RATELIMIT_CLOSE_AFTER": "10",
 	// The edge holds idle connections 30s at most, 64 per client and 4096 in all.
 	"HTTP_IDLE_TIMEOUT": "30s", "HTTP_MAX_CONNS": "4096", "HTTP_MAX_CONNS_PER_CLIENT": "64",
 	// A checkout is a saga of several upstream calls: give each attempt 3s.
@@ -141,7 +143,13 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	limiter := resilience.NewRateLimiter("gateway-clients", cfg.RateLimit, resilience.KeyByForwardedClient(trusted), inst)
+	clientKey := resilience.KeyByForwardedClient(trusted)
+	limiter := resilience.NewRateLimiter("gateway-clients", cfg.RateLimit, clientKey, inst)
+	// Per user once authenticated, and checkouts stricter than browsing.
+	limits, err := gateway.NewLimits(cfg.Limits, clientKey, inst)
+	if err != nil {
+		return err
+	}
 	// Users: GATEWAY_AUTH=oidc verifies bearer tokens of the AUTH_ISSUER provider
 	// (read at start: an unreachable provider is a start-up error), off leaves every
 	// route open. Inside the rate limit, so floods of bad tokens are limited too.
@@ -153,14 +161,14 @@ func run(ctx context.Context, env map[string]string) error {
 
 	// Wire: the public API server (edge), the admin server, registration.
 	cfg.Server.Edge = true
-	server, err := gantry.NewServer(api, cfg.Server, inst, limiter.Server(), authn)
+	server, err := gantry.NewServer(api, cfg.Server, inst, limiter.Server(), authn, limits.Server())
 	if err != nil {
 		return err
 	}
 	checks := health.NewRegistry(cfg.Health)
 	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "gateway", Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, client.Router),
-		"resilience": resilience.DebugHandler(client, limiter),
+		"resilience": resilience.DebugHandler(client, limiter, limits),
 	}}, inst)
 	if err != nil {
 		return err

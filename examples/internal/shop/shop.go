@@ -63,8 +63,14 @@ type Options struct {
 	// GatewayClient configures the gateway's client (calls to catalog and cart). Its
 	// attempt timeout must cover a whole checkout saga.
 	GatewayClient gantry.ClientSettings
-	// RateLimit is the gateway's per-client limit; zero means 100/s, bursts of 200.
+	// RateLimit is the gateway's per-client limit; zero means 100/s, bursts of 200,
+	// and Connection: close after 10 rejections in a row.
 	RateLimit resilience.RateLimitSettings
+	// Limits are the gateway's per-user and checkout limits (GATEWAY_USER_*,
+	// GATEWAY_CHECKOUT_*; a zero LimitSettings takes their defaults). Nil means
+	// none: the tests and the load generator drive the shop as one demo user, at
+	// more checkouts per second than the binary's default allows.
+	Limits *gateway.LimitSettings
 	// Cart and Recovery configure the cart service.
 	Cart     cart.Settings
 	Recovery cart.RecoverySettings
@@ -141,7 +147,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		o.Shutdown.Timeout = 10 * time.Second
 	}
 	if o.RateLimit == (resilience.RateLimitSettings{}) {
-		o.RateLimit = resilience.RateLimitSettings{KeyRate: 100, KeyBurst: 200}
+		o.RateLimit = resilience.RateLimitSettings{KeyRate: 100, KeyBurst: 200, CloseAfter: 10}
 	}
 	if o.GatewayClient.Resilience.AttemptTimeout == 0 {
 		o.GatewayClient.Resilience.AttemptTimeout = 3 * time.Second
@@ -309,11 +315,19 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b["gateway"].policies = append(b["gateway"].policies, authn)
+	lim := gateway.LimitSettings{UserRate: -1, CheckoutRate: -1}
+	if o.Limits != nil {
+		lim = *o.Limits
+	}
+	limits, err := gateway.NewLimits(lim, resilience.KeyByClientIP, b["gateway"].inst)
+	if err != nil {
+		return nil, fmt.Errorf("shop: gateway: %w", err)
+	}
+	b["gateway"].policies = append(b["gateway"].policies, authn, limits.Server())
 	b["gateway"].health = health.NewRegistry(health.Settings{})
 	b["gateway"].debug = map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, s.GatewayClient.Router),
-		"resilience": resilience.DebugHandler(s.GatewayClient, limiter),
+		"resilience": resilience.DebugHandler(s.GatewayClient, limiter, limits),
 	}
 
 	// Authorization by caller identity, before shedding, as in each service's main.
