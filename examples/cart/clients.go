@@ -158,6 +158,50 @@ func (c *PaymentClient) Charge(ctx context.Context, key, orderID string, amountC
 	return p, nil
 }
 
+// ProblemVoided is the payment service's problem type for a charge whose key was
+// voided.
+const ProblemVoided = "urn:gantry:problem:idempotency-key-voided"
+
+// Void implements Payments: POST /payments/void with Idempotency-Key key and the
+// charge's body. 200 (voided) and 402 (declined) moved no money; 201 is the captured
+// payment; a 409 in flight is transient.
+func (c *PaymentClient) Void(ctx context.Context, key, orderID string, amountCents int64, currency string) (Payment, error) {
+	var raw json.RawMessage
+	status, ptype, err := callTyped(ctx, c.hc, "payment", http.MethodPost, c.base+"/payments/void", key,
+		chargeRequest{OrderID: orderID, AmountCents: amountCents, Currency: currency}, &raw)
+	switch {
+	case status == http.StatusPaymentRequired:
+		return Payment{}, nil
+	case status == http.StatusConflict && ptype == ProblemAlreadyCharged:
+		ps, err := c.PaymentsForOrder(ctx, orderID)
+		if err != nil {
+			return Payment{}, err
+		}
+		for _, p := range ps {
+			if Captured(p.Status) {
+				return p, nil
+			}
+		}
+		return Payment{}, nil
+	case status == http.StatusConflict:
+		retry := time.Second
+		var rj *rejectedError
+		if errors.As(err, &rj) && rj.retry > 0 {
+			retry = rj.retry
+		}
+		return Payment{}, &UnavailableError{Dependency: "payment", Retry: retry, Err: ErrChargeInFlight}
+	case err != nil:
+		return Payment{}, err
+	case status == http.StatusOK:
+		return Payment{}, nil // voided: no charge can use the key any more
+	}
+	var p Payment
+	if err := json.Unmarshal(raw, &p); err != nil || p.ID == "" {
+		return Payment{}, &UnavailableError{Dependency: "payment", Err: fmt.Errorf("decode the voided charge: %v", err)}
+	}
+	return p, nil
+}
+
 // Refund implements Payments: POST /payments/{id}/refund (idempotent).
 func (c *PaymentClient) Refund(ctx context.Context, paymentID string) error {
 	_, err := call(ctx, c.hc, "payment", http.MethodPost, c.base+"/payments/"+url.PathEscape(paymentID)+"/refund",

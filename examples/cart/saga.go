@@ -207,15 +207,18 @@ func (s *Shop) compensate(ctx context.Context, o Order) (Order, error) {
 		if o.PaymentID != "" {
 			ids = append(ids, o.PaymentID)
 		} else {
-			// The charge's response may have been lost: ask the ledger.
-			ps, err := s.payments.PaymentsForOrder(ctx, o.ID)
+			// The charge's outcome is unknown: its response was lost, or it is still
+			// at the payment service (slow, or claimed by a replica that died). Settle
+			// it by its key: a charge that never happened can no longer happen, one
+			// in flight is waited for, one that captured is refunded. Reading the
+			// ledger instead would miss a charge in flight, which would then capture on
+			// a cancelled order.
+			p, err := s.payments.Void(ctx, ChargeKey(o.ID), o.ID, o.TotalCents, o.Currency)
 			if err != nil {
 				return o, s.unavailable("payment", o, err)
 			}
-			for _, p := range ps {
-				if Captured(p.Status) {
-					ids = append(ids, p.ID)
-				}
+			if p.ID != "" && Captured(p.Status) {
+				ids = append(ids, p.ID)
 			}
 		}
 		for _, id := range ids {

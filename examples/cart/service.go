@@ -214,6 +214,11 @@ type Payments interface {
 	Charge(ctx context.Context, key, orderID string, amountCents int64, currency string) (Payment, error)
 	Refund(ctx context.Context, paymentID string) error
 	PaymentsForOrder(ctx context.Context, orderID string) ([]Payment, error)
+	// Void settles the charge with key for an order being given up: it makes a
+	// charge that never happened impossible from now on, or returns the one that
+	// did. A returned Payment with no ID means no money moved; a charge still in
+	// flight is an error matching ErrUnavailable (wait, then settle again).
+	Void(ctx context.Context, key, orderID string, amountCents int64, currency string) (Payment, error)
 }
 
 // Settings tunes the service. The zero value works.

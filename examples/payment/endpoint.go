@@ -10,6 +10,7 @@ import (
 // endpoints are safe for concurrent use.
 type Endpoints struct {
 	Charge      endpoint.Endpoint
+	Void        endpoint.Endpoint
 	Get         endpoint.Endpoint
 	ListByOrder endpoint.Endpoint
 	Refund      endpoint.Endpoint
@@ -19,6 +20,7 @@ type Endpoints struct {
 func MakeEndpoints(svc Service) Endpoints {
 	return Endpoints{
 		Charge:      MakeChargeEndpoint(svc),
+		Void:        MakeVoidEndpoint(svc),
 		Get:         MakeGetEndpoint(svc),
 		ListByOrder: MakeListByOrderEndpoint(svc),
 		Refund:      MakeRefundEndpoint(svc),
@@ -41,6 +43,15 @@ func MakeChargeEndpoint(svc Service) endpoint.Endpoint {
 	return func(ctx context.Context, req any) (any, error) {
 		r := req.(ChargeEndpointRequest)
 		return svc.Charge(ctx, r.Key, r.ChargeRequest)
+	}
+}
+
+// MakeVoidEndpoint returns an endpoint taking a ChargeEndpointRequest and returning
+// a VoidResult.
+func MakeVoidEndpoint(svc Service) endpoint.Endpoint {
+	return func(ctx context.Context, req any) (any, error) {
+		r := req.(ChargeEndpointRequest)
+		return svc.Void(ctx, r.Key, r.ChargeRequest)
 	}
 }
 

@@ -780,3 +780,47 @@ func TestFullVolumeIs503(t *testing.T) {
 		}
 	}
 }
+
+// TestVoidSettlesTheKey: voiding a key no charge has used makes a later charge with
+// it impossible (409 voided, no money moved); voiding a used key answers what the
+// charge did (the captured payment, to refund), 409 while a live request holds it.
+func TestVoidSettlesTheKey(t *testing.T) {
+	proc := payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
+	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
+	body := func(order string) string {
+		return `{"order_id":"` + order + `","amount_cents":900,"currency":"USD"}`
+	}
+	r := e.do(t, http.MethodPost, "/payments/void", "k-void", body("order-void"))
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"voided":true`) {
+		t.Fatalf("void of an unused key = %d %s, want 200 voided", r.status, r.body)
+	}
+	if r := e.do(t, http.MethodPost, "/payments/void", "k-void", body("order-void")); r.status != http.StatusOK {
+		t.Errorf("second void = %d %s, want 200 voided again", r.status, r.body)
+	}
+	late := e.charge(t, "k-void", "order-void", 900)
+	wantProblem(t, late, http.StatusConflict)
+	if !strings.Contains(string(late.body), payment.ProblemVoided) {
+		t.Errorf("charge with a voided key = %s, want problem %s", late.body, payment.ProblemVoided)
+	}
+	if proc.Authorized() != 0 || e.ledger(t, "order_id = 'order-void'") != 0 {
+		t.Errorf("a voided key moved money: %d authorizations, %d ledger rows", proc.Authorized(), e.ledger(t, "order_id = 'order-void'"))
+	}
+
+	paid := e.charge(t, "k-paid", "order-paid", 900)
+	if paid.status != http.StatusCreated {
+		t.Fatalf("charge = %d %s", paid.status, paid.body)
+	}
+	r = e.do(t, http.MethodPost, "/payments/void", "k-paid", body("order-paid"))
+	if r.status != http.StatusCreated || !bytes.Equal(r.body, paid.body) {
+		t.Errorf("void of a used key = %d %s, want the stored payment %s", r.status, r.body, paid.body)
+	}
+
+	h := newHanging()
+	e2 := newEnv(t, options{proc: h, set: payment.Settings{Lease: 10 * time.Second}})
+	startDead(t, e2, h, "k-busy", "order-busy", 900)
+	wantProblem(t, e2.do(t, http.MethodPost, "/payments/void", "k-busy", body("order-busy")), http.StatusConflict)
+	e2.clock.Advance(11 * time.Second) // the holder is gone: void settles it as a charge
+	if r := e2.do(t, http.MethodPost, "/payments/void", "k-busy", body("order-busy")); r.status != http.StatusCreated {
+		t.Errorf("void of an abandoned claim = %d %s, want the charge finished (201)", r.status, r.body)
+	}
+}

@@ -23,6 +23,9 @@ var (
 	ErrKeyRequired = errors.New("payment: idempotency key required")
 	// ErrKeyReused: the idempotency key was used before for a different request.
 	ErrKeyReused = errors.New("payment: idempotency key reused with a different request")
+	// ErrVoided: the idempotency key was voided before any charge used it (Void): no
+	// charge is made with it (409).
+	ErrVoided = errors.New("payment: idempotency key voided: the order was given up")
 	// ErrInFlight: a request with the same idempotency key is still being processed.
 	ErrInFlight = errors.New("payment: a request with this idempotency key is in progress")
 	// ErrAlreadyCharged: the order already has a payment that moved money.
@@ -116,6 +119,13 @@ type Service interface {
 	// "declined". Errors: ErrKeyRequired, ErrInvalid, ErrKeyReused, ErrInFlight,
 	// ErrAlreadyCharged, ErrUnavailable.
 	Charge(ctx context.Context, key string, req ChargeRequest) (ChargeResult, error)
+	// Void settles the charge of key for a caller that gives its order up: a key no
+	// charge has used is voided (Voided true; a charge with it later is ErrVoided),
+	// so no money can move for it; a key that was used answers as Charge with it
+	// would: the stored payment (captured, to refund, or declined), ErrInFlight while
+	// a live request holds it, and, for a claim abandoned past its lease, the charge
+	// finished by the processor's key. req must be the charge the key was meant for.
+	Void(ctx context.Context, key string, req ChargeRequest) (VoidResult, error)
 	// Get returns a payment or ErrNotFound.
 	Get(ctx context.Context, id string) (Payment, error)
 	// ListByOrder returns the order's payments, oldest first (empty, not an error,
@@ -259,6 +269,27 @@ func (s *service) authorize(ctx context.Context, key string, req ChargeRequest, 
 		return Decision{}, &UnavailableError{Retry: retryAfter}
 	}
 	return dec, err
+}
+
+// VoidResult is Void's answer: Voided, or the charge the key made.
+type VoidResult struct {
+	Voided bool
+	ChargeResult
+}
+
+func (s *service) Void(ctx context.Context, key string, req ChargeRequest) (VoidResult, error) {
+	if err := ValidateKey(key); err != nil {
+		return VoidResult{}, err
+	}
+	if err := ValidateCharge(req); err != nil {
+		return VoidResult{}, err
+	}
+	voided, err := s.store.VoidUnclaimed(ctx, key, s.set.Now())
+	if err != nil || voided {
+		return VoidResult{Voided: voided}, err
+	}
+	res, err := s.Charge(ctx, key, req)
+	return VoidResult{ChargeResult: res}, err
 }
 
 func (s *service) Get(ctx context.Context, id string) (Payment, error) {

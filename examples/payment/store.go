@@ -61,6 +61,14 @@ CREATE TABLE idempotency_keys (
 	response_body BLOB,             -- the payment as first answered, JSON
 	CHECK ((state = 'completed') = (payment_id IS NOT NULL AND response_body IS NOT NULL))
 );`},
+		// A key voided before any charge claimed it (the caller gave the order up):
+		// a charge that arrives with it later is refused, so no money moves for an
+		// order that is no more.
+		{Version: 2, Name: "voided keys", SQL: `
+CREATE TABLE voided_keys (
+	key        TEXT PRIMARY KEY,
+	voided_at  TEXT NOT NULL
+);`},
 	}
 }
 
@@ -91,6 +99,13 @@ func (s *Store) Claim(ctx context.Context, key, hash string, now time.Time, leas
 		token := rand.Text()
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			var voided int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM voided_keys WHERE key = ?`, key).Scan(&voided); err != nil {
+				return fmt.Errorf("payment: read voided keys: %w", err)
+			}
+			if voided > 0 {
+				return ErrVoided
+			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (key, request_hash, state, claim_token, claimed_at)
 				VALUES (?, ?, 'in_flight', ?, ?)`, key, hash, token, now.UnixNano())
 			if err != nil {
@@ -121,6 +136,29 @@ func (s *Store) Claim(ctx context.Context, key, hash string, now time.Time, leas
 		return nil
 	})
 	return c, err
+}
+
+// VoidUnclaimed voids key if no charge ever claimed it, and reports whether the key
+// is now void (also when it already was). A key that was claimed (in flight or
+// completed) is left alone: the caller settles it as a charge would.
+func (s *Store) VoidUnclaimed(ctx context.Context, key string, now time.Time) (bool, error) {
+	voided := false
+	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		var claimed int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE key = ?`, key).Scan(&claimed); err != nil {
+			return fmt.Errorf("payment: read key: %w", err)
+		}
+		if claimed > 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO voided_keys (key, voided_at) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+			key, now.UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("payment: void key: %w", err)
+		}
+		voided = true
+		return nil
+	})
+	return voided, err
 }
 
 // Complete records p and completes key in ONE transaction, provided the caller

@@ -28,6 +28,7 @@ const (
 	ProblemAlreadyCharged = "urn:gantry:problem:order-already-charged"
 	ProblemNotRefundable  = "urn:gantry:problem:not-refundable"
 	ProblemUnavailable    = "urn:gantry:problem:processor-unavailable"
+	ProblemVoided         = "urn:gantry:problem:idempotency-key-voided"
 )
 
 // NewHTTPHandler returns the payment HTTP API over svc:
@@ -38,6 +39,9 @@ const (
 //	GET  /payments/{id}          200 payment, 404
 //	GET  /payments?order_id=...  200 [payment] (oldest first), 400 without order_id
 //	POST /payments/{id}/refund   200 refunded payment (idempotent), 404, 409 declined, 503
+//	POST /payments/void          Idempotency-Key and the charge's body: 200 {"voided":true}
+//	                             when no charge used the key (a later one is 409 voided);
+//	                             otherwise what POST /payments with it answers
 //
 // A replayed answer carries Idempotent-Replayed: true. It is served by go-kit with
 // Gantry's adapters (transport.KitServerOptions, transport.EncodeJSONResponse).
@@ -48,6 +52,7 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) *http.ServeMux {
 	opts := transport.KitServerOptions(logger)
 	mux := http.NewServeMux()
 	mux.Handle("POST /payments", httptransport.NewServer(problems(e.Charge), DecodeChargeRequest, encodeCharge, opts...))
+	mux.Handle("POST /payments/void", httptransport.NewServer(problems(e.Void), DecodeChargeRequest, encodeVoid, opts...))
 	mux.Handle("GET /payments/{id}", httptransport.NewServer(problems(e.Get), decodeID, transport.EncodeJSONResponse, opts...))
 	mux.Handle("GET /payments", httptransport.NewServer(problems(e.ListByOrder), decodeOrder, transport.EncodeJSONResponse, opts...))
 	mux.Handle("POST /payments/{id}/refund", httptransport.NewServer(problems(e.Refund), decodeID, transport.EncodeJSONResponse, opts...))
@@ -63,6 +68,7 @@ func Callers() (routes map[string][]string, unlisted []string) {
 	both := []string{"cart", "operator"}
 	return map[string][]string{
 		"POST /payments":             {"cart"},
+		"POST /payments/void":        {"cart"},
 		"GET /payments/{id}":         both,
 		"GET /payments":              both,
 		"POST /payments/{id}/refund": both,
@@ -131,6 +137,15 @@ func encodeCharge(_ context.Context, w http.ResponseWriter, resp any) error {
 	return transport.WriteJSON(w, http.StatusCreated, p)
 }
 
+// encodeVoid renders a void: 200 {"voided":true}, or the charge the key made.
+func encodeVoid(ctx context.Context, w http.ResponseWriter, resp any) error {
+	res := resp.(VoidResult)
+	if res.Voided {
+		return transport.WriteJSON(w, http.StatusOK, map[string]bool{"voided": true})
+	}
+	return encodeCharge(ctx, w, res.ChargeResult)
+}
+
 // problemOf maps the domain errors to problems; other errors pass through to
 // transport.ProblemFor, which hides the details of anything that is not a 4xx.
 func problemOf(err error) error {
@@ -145,6 +160,8 @@ func problemOf(err error) error {
 			Errors: []transport.FieldError{{Field: "Idempotency-Key", Detail: "is required"}}}
 	case errors.Is(err, ErrNotFound):
 		return &transport.Problem{Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, ErrVoided):
+		return &transport.Problem{Type: ProblemVoided, Status: http.StatusConflict, Detail: err.Error()}
 	case errors.Is(err, ErrKeyReused):
 		return &transport.Problem{Type: ProblemKeyReused, Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	case errors.Is(err, ErrInFlight):
