@@ -479,6 +479,7 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 	}
 
 	errs = append(errs, checkTLS(svc, pod.Spec, c, env)...)
+	errs = append(errs, checkMemory(svc, pod.Spec, m.configMaps)...)
 
 	// Hardening.
 	psc := pod.Spec.SecurityContext
@@ -588,6 +589,86 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 		fail("no PodDisruptionBudget selects its pods")
 	}
 	return errs
+}
+
+// checkMemory checks that every container of the pod (init containers too) has a
+// limits.memory and a GOMEMLIMIT between 85% and 95% of it: a literal value, from a
+// ConfigMap, or from the downward API's limits.memory (with a divisor and a unit after it,
+// which gives the whole limit and fails the check: the runtime needs headroom below it).
+func checkMemory(svc string, pod corev1.PodSpec, configMaps map[string]*corev1.ConfigMap) []error {
+	var errs []error
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("Deployment %s: container %s: "+format, append([]any{svc, c.Name}, args...)...))
+		}
+		limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+		if !ok || limit.Value() <= 0 {
+			fail("no limits.memory")
+			continue
+		}
+		v, found := "", false
+		for _, ef := range c.EnvFrom {
+			if ef.ConfigMapRef == nil || ef.Prefix != "" || configMaps[ef.ConfigMapRef.Name] == nil {
+				continue
+			}
+			if x, ok := configMaps[ef.ConfigMapRef.Name].Data["GOMEMLIMIT"]; ok {
+				v, found = x, true
+			}
+		}
+		downward := map[string]string{}
+		for _, e := range c.Env {
+			switch {
+			case e.ValueFrom == nil && e.Name == "GOMEMLIMIT":
+				v, found = e.Value, true
+			case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
+				d := e.ValueFrom.ResourceFieldRef.Divisor
+				n := limit.Value()
+				if dv := d.Value(); dv > 0 {
+					n = (n + dv - 1) / dv
+				}
+				downward["$("+e.Name+")"] = strconv.FormatInt(n, 10)
+				if e.Name == "GOMEMLIMIT" {
+					v, found = downward["$("+e.Name+")"], true
+				}
+			}
+		}
+		if !found {
+			fail("no GOMEMLIMIT (limits.memory %s)", limit.String())
+			continue
+		}
+		for ref, n := range downward {
+			v = strings.ReplaceAll(v, ref, n)
+		}
+		soft, err := goMemLimit(v)
+		if err != nil {
+			fail("GOMEMLIMIT %q: %v", v, err)
+			continue
+		}
+		if r := float64(soft) / float64(limit.Value()); r < 0.85 || r > 0.95 {
+			fail("GOMEMLIMIT %s is %.0f%% of limits.memory %s, want 85-95%%", v, 100*r, limit.String())
+		}
+	}
+	return errs
+}
+
+// goMemLimit parses GOMEMLIMIT as the Go runtime does: a number of bytes with an
+// optional B, KiB, MiB, GiB or TiB suffix.
+func goMemLimit(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("not a size the Go runtime reads")
+	}
+	return n * mult, nil
 }
 
 // The TLS Secret's mount, and the file each variable names (the Secret's key).
@@ -770,6 +851,16 @@ func TestManifestsCheckCatches(t *testing.T) {
 			[]edit{{"network-policies.yaml", "  podSelector: {}\n  policyTypes: [Egress]\n", "  podSelector:\n    matchExpressions:\n      - {key: app.kubernetes.io/name, operator: In, values: [gateway, catalog, cart, payment]}\n  policyTypes: [Egress]\n"}}},
 		{"podSelector with labels no pod carries", "network-policies.yaml", "    matchLabels: {app.kubernetes.io/name: payment}\n  policyTypes: [Ingress]", "    matchLabels: {app: payment}\n  policyTypes: [Ingress]",
 			"payment: podSelector app=payment selects no pod of the shop", nil},
+
+		// Memory: GOMEMLIMIT agrees with limits.memory.
+		{"no GOMEMLIMIT", "cart.yaml", "            - {name: GOMEMLIMIT, value: 230MiB}\n", "", "Deployment cart: container cart: no GOMEMLIMIT (limits.memory 256Mi)", nil},
+		{"GOMEMLIMIT above the limit", "catalog.yaml", "{name: GOMEMLIMIT, value: 230MiB}", "{name: GOMEMLIMIT, value: 300MiB}", "GOMEMLIMIT 300MiB is 117% of limits.memory 256Mi", nil},
+		{"limit raised alone", "gateway.yaml", "limits: {cpu: \"1\", memory: 256Mi}", "limits: {cpu: \"1\", memory: 512Mi}", "Deployment gateway: container gateway: GOMEMLIMIT 230MiB is 45% of limits.memory 512Mi", nil},
+		{"no memory limit", "payment.yaml", "limits: {cpu: \"1\", memory: 256Mi}", "limits: {cpu: \"1\"}", "Deployment payment: container payment: no limits.memory", nil},
+		{"GOMEMLIMIT in bytes by mistake", "cart.yaml", "{name: GOMEMLIMIT, value: 230MiB}", "{name: GOMEMLIMIT, value: \"230\"}", "GOMEMLIMIT 230 is 0% of limits.memory", nil},
+		{"the whole limit from the downward API", "cart.yaml", "            - {name: GOMEMLIMIT, value: 230MiB}\n",
+			"            - name: MEMORY_LIMIT_MIB\n              valueFrom:\n                resourceFieldRef: {resource: limits.memory, divisor: 1Mi}\n            - {name: GOMEMLIMIT, value: \"$(MEMORY_LIMIT_MIB)MiB\"}\n",
+			"GOMEMLIMIT 256MiB is 100% of limits.memory 256Mi", nil},
 
 		// Certificates from Secrets.
 		{"TLS Secret not mounted", "catalog.yaml", "            - {name: tls, mountPath: /var/run/gantry/tls, readOnly: true}\n", "", "Deployment catalog: TLS: the container does not mount the volume tls (Secret catalog-tls)", nil},
