@@ -40,6 +40,26 @@ func (c *CatalogClient) Product(ctx context.Context, id string) (Product, error)
 	return p, err
 }
 
+// Products implements Catalog: GET /products?id=...&id=... (one call for up to
+// catalog.MaxProductIDs ids; more are asked for in several).
+func (c *CatalogClient) Products(ctx context.Context, ids []string) (map[string]Product, error) {
+	const batch = 100 // catalog.MaxProductIDs
+	out := make(map[string]Product, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), batch)
+		q := url.Values{"id": ids[:n]}
+		var ps []Product
+		if _, err := call(ctx, c.hc, "catalog", http.MethodGet, c.base+"/products?"+q.Encode(), "", nil, &ps); err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			out[p.ID] = p
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
 type reservationRequest struct {
 	OrderID string            `json:"order_id"`
 	Items   []reservationItem `json:"items"`

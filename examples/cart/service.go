@@ -201,6 +201,8 @@ type Payment struct {
 // failures, and one matching ErrUpstream for other rejections.
 type Catalog interface {
 	Product(ctx context.Context, id string) (Product, error)
+	// Products returns the products of ids that exist, by id, in one call.
+	Products(ctx context.Context, ids []string) (map[string]Product, error)
 	Reserve(ctx context.Context, orderID string, items []Item) (reservationID string, err error)
 	ConfirmReservation(ctx context.Context, reservationID string) error
 	ReleaseReservation(ctx context.Context, reservationID string) error
@@ -341,13 +343,21 @@ func (s *Shop) GetCart(ctx context.Context, owner, cartID string) (Cart, error) 
 		return Cart{}, err
 	}
 	c := Cart{ID: cartID, Items: []Item{}}
+	if len(items) == 0 {
+		return c, nil
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ProductID
+	}
+	products, err := s.catalog.Products(ctx, ids) // one call for every line
+	if err != nil {
+		return Cart{}, err
+	}
 	for _, it := range items {
-		p, err := s.catalog.Product(ctx, it.ProductID)
-		if errors.Is(err, ErrProductNotFound) {
+		p, ok := products[it.ProductID]
+		if !ok {
 			continue // removed from the catalog: not sellable, not shown
-		}
-		if err != nil {
-			return Cart{}, err
 		}
 		it.PriceCents = p.PriceCents
 		c.Items = append(c.Items, it)

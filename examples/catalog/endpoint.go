@@ -71,11 +71,15 @@ func (releaseResponse) StatusCode() int { return http.StatusNoContent }
 
 type idRequest struct{ ID string }
 
-// MakeListProductsEndpoint returns an endpoint taking any request and returning
-// []Product.
+// ListRequest asks for every product, or for those of IDs.
+type ListRequest struct{ IDs []string }
+
+// MakeListProductsEndpoint returns an endpoint taking a ListRequest (or any other
+// request: every product) and returning []Product.
 func MakeListProductsEndpoint(svc Service) endpoint.Endpoint {
-	return func(ctx context.Context, _ any) (any, error) {
-		return svc.ListProducts(ctx)
+	return func(ctx context.Context, req any) (any, error) {
+		r, _ := req.(ListRequest)
+		return svc.ListProducts(ctx, r.IDs...)
 	}
 }
 

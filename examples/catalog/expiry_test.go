@@ -94,3 +94,24 @@ func TestSettingsValidate(t *testing.T) {
 		t.Errorf("Validate(zero) = %v", err)
 	}
 }
+
+// TestListProductsByID: GET /products?id=... answers those products in one call
+// (unknown ids left out), so a cart prices all its lines at once; too many ids or a
+// malformed one is 400.
+func TestListProductsByID(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(t, http.MethodGet, "/products?id=p03&id=p01,nope", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /products?id=p03&id=p01,nope = %d %s", r.status, r.body)
+	}
+	got := decode[[]catalog.Product](t, r)
+	if len(got) != 2 || got[0].ID != "p01" || got[1].ID != "p03" {
+		t.Errorf("products = %+v, want p01 and p03", got)
+	}
+	if all := decode[[]catalog.Product](t, e.do(t, http.MethodGet, "/products", "")); len(all) != 24 {
+		t.Errorf("GET /products = %d products, want all 24", len(all))
+	}
+	many := "/products?id=" + strings.TrimSuffix(strings.Repeat("p01,", catalog.MaxProductIDs+1), ",")
+	wantProblem(t, e.do(t, http.MethodGet, many, ""), http.StatusBadRequest)
+	wantProblem(t, e.do(t, http.MethodGet, "/products?id=p01,%01", ""), http.StatusBadRequest)
+}

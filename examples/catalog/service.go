@@ -99,7 +99,10 @@ type StockLevel struct {
 // Service is the catalog's domain API. Implementations are safe for concurrent use.
 type Service interface {
 	// ListProducts returns every product, ordered by id.
-	ListProducts(ctx context.Context) ([]Product, error)
+	//
+	// With ids, only those products, ordered by id; unknown ids are left out. At most
+	// MaxProductIDs ids; more, or a malformed one, is ErrInvalid.
+	ListProducts(ctx context.Context, ids ...string) ([]Product, error)
 	// GetProduct returns one product or ErrProductNotFound.
 	GetProduct(ctx context.Context, id string) (Product, error)
 	// Reserve holds stock for every item of an order, all or nothing. It is
@@ -172,8 +175,19 @@ type service struct {
 
 var _ Service = (*service)(nil)
 
-func (s *service) ListProducts(ctx context.Context) ([]Product, error) {
-	return s.store.ListProducts(ctx)
+// MaxProductIDs bounds the ids of one ListProducts call (GET /products?id=...).
+const MaxProductIDs = 100
+
+func (s *service) ListProducts(ctx context.Context, ids ...string) ([]Product, error) {
+	if len(ids) > MaxProductIDs {
+		return nil, &InvalidError{Field: "id", Reason: fmt.Sprintf("at most %d ids, got %d", MaxProductIDs, len(ids))}
+	}
+	for _, id := range ids {
+		if err := checkID("id", id); err != nil {
+			return nil, err
+		}
+	}
+	return s.store.ListProducts(ctx, ids...)
 }
 
 func (s *service) GetProduct(ctx context.Context, id string) (Product, error) {

@@ -109,9 +109,16 @@ func scanProduct(row interface{ Scan(...any) error }) (Product, error) {
 	return p, err
 }
 
-// ListProducts returns every product ordered by id.
-func (s *Store) ListProducts(ctx context.Context) ([]Product, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+productCols+` FROM products ORDER BY id`)
+// ListProducts returns every product, or those of ids, ordered by id.
+func (s *Store) ListProducts(ctx context.Context, ids ...string) ([]Product, error) {
+	q, args := `SELECT `+productCols+` FROM products ORDER BY id`, []any(nil)
+	if len(ids) > 0 {
+		q = `SELECT ` + productCols + ` FROM products WHERE id IN (?` + strings.Repeat(",?", len(ids)-1) + `) ORDER BY id`
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list products: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
@@ -41,7 +42,7 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) *http.ServeMux {
 	handle := func(pattern string, ep endpoint.Endpoint, dec httptransport.DecodeRequestFunc) {
 		mux.Handle(pattern, httptransport.NewServer(problems(ep), dec, transport.EncodeJSONResponse, opts...))
 	}
-	handle("GET /products", e.ListProducts, noRequest)
+	handle("GET /products", e.ListProducts, decodeList)
 	handle("GET /products/{id}", e.GetProduct, decodeID)
 	handle("POST /reservations", e.Reserve, DecodeReserveRequest)
 	handle("GET /reservations/{id}", e.GetReservation, decodeID)
@@ -84,6 +85,17 @@ func problems(next endpoint.Endpoint) endpoint.Endpoint {
 }
 
 func noRequest(context.Context, *http.Request) (any, error) { return struct{}{}, nil }
+
+// decodeList reads GET /products?id=p01&id=p02 (ids may also be comma-separated).
+func decodeList(_ context.Context, r *http.Request) (any, error) {
+	var ids []string
+	for _, v := range r.URL.Query()["id"] {
+		for id := range strings.SplitSeq(v, ",") {
+			ids = append(ids, id)
+		}
+	}
+	return ListRequest{IDs: ids}, nil
+}
 
 func decodeID(_ context.Context, r *http.Request) (any, error) {
 	return idRequest{ID: r.PathValue("id")}, nil
