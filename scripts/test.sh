@@ -32,6 +32,11 @@ go test -race -count=1 -p 1 -timeout 15m $(go list ./... | grep -E "$heavy")
 step "bench module: vet, and every benchmark once (they must compile and run)"
 (cd bench && go vet ./... && go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 10m ./...)
 
+step "jaeger binary (for the examples' tests against a real Jaeger)"
+JAEGER_BIN=$(bash scripts/jaeger.sh)
+export JAEGER_BIN
+echo "using $JAEGER_BIN"
+
 step "examples module: vet and test"
 (cd examples && go vet ./... && go test -count=1 -timeout 15m ./...)
 
