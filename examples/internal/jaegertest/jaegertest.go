@@ -73,9 +73,10 @@ type Jaeger struct {
 }
 
 // config is Jaeger's configuration (the OTel Collector's format): every listener on
-// 127.0.0.1, in-memory storage, no self-tracing and no metrics endpoint of its own. Metrics
-// sent to the OTLP receiver are accepted and dropped, so that a service exporting both
-// signals to it sees no errors.
+// 127.0.0.1, in-memory storage, no self-tracing and no metrics endpoint of its own. The
+// traces pipeline has no batch processor and the storage exporter no queue, so an export
+// is stored by the time the receiver answers it. Metrics sent to the OTLP receiver are
+// accepted and dropped, so that a service exporting both signals to it sees no errors.
 const config = `service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
