@@ -60,17 +60,39 @@ func TestKeyByClientIPv4DoesNotAllocate(t *testing.T) {
 }
 
 // FuzzKeyByForwardedClient: any header a client sends yields a key without panicking,
-// and an untrusted peer is always keyed by itself.
+// an untrusted peer is always keyed by itself, and behind a trusted peer the key is an
+// address or an IPv6 /64 that the peer or one of the hops named (never a string a
+// client made up, which would mint a fresh bucket per request).
 func FuzzKeyByForwardedClient(f *testing.F) {
 	f.Add("203.0.113.7:1", "1.1.1.1, 10.0.0.1", `for="[::1]:1"`)
 	f.Add("10.0.0.1:1", "garbage,,,", "for=;for=x")
+	f.Add("10.0.0.1:1", "", `for="[2001:db8::1]:443";proto=https, for=10.0.0.2`)
+	f.Add("10.0.0.1:1", "2001:db8::1, ::ffff:10.0.0.3", "")
+	f.Add("[::ffff:10.0.0.1]:1", "198.51.100.1", "")
+	f.Add("10.0.0.1:1", "_hidden, 10.0.0.9", `For=unknown`)
 	key := KeyByForwardedClient([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	f.Fuzz(func(t *testing.T, remote, xff, fwd string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}, "Forwarded": {fwd}}}
 		got := key(r)
-		if a, ok := parseHost(remote); !ok || !netip.MustParsePrefix("10.0.0.0/8").Contains(a) {
+		a, ok := parseHost(remote)
+		if !ok || !netip.MustParsePrefix("10.0.0.0/8").Contains(a) {
 			if want := KeyByClientIP(r); got != want {
 				t.Fatalf("untrusted peer %q keyed %q, want %q (its own)", remote, got, want)
+			}
+			return
+		}
+		named := map[string]bool{clientKey(a.String()): true}
+		for _, h := range forwardedFor(r.Header) {
+			if ha, ok := parseHost(h); ok {
+				named[clientKey(ha.String())] = true
+			}
+		}
+		if !named[got] {
+			t.Fatalf("behind trusted peer %q (X-Forwarded-For %q, Forwarded %q) keyed %q, not the peer or a hop", remote, xff, fwd, got)
+		}
+		if _, err := netip.ParseAddr(got); err != nil {
+			if p, err := netip.ParsePrefix(got); err != nil || p.Bits() != 64 {
+				t.Fatalf("behind trusted peer %q keyed %q, want an address or a /64", remote, got)
 			}
 		}
 	})

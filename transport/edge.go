@@ -21,7 +21,8 @@ func Edge() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for k := range r.Header {
-				if strings.HasPrefix(k, internalPrefix) || k == "Baggage" {
+				// Any case: net/http canonicalizes only names that are valid tokens.
+				if isInternal(k) || strings.EqualFold(k, "Baggage") {
 					delete(r.Header, k)
 				}
 			}
@@ -32,6 +33,11 @@ func Edge() func(http.Handler) http.Handler {
 			next.ServeHTTP(&edgeWriter{ResponseWriter: w}, r)
 		})
 	}
+}
+
+// isInternal reports whether the header name k starts with internalPrefix, in any case.
+func isInternal(k string) bool {
+	return len(k) >= len(internalPrefix) && strings.EqualFold(k[:len(internalPrefix)], internalPrefix)
 }
 
 // hasDotSegment reports whether the decoded path has a "." or ".." segment.
@@ -62,7 +68,7 @@ func (w *edgeWriter) strip() {
 	w.wrote = true
 	h := w.ResponseWriter.Header()
 	for k := range h {
-		if strings.HasPrefix(k, internalPrefix) {
+		if isInternal(k) {
 			delete(h, k)
 		}
 	}
