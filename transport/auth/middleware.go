@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gantry-go/gantry/transport"
+
+	"github.com/gantry-go/gantry/internal/route"
 )
 
 // Options configures [Authenticate]. The zero value works.
@@ -92,7 +94,9 @@ func Authenticate(v *Verifier, opts Options) func(http.Handler) http.Handler {
 				writeProblem(w, r, http.StatusUnauthorized, describe(err))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+			r2 := r.WithContext(NewContext(r.Context(), p))
+			next.ServeHTTP(w, r2)
+			route.Keep(r, r2) // the route, for the access log, metrics and spans outside
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+
+	"github.com/gantry-go/gantry/internal/route"
 )
 
 type peerKey struct{}
@@ -21,7 +23,9 @@ func Peer() func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, &id)))
+			r2 := r.WithContext(context.WithValue(r.Context(), peerKey{}, &id))
+			next.ServeHTTP(w, r2)
+			route.Keep(r, r2)
 		})
 	}
 }
