@@ -48,21 +48,28 @@ func openDB(t testing.TB, path string) *sql.DB {
 
 type env struct {
 	srv   *httptest.Server
-	db    *sql.DB
-	path  string
+	db    *sql.DB // SQLite only
+	path  string  // SQLite only
 	clock *clock
+	// Straight to the database, around the service (queries written with ?).
+	exec     func(t testing.TB, query string, args ...any) error
+	count    func(t testing.TB, query string, args ...any) int
+	isUnique func(error) bool
+	close    func() // closes the service's store
 }
 
 type options struct {
-	path  string
-	proc  payment.Processor
-	set   payment.Settings
-	clock *clock
+	backend backend // zero: SQLite
+	path    string  // SQLite: the file; empty means a new one
+	dsn     string  // PostgreSQL: the database; empty means a new one
+	proc    payment.Processor
+	set     payment.Settings
+	clock   *clock
 }
 
 func newEnv(t testing.TB, o options) *env {
 	t.Helper()
-	if o.path == "" {
+	if o.path == "" && o.backend.pg == nil {
 		o.path = filepath.Join(t.TempDir(), "payment.db")
 	}
 	if o.proc == nil {
@@ -72,16 +79,37 @@ func newEnv(t testing.TB, o options) *env {
 		o.clock = newClock()
 	}
 	o.set.Now = o.clock.Now
-	db := openDB(t, o.path)
-	store, err := payment.NewStore(context.Background(), db)
-	if err != nil {
-		t.Fatalf("payment.NewStore() = %v", err)
+	e := &env{clock: o.clock}
+	var store payment.Ledger
+	if o.backend.pg != nil {
+		store = e.openPostgres(t, o)
+	} else {
+		db := openDB(t, o.path)
+		s, err := payment.NewStore(context.Background(), db)
+		if err != nil {
+			t.Fatalf("payment.NewStore() = %v", err)
+		}
+		store, e.db, e.path = s, db, o.path
+		e.exec = func(t testing.TB, q string, args ...any) error {
+			_, err := db.ExecContext(context.Background(), q, args...)
+			return err
+		}
+		e.count = func(t testing.TB, q string, args ...any) int {
+			t.Helper()
+			var n int
+			if err := db.QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		e.isUnique, e.close = sqlitedb.IsUnique, func() { _ = db.Close() }
 	}
 	srv := httptest.NewUnstartedServer(payment.NewHTTPHandler(payment.NewService(store, o.proc, o.set), nil))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the crash tests panic on purpose
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, db: db, path: o.path, clock: o.clock}
+	e.srv = srv
+	return e
 }
 
 type result struct {
@@ -125,11 +153,7 @@ func (e *env) charge(t testing.TB, key, order string, amount int64) result {
 // ledger counts the rows in the payments table, straight from the database.
 func (e *env) ledger(t testing.TB, where string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := e.db.QueryRowContext(context.Background(), `SELECT count(*) FROM payments WHERE `+where, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return e.count(t, `SELECT count(*) FROM payments WHERE `+where, args...)
 }
 
 func decode[T any](t testing.TB, r result) T {
@@ -152,8 +176,12 @@ func wantProblem(t testing.TB, r result, status int) {
 }
 
 func TestChargeOnceUnderConcurrentRetries(t *testing.T) {
+	eachBackend(t, testChargeOnceUnderConcurrentRetries)
+}
+
+func testChargeOnceUnderConcurrentRetries(t *testing.T, b backend) {
 	// A little latency keeps the first request in flight while the others arrive.
-	e := newEnv(t, options{proc: payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 20 * time.Millisecond}, nil)})
+	e := newEnv(t, options{backend: b, proc: payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 20 * time.Millisecond}, nil)})
 	const n = 50
 	results := make([]result, n)
 	var wg sync.WaitGroup
@@ -190,8 +218,10 @@ func TestChargeOnceUnderConcurrentRetries(t *testing.T) {
 	}
 }
 
-func TestSameKeyDifferentBodyIs422(t *testing.T) {
-	e := newEnv(t, options{})
+func TestSameKeyDifferentBodyIs422(t *testing.T) { eachBackend(t, testSameKeyDifferentBodyIs422) }
+
+func testSameKeyDifferentBodyIs422(t *testing.T, b backend) {
+	e := newEnv(t, options{backend: b})
 	first := e.charge(t, "k1", "order-1", 1000)
 	if first.status != http.StatusCreated {
 		t.Fatalf("POST /payments = %d %s, want 201", first.status, first.body)
@@ -215,9 +245,11 @@ func TestSameKeyDifferentBodyIs422(t *testing.T) {
 	}
 }
 
-func TestCrashAfterCommitThenRetry(t *testing.T) {
+func TestCrashAfterCommitThenRetry(t *testing.T) { eachBackend(t, testCrashAfterCommitThenRetry) }
+
+func testCrashAfterCommitThenRetry(t *testing.T, b backend) {
 	var crashed atomic.Bool
-	e := newEnv(t, options{set: payment.Settings{AfterCommit: func(payment.Payment) {
+	e := newEnv(t, options{backend: b, set: payment.Settings{AfterCommit: func(payment.Payment) {
 		if crashed.CompareAndSwap(false, true) {
 			panic("simulated crash between commit and response")
 		}
@@ -291,8 +323,12 @@ func startDead(t *testing.T, e *env, h *hanging, key, order string, amount int64
 // ledger's commit releases the claim, and the retry, which reaches the acquirer with
 // the same key, moves no more money: one authorization, one ledger row.
 func TestPanicAfterAuthorizeChargesOnce(t *testing.T) {
+	eachBackend(t, testPanicAfterAuthorizeChargesOnce)
+}
+
+func testPanicAfterAuthorizeChargesOnce(t *testing.T, b backend) {
 	proc := newPanicky()
-	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
+	e := newEnv(t, options{backend: b, proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
 	if r := e.charge(t, "k-early", "order-early", 700); r.err == nil && r.status < 500 {
 		t.Fatalf("POST /payments with a panic before commit = %d, want a 500 or a broken connection", r.status)
 	}
@@ -312,8 +348,12 @@ func TestPanicAfterAuthorizeChargesOnce(t *testing.T) {
 // process dead for all we know) blocks retries with 409 until its lease is over; then
 // one retry takes the key over and charges.
 func TestDeadClaimBlocksUntilLeaseExpires(t *testing.T) {
+	eachBackend(t, testDeadClaimBlocksUntilLeaseExpires)
+}
+
+func testDeadClaimBlocksUntilLeaseExpires(t *testing.T, b backend) {
 	h := newHanging()
-	e := newEnv(t, options{proc: h, set: payment.Settings{Lease: 10 * time.Second}})
+	e := newEnv(t, options{backend: b, proc: h, set: payment.Settings{Lease: 10 * time.Second}})
 	startDead(t, e, h, "k-early", "order-early", 700)
 	wantProblem(t, e.charge(t, "k-early", "order-early", 700), http.StatusConflict)
 	if got := e.ledger(t, "1 = 1"); got != 0 {
@@ -329,10 +369,12 @@ func TestDeadClaimBlocksUntilLeaseExpires(t *testing.T) {
 	}
 }
 
-func TestProcessorFailureMovesNoMoney(t *testing.T) {
+func TestProcessorFailureMovesNoMoney(t *testing.T) { eachBackend(t, testProcessorFailureMovesNoMoney) }
+
+func testProcessorFailureMovesNoMoney(t *testing.T, b backend) {
 	var roll atomic.Uint64 // the next "random" number, as float64 bits
 	random := func() float64 { return math.Float64frombits(roll.Load()) }
-	e := newEnv(t, options{proc: payment.NewSimulatedProcessor(payment.ProcessorSettings{FailureRate: 0.5}, random)})
+	e := newEnv(t, options{backend: b, proc: payment.NewSimulatedProcessor(payment.ProcessorSettings{FailureRate: 0.5}, random)})
 	roll.Store(math.Float64bits(0.1)) // below the rate: fail
 	r := e.charge(t, "k-flaky", "order-flaky", 1500)
 	wantProblem(t, r, http.StatusServiceUnavailable)
@@ -351,8 +393,10 @@ func TestProcessorFailureMovesNoMoney(t *testing.T) {
 	}
 }
 
-func TestDeclineIs402AndReplays(t *testing.T) {
-	e := newEnv(t, options{})
+func TestDeclineIs402AndReplays(t *testing.T) { eachBackend(t, testDeclineIs402AndReplays) }
+
+func testDeclineIs402AndReplays(t *testing.T, b backend) {
+	e := newEnv(t, options{backend: b})
 	first := e.charge(t, "k-dec", "order-dec", 1313)
 	wantProblem(t, first, http.StatusPaymentRequired)
 	if typ := decode[map[string]any](t, first)["type"]; typ != payment.ProblemDeclined {
@@ -378,16 +422,20 @@ func TestDeclineIs402AndReplays(t *testing.T) {
 }
 
 func TestSecondChargeForAnOrderIsImpossible(t *testing.T) {
-	e := newEnv(t, options{})
+	eachBackend(t, testSecondChargeForAnOrderIsImpossible)
+}
+
+func testSecondChargeForAnOrderIsImpossible(t *testing.T, b backend) {
+	e := newEnv(t, options{backend: b})
 	if r := e.charge(t, "k-a", "order-x", 999); r.status != http.StatusCreated {
 		t.Fatalf("first charge = %d %s", r.status, r.body)
 	}
 	// A client bug: a new key for an order already paid.
 	wantProblem(t, e.charge(t, "k-b", "order-x", 999), http.StatusConflict)
 	// Even a write that bypasses the service hits the UNIQUE index.
-	_, err := e.db.ExecContext(t.Context(), `INSERT INTO payments (id, order_id, amount_cents, currency, status, idempotency_key, created_at)
+	err := e.exec(t, `INSERT INTO payments (id, order_id, amount_cents, currency, status, idempotency_key, created_at)
 		VALUES ('pay_rogue', 'order-x', 999, 'USD', 'captured', 'rogue', '2026-01-01T00:00:00Z')`)
-	if !sqlitedb.IsUnique(err) {
+	if !e.isUnique(err) {
 		t.Errorf("direct INSERT of a second captured payment = %v, want a UNIQUE violation", err)
 	}
 	if got := e.ledger(t, "order_id = 'order-x'"); got != 1 {
@@ -395,8 +443,10 @@ func TestSecondChargeForAnOrderIsImpossible(t *testing.T) {
 	}
 }
 
-func TestRefundIsIdempotent(t *testing.T) {
-	e := newEnv(t, options{})
+func TestRefundIsIdempotent(t *testing.T) { eachBackend(t, testRefundIsIdempotent) }
+
+func testRefundIsIdempotent(t *testing.T, b backend) {
+	e := newEnv(t, options{backend: b})
 	charged := e.charge(t, "k-r", "order-r", 5000)
 	p := decode[payment.Payment](t, charged)
 	for i := range 2 {
@@ -418,14 +468,19 @@ func TestRefundIsIdempotent(t *testing.T) {
 	wantProblem(t, e.do(t, http.MethodPost, "/payments/pay_nope/refund", "", ""), http.StatusNotFound)
 }
 
-func TestRestartLosesNothing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "payment.db")
-	e := newEnv(t, options{path: path})
+func TestRestartLosesNothing(t *testing.T) { eachBackend(t, testRestartLosesNothing) }
+
+func testRestartLosesNothing(t *testing.T, b backend) {
+	o := b.place(t)
+	e := newEnv(t, o)
 	first := e.charge(t, "k-restart", "order-restart", 1200)
 	e.srv.Close()
-	_ = e.db.Close()
+	e.close()
+	if b.pg != nil {
+		b.pg.Restart() // the database server restarts too
+	}
 
-	e = newEnv(t, options{path: path})
+	e = newEnv(t, o)
 	r := e.charge(t, "k-restart", "order-restart", 1200)
 	if r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(r.body, first.body) {
 		t.Errorf("replay after restart = %d replayed=%q %s, want 201 replayed=true %s", r.status, r.header.Get("Idempotent-Replayed"), r.body, first.body)
@@ -435,17 +490,19 @@ func TestRestartLosesNothing(t *testing.T) {
 	}
 }
 
-func TestReplicasShareOneLedger(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shared.db")
-	slow := payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 10 * time.Millisecond}, nil)
-	a := newEnv(t, options{path: path, proc: slow})
-	b := newEnv(t, options{path: path, proc: slow}) // its own *sql.DB on the same file
+func TestReplicasShareOneLedger(t *testing.T) { eachBackend(t, testReplicasShareOneLedger) }
+
+func testReplicasShareOneLedger(t *testing.T, b backend) {
+	o := b.place(t)
+	o.proc = payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 10 * time.Millisecond}, nil)
+	a := newEnv(t, o)
+	a2 := newEnv(t, o) // its own *sql.DB on the same file, or its own pool on the same database
 	var wg sync.WaitGroup
 	statuses := make([]int, 20)
 	for i := range statuses {
 		e := a
 		if i%2 == 1 {
-			e = b
+			e = a2
 		}
 		wg.Go(func() { statuses[i] = e.charge(t, "k-shared", "order-shared", 3300).status })
 	}
@@ -633,8 +690,12 @@ func (s *stalling) Authorize(ctx context.Context, key string, _ payment.ChargeRe
 func (s *stalling) Refund(context.Context, payment.Payment) error { return nil }
 
 func TestStalledRequestLosesItsClaimAfterTheLease(t *testing.T) {
+	eachBackend(t, testStalledRequestLosesItsClaimAfterTheLease)
+}
+
+func testStalledRequestLosesItsClaimAfterTheLease(t *testing.T, b backend) {
 	proc := &stalling{entered: make(chan struct{}), release: make(chan struct{})}
-	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 5 * time.Second}})
+	e := newEnv(t, options{backend: b, proc: proc, set: payment.Settings{Lease: 5 * time.Second}})
 	slow := make(chan result, 1)
 	go func() { slow <- e.charge(t, "k-stall", "order-stall", 800) }()
 	<-proc.entered // the first request holds the claim and is stuck at the processor
@@ -667,9 +728,11 @@ func TestStalledRequestLosesItsClaimAfterTheLease(t *testing.T) {
 // acquirer with the same key, is told the key is in flight (503), and the next one
 // gets the decision the first call made: one authorization, one ledger row, and every
 // answer either the charge or a retryable error.
-func TestSlowProcessorAuthorizesOnce(t *testing.T) {
+func TestSlowProcessorAuthorizesOnce(t *testing.T) { eachBackend(t, testSlowProcessorAuthorizesOnce) }
+
+func testSlowProcessorAuthorizesOnce(t *testing.T, b backend) {
 	proc := payment.NewSimulatedProcessor(payment.ProcessorSettings{Latency: 300 * time.Millisecond}, nil)
-	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
+	e := newEnv(t, options{backend: b, proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
 	first := make(chan result, 1)
 	go func() { first <- e.charge(t, "k-slow", "order-slow", 900) }()
 	time.Sleep(50 * time.Millisecond) // the first call is at the acquirer
@@ -784,9 +847,11 @@ func TestFullVolumeIs503(t *testing.T) {
 // TestVoidSettlesTheKey: voiding a key no charge has used makes a later charge with
 // it impossible (409 voided, no money moved); voiding a used key answers what the
 // charge did (the captured payment, to refund), 409 while a live request holds it.
-func TestVoidSettlesTheKey(t *testing.T) {
+func TestVoidSettlesTheKey(t *testing.T) { eachBackend(t, testVoidSettlesTheKey) }
+
+func testVoidSettlesTheKey(t *testing.T, b backend) {
 	proc := payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
-	e := newEnv(t, options{proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
+	e := newEnv(t, options{backend: b, proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
 	body := func(order string) string {
 		return `{"order_id":"` + order + `","amount_cents":900,"currency":"USD"}`
 	}
@@ -816,7 +881,7 @@ func TestVoidSettlesTheKey(t *testing.T) {
 	}
 
 	h := newHanging()
-	e2 := newEnv(t, options{proc: h, set: payment.Settings{Lease: 10 * time.Second}})
+	e2 := newEnv(t, options{backend: b, proc: h, set: payment.Settings{Lease: 10 * time.Second}})
 	startDead(t, e2, h, "k-busy", "order-busy", 900)
 	wantProblem(t, e2.do(t, http.MethodPost, "/payments/void", "k-busy", body("order-busy")), http.StatusConflict)
 	e2.clock.Advance(11 * time.Second) // the holder is gone: void settles it as a charge

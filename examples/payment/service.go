@@ -180,8 +180,27 @@ func (s Settings) Validate() error {
 	return nil
 }
 
+// Ledger is the persistence the service charges on: the payments and the idempotency
+// keys. *Store (SQLite) and *PostgresStore implement it with one contract, which the
+// service's exactly-once guarantee rests on (see Store's methods). Implementations
+// are safe for concurrent use, also from several processes on one database.
+type Ledger interface {
+	Claim(ctx context.Context, key, hash string, now time.Time, lease time.Duration) (Claim, error)
+	VoidUnclaimed(ctx context.Context, key string, now time.Time) (bool, error)
+	Complete(ctx context.Context, key, token string, p Payment) error
+	Unclaim(ctx context.Context, key, token string) error
+	Get(ctx context.Context, id string) (Payment, error)
+	ListByOrder(ctx context.Context, orderID string) ([]Payment, error)
+	MarkRefunded(ctx context.Context, id string, now time.Time) (Payment, error)
+}
+
+var (
+	_ Ledger = (*Store)(nil)
+	_ Ledger = (*PostgresStore)(nil)
+)
+
 // NewService returns the payment service over store, charging through proc.
-func NewService(store *Store, proc Processor, s Settings) Service {
+func NewService(store Ledger, proc Processor, s Settings) Service {
 	if s.Lease <= 0 {
 		s.Lease = 30 * time.Second
 	}
@@ -192,7 +211,7 @@ func NewService(store *Store, proc Processor, s Settings) Service {
 }
 
 type service struct {
-	store *Store
+	store Ledger
 	proc  Processor
 	set   Settings
 }
@@ -231,7 +250,9 @@ func (s *service) Charge(ctx context.Context, key string, req ChargeRequest) (Ch
 		AmountCents: req.AmountCents,
 		Currency:    req.Currency,
 		Status:      StatusCaptured,
-		CreatedAt:   s.set.Now().UTC(),
+		// To the microsecond, the precision both stores keep: the answer, its replay
+		// and a later read show one time.
+		CreatedAt: s.set.Now().UTC().Truncate(time.Microsecond),
 	}
 	if !dec.Approved {
 		p.Status, p.DeclineReason = StatusDeclined, dec.Reason

@@ -1,0 +1,76 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/observability/health"
+)
+
+// StoreSettings chooses the ledger's database. The zero value is SQLite.
+type StoreSettings struct {
+	// DatabaseURL, when set, keeps the ledger in PostgreSQL: a postgres:// URL or a
+	// key=value string as pgx reads it (pool_max_conns and the other pgxpool
+	// parameters included). Empty means the SQLite file. Default empty.
+	DatabaseURL string `env:"DATABASE_URL" secret:"true" desc:"PostgreSQL URL of the ledger; empty keeps it in SQLite under DATA_DIR."`
+}
+
+// Backend is an opened ledger: the Ledger to give NewService, the readiness check
+// that writes to its database, and Close. Safe for concurrent use; Close once,
+// after the ledger's last use.
+type Backend struct {
+	Ledger Ledger
+	// Check is a readiness and startup check that writes (named "postgres" or
+	// "sqlite"): a database that cannot take writes makes the service unready.
+	Check health.Check
+	close func() error
+}
+
+// Close closes the database connections.
+func (b *Backend) Close() error { return b.close() }
+
+// OpenStore opens the ledger: in PostgreSQL through a pgx pool when databaseURL is
+// set, else in the SQLite file at sqlitePath (sqlitedb.Open with sq), and migrates it
+// to the current schema. A PostgreSQL that does not answer is ErrStoreUnavailable;
+// errors name DATABASE_URL, never its value.
+func OpenStore(ctx context.Context, databaseURL, sqlitePath string, sq sqlitedb.Settings) (*Backend, error) {
+	if databaseURL == "" {
+		db, err := sqlitedb.Open(ctx, sqlitePath, sq)
+		if err != nil {
+			return nil, err
+		}
+		s, err := NewStore(ctx, db)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return &Backend{Ledger: s, Check: check("sqlite", sqlitedb.WriteProbe(db)), close: db.Close}, nil
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		// pgx's message may quote the URL (password redacted): say only where it failed.
+		return nil, errors.New("payment: DATABASE_URL: not a valid PostgreSQL URL or connection string")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("payment: DATABASE_URL: %w", pgUnavailable(err))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("payment: DATABASE_URL: %w", pgUnavailable(err))
+	}
+	s, err := NewPostgresStore(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Backend{Ledger: s, Check: check("postgres", s.WriteProbe), close: func() error { pool.Close(); return nil }}, nil
+}
+
+func check(name string, f func(context.Context) error) health.Check {
+	return health.Check{Name: name, Roles: health.Readiness | health.Startup, Func: f}
+}
