@@ -31,7 +31,7 @@ type clock struct{ ns atomic.Int64 }
 
 func newClock() *clock {
 	c := &clock{}
-	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC).UnixNano()) // finer than a microsecond
 	return c
 }
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
@@ -449,6 +449,9 @@ func testRefundIsIdempotent(t *testing.T, b backend) {
 	e := newEnv(t, options{backend: b})
 	charged := e.charge(t, "k-r", "order-r", 5000)
 	p := decode[payment.Payment](t, charged)
+	if diff := cmp.Diff(p, decode[payment.Payment](t, e.do(t, http.MethodGet, "/payments/"+p.ID, "", ""))); diff != "" {
+		t.Errorf("GET /payments/{id} after the charge (-charged +read):\n%s", diff)
+	}
 	for i := range 2 {
 		r := e.do(t, http.MethodPost, "/payments/"+p.ID+"/refund", "", "")
 		if r.status != http.StatusOK || decode[payment.Payment](t, r).Status != payment.StatusRefunded {

@@ -350,3 +350,24 @@ func TestDatabaseURLFromFile(t *testing.T) {
 		t.Errorf("OpenStore(bad URL) = %v, want an error naming DATABASE_URL and not the password", err)
 	}
 }
+
+// TestConcurrentStartOnPostgres: four replicas starting at once on a new database all
+// migrate it (waiting for each other) and serve.
+func TestConcurrentStartOnPostgres(t *testing.T) {
+	dsn := pgtest.Start(t)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			be, err := payment.OpenStore(context.Background(), dsn, "", sqlitedb.Settings{})
+			if err != nil {
+				t.Errorf("OpenStore from one of 4 concurrent starters = %v", err)
+				return
+			}
+			defer be.Close()
+			if err := be.Check.Func(context.Background()); err != nil {
+				t.Errorf("replica %d: readiness = %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+}
