@@ -37,6 +37,11 @@ JAEGER_BIN=$(bash scripts/jaeger.sh)
 export JAEGER_BIN
 echo "using $JAEGER_BIN"
 
+step "postgresql server binaries (for the examples' tests against a real PostgreSQL)"
+PGTEST_BINDIR=$(bash scripts/postgres.sh)
+export PGTEST_BINDIR
+echo "using $PGTEST_BINDIR"
+
 step "examples module: vet and test"
 (cd examples && go vet ./... && go test -count=1 -timeout 15m ./...)
 
