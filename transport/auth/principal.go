@@ -26,6 +26,12 @@ type Principal struct {
 	Scopes []string
 }
 
+// clone returns p with its own slices, so that a cached Principal is never shared.
+func (p Principal) clone() Principal {
+	p.Audience, p.Roles, p.Scopes = slices.Clone(p.Audience), slices.Clone(p.Roles), slices.Clone(p.Scopes)
+	return p
+}
+
 // HasRole reports whether p holds role.
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 

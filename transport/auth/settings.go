@@ -62,6 +62,13 @@ type Settings struct {
 	RolesClaim string `env:"AUTH_ROLES_CLAIM"`
 	// ScopesClaim is the claim holding scopes, like RolesClaim. Default scope.
 	ScopesClaim string `env:"AUTH_SCOPES_CLAIM"`
+	// CacheSize bounds the verified tokens a Verifier remembers, so that a client
+	// sending the same token again costs a hash and a map lookup instead of a
+	// signature check. A remembered token is still refused once it expires (exp plus
+	// Leeway), and the cache is forgotten whenever the key set changes, so a key
+	// removed from the provider's set stops being accepted at the next refresh.
+	// Negative disables the cache. Default 10000.
+	CacheSize int `env:"AUTH_CACHE_SIZE"`
 	// Logger receives key set refreshes and their failures; nil discards them.
 	Logger *slog.Logger `env:"-"`
 }
@@ -157,6 +164,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ScopesClaim == "" {
 		s.ScopesClaim = defaultScopesClaim
+	}
+	if s.CacheSize == 0 {
+		s.CacheSize = 10000
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)

@@ -2,11 +2,13 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -28,6 +30,50 @@ type Verifier struct {
 	keys  *keys
 	algs  []jwa.SignatureAlgorithm
 	parse []jwt.ParseOption
+	now   func() time.Time
+	cache tokenCache
+}
+
+// tokenCache remembers verified tokens by their SHA-256, with the key set they were
+// verified against. It is bounded: when full, it starts over (a burst of new tokens
+// costs a few signature checks, never memory). Safe for concurrent use.
+type tokenCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[[sha256.Size]byte]verified
+}
+
+type verified struct {
+	p    Principal
+	keys *jwk.Set
+}
+
+func (c *tokenCache) get(h [sha256.Size]byte) (verified, bool) {
+	if c.max <= 0 {
+		return verified{}, false
+	}
+	c.mu.Lock()
+	e, ok := c.m[h]
+	c.mu.Unlock()
+	return e, ok
+}
+
+func (c *tokenCache) put(h [sha256.Size]byte, e verified) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[[sha256.Size]byte]verified, min(c.max, 1024))
+	}
+	c.m[h] = e
+	c.mu.Unlock()
+}
+
+func (c *tokenCache) forget(h [sha256.Size]byte) {
+	c.mu.Lock()
+	delete(c.m, h)
+	c.mu.Unlock()
 }
 
 // NewVerifier validates s, reads the provider's discovery document (unless
@@ -61,7 +107,7 @@ func newVerifier(ctx context.Context, s Settings, client *http.Client, now func(
 	if err := k.fetch(ctx); err != nil {
 		return nil, err
 	}
-	v := &Verifier{s: d, keys: k}
+	v := &Verifier{s: d, keys: k, now: now, cache: tokenCache{max: d.CacheSize}}
 	for _, a := range d.Algorithms {
 		alg, _ := jwa.LookupSignatureAlgorithm(a) // Validate allowed only known names
 		v.algs = append(v.algs, alg)
@@ -102,7 +148,8 @@ func (v *Verifier) Run(ctx context.Context) error {
 
 // Verify checks raw, a compact JWS, and returns its Principal. Errors match
 // [ErrInvalidToken], and [ErrExpired], [ErrNotYetValid], [ErrUnknownKey] or
-// [ErrAlgorithm] when that is the reason.
+// [ErrAlgorithm] when that is the reason. A token verified before against the same
+// key set is answered from the cache (Settings.CacheSize) while it has not expired.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if raw == "" {
 		return Principal{}, ErrNoToken
@@ -110,13 +157,25 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if len(raw) > maxTokenBytes {
 		return Principal{}, invalid(nil, errors.New("token too long"))
 	}
+	h := sha256.Sum256([]byte(raw))
+	set := v.keys.set.Load()
+	if e, ok := v.cache.get(h); ok {
+		if e.keys == set && v.now().Before(e.p.Expiry.Add(v.s.Leeway)) {
+			return e.p.clone(), nil
+		}
+		v.cache.forget(h) // expired, or the key set changed: verify again
+	}
 	kp := keyProvider{v: v}
 	opts := append(v.parse[:len(v.parse):len(v.parse)], jwt.WithKeyProvider(&kp), jwt.WithContext(ctx))
 	tok, err := jwt.ParseString(raw, opts...)
 	if err != nil {
 		return Principal{}, classify(err, kp.err)
 	}
-	return v.principal(tok), nil
+	p := v.principal(tok)
+	if cur := v.keys.set.Load(); cur == set { // not when a refresh ran meanwhile
+		v.cache.put(h, verified{p: p.clone(), keys: cur})
+	}
+	return p, nil
 }
 
 // checkAudience accepts a token naming any of the configured audiences.
