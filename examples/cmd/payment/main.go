@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
@@ -31,6 +32,7 @@ type Config struct {
 	platform.Settings
 	Processor payment.ProcessorSettings // PAYMENT_PROCESSOR_LATENCY, PAYMENT_PROCESSOR_FAILURE_RATE
 	Payment   payment.Settings          // PAYMENT_IDEMPOTENCY_LEASE
+	Store     payment.StoreSettings     // DATABASE_URL (or DATABASE_URL_FILE): PostgreSQL; unset, SQLite in DATA_DIR
 	Shed      resilience.ShedSettings   // SHED_*
 	// ShedDisabled turns off adaptive load shedding of the API.
 	ShedDisabled bool `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
@@ -70,17 +72,13 @@ func run(ctx context.Context, env map[string]string) error {
 	inst := tel.Instrumentation(logger)
 
 	// Construct: ledger, simulated processor, service, HTTP API.
-	db, err := platform.OpenDB(ctx, cfg.Settings, "payment.db")
+	ledger, err := payment.OpenStore(ctx, cfg.Store.DatabaseURL, filepath.Join(cfg.DataDir, "payment.db"), cfg.SQLite)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	store, err := payment.NewStore(ctx, db)
-	if err != nil {
-		return err
-	}
+	defer ledger.Close()
 	processor := payment.NewSimulatedProcessor(cfg.Processor, nil)
-	api := payment.NewHTTPHandler(payment.NewService(store, processor, cfg.Payment), logger)
+	api := payment.NewHTTPHandler(payment.NewService(ledger.Ledger, processor, cfg.Payment), logger)
 
 	// Resilience: adaptive load shedding of the API (the admin server is never shed).
 	var shed func(http.Handler) http.Handler
@@ -107,7 +105,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
+	checks := health.NewRegistry(cfg.Health, ledger.Check)
 	consul, err := platform.ConsulClient(cfg.Discovery)
 	if err != nil {
 		return err
