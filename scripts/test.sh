@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: `make test` runs this, and so does CI (.ci/run).
-# It obtains what the tests need itself: a consul binary (built from the Go module proxy
-# and cached outside the repo when none is on PATH), Debian's chromium (installed with
-# apt-get when missing) and locally built Docker images.
+# It obtains what the tests need itself: consul and jaeger binaries (built once from the Go
+# module proxy and cached outside the repo when none is on PATH), Debian's chromium and
+# postgresql packages (installed with apt-get when missing) and locally built Docker images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
