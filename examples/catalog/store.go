@@ -393,3 +393,23 @@ func sortedItems(items []Item) []Item {
 func sameItems(stored, requested []Item) bool {
 	return slices.Equal(stored, sortedItems(requested))
 }
+
+// Restock tops up every product with fewer than below units available to level
+// units, raising initial_stock by as much so that available+held+sold=initial_stock
+// still holds, in one statement, and returns how many products it topped up. Load
+// runs use it (cmd/shop -restock) so that they measure capacity, not stock. It fails
+// when below or level is negative or below exceeds level.
+func (s *Store) Restock(ctx context.Context, below, level int64) (int, error) {
+	if below < 0 || level < 0 || below > level {
+		return 0, fmt.Errorf("catalog: restock below %d to %d: want 0 <= below <= level", below, level)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE products SET initial_stock = initial_stock + ?1 - available, available = ?1 WHERE available < ?2`, level, below)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: restock: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("catalog: restock: %w", err)
+	}
+	return int(n), nil
+}

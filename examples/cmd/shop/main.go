@@ -3,6 +3,7 @@
 //
 //	cd examples && go run ./cmd/shop          # serve until Ctrl-C
 //	cd examples && go run ./cmd/shop -tour    # a scripted walk-through, then exit
+//	cd examples && go run ./cmd/shop -restock # stock topped up as it sells, for load runs
 //
 // Without -data the data lives in a temporary directory removed at exit. The
 // services listen on 127.0.0.1:8080 (gateway), 8081 (catalog), 8082 (cart) and 8083
@@ -45,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tour := fs.Bool("tour", false, "run a scripted walk-through (browse, check out, replay, flaky payment, breaker) and exit")
 	random := fs.Bool("random-ports", false, "listen on random free ports instead of 8080-8083 (always on with -tour)")
 	verbose := fs.Bool("v", false, "log every request to stderr")
+	restock := fs.Bool("restock", false, "top the stock up as it sells (every product back to 10000 units), so load runs measure capacity, not stock")
 	clientRate := fs.Float64("client-rate", 100, "requests per second the gateway allows each client IP (bursts of twice that)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	opts := shop.Options{DataDir: *dataDir, Logger: logger,
 		RateLimit: resilience.RateLimitSettings{KeyRate: *clientRate, KeyBurst: int(2 * *clientRate)},
-		IdP:       demoidp.Settings{TokenTTL: tokenTTL}}
+		IdP:       demoidp.Settings{TokenTTL: tokenTTL}, Restock: *restock}
 	if !*random && !*tour {
 		opts.Addrs = map[string]string{
 			"gateway": "127.0.0.1:8080", "catalog": "127.0.0.1:8081", "cart": "127.0.0.1:8082", "payment": "127.0.0.1:8083",

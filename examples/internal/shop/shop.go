@@ -90,6 +90,11 @@ type Options struct {
 	// IdP configures the demo identity provider, which runs unless Auth.Mode is
 	// off.
 	IdP demoidp.Settings
+	// Restock tops the catalog's stock up as it sells (cmd/shop -restock): New
+	// raises every product to 10000 units, and every 200ms those below 5000 go back
+	// to 10000, so that load runs measure capacity, not stock. False keeps the
+	// seeded stock, which runs out.
+	Restock bool
 }
 
 // Shop is the running set of services. Build it with New, start it with Run.
@@ -255,6 +260,13 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	}
 	s.Catalog = catalog.NewService(catStore)
 	s.opts.Components = append(s.opts.Components, catalog.NewSweeper(catStore, catalog.Settings{}, b["catalog"].inst.Logger))
+	if o.Restock {
+		r := &restocker{store: catStore, log: b["catalog"].inst.Logger}
+		if err := r.restock(ctx); err != nil {
+			return nil, err
+		}
+		s.opts.Components = append(s.opts.Components, r)
+	}
 	b["catalog"].mux = catalog.NewHTTPHandler(s.Catalog, b["catalog"].inst.Logger)
 	b["catalog"].health = health.NewRegistry(health.Settings{}, platform.DBCheck(catDB))
 	shed("catalog")
