@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -44,10 +46,17 @@ var (
 	ErrOrderNotFound   = errors.New("cart: order not found")   // 404
 	ErrCartNotFound    = errors.New("cart: cart not found")    // 404
 	ErrEmptyCart       = errors.New("cart: cart is empty")     // 409
-	ErrOutOfStock      = errors.New("cart: not enough stock")  // 409
-	ErrPaymentDeclined = errors.New("cart: payment declined")  // 402
-	ErrOrderCancelled  = errors.New("cart: order cancelled")   // 409
-	ErrCheckoutFailed  = errors.New("cart: checkout failed")   // 409
+	// ErrCartFull: the cart has MaxLines lines already (409).
+	ErrCartFull = errors.New("cart: cart is full")
+	// ErrCurrencyMismatch: a cart and an order are in one currency; the product is
+	// priced in another (409).
+	ErrCurrencyMismatch = errors.New("cart: product priced in another currency than the cart")
+	// ErrTotalTooLarge: the cart's total would not fit in an int64 of cents (409).
+	ErrTotalTooLarge   = errors.New("cart: cart total too large")
+	ErrOutOfStock      = errors.New("cart: not enough stock") // 409
+	ErrPaymentDeclined = errors.New("cart: payment declined") // 402
+	ErrOrderCancelled  = errors.New("cart: order cancelled")  // 409
+	ErrCheckoutFailed  = errors.New("cart: checkout failed")  // 409
 	// ErrCartCheckedOut: the cart, as it is, already has an order in progress or
 	// paid, made with another Idempotency-Key (409; see CheckedOutError).
 	ErrCartCheckedOut = errors.New("cart: cart already checked out")
@@ -313,7 +322,28 @@ func (s *Shop) PutItem(ctx context.Context, owner, cartID, productID string, qua
 	if quantity < 1 || quantity > MaxQuantity {
 		return Cart{}, &InvalidError{Field: "quantity", Detail: fmt.Sprintf("must be between 1 and %d", MaxQuantity)}
 	}
-	if _, err := s.catalog.Product(ctx, productID); err != nil {
+	p, err := s.catalog.Product(ctx, productID)
+	if err != nil {
+		return Cart{}, err
+	}
+	// One currency per cart, and a bounded number of lines (so totals stay bounded).
+	if current, err := s.GetCart(ctx, owner, cartID); err == nil {
+		if current.Currency != "" && p.Currency != current.Currency {
+			return Cart{}, fmt.Errorf("%w: the cart is in %s, %s is in %s", ErrCurrencyMismatch, current.Currency, productID, p.Currency)
+		}
+		if len(current.Items) >= MaxLines && !slices.ContainsFunc(current.Items, func(it Item) bool { return it.ProductID == productID }) {
+			return Cart{}, fmt.Errorf("%w: at most %d lines", ErrCartFull, MaxLines)
+		}
+		total := int64(0)
+		for _, it := range current.Items {
+			if it.ProductID != productID {
+				total += it.PriceCents * int64(it.Quantity) // bounded: GetCart checked it
+			}
+		}
+		if p.PriceCents < 0 || (p.PriceCents > 0 && int64(quantity) > (math.MaxInt64-total)/p.PriceCents) {
+			return Cart{}, ErrTotalTooLarge
+		}
+	} else if !errors.Is(err, ErrCartNotFound) {
 		return Cart{}, err
 	}
 	if err := s.store.PutItem(ctx, owner, cartID, productID, quantity); err != nil {
@@ -321,6 +351,9 @@ func (s *Shop) PutItem(ctx context.Context, owner, cartID, productID string, qua
 	}
 	return s.GetCart(ctx, owner, cartID)
 }
+
+// MaxLines is the most lines (distinct products) one cart holds.
+const MaxLines = 100
 
 // RemoveItem implements Service.
 func (s *Shop) RemoveItem(ctx context.Context, owner, cartID, productID string) (Cart, error) {
@@ -358,6 +391,12 @@ func (s *Shop) GetCart(ctx context.Context, owner, cartID string) (Cart, error) 
 		p, ok := products[it.ProductID]
 		if !ok {
 			continue // removed from the catalog: not sellable, not shown
+		}
+		if c.Currency != "" && p.Currency != c.Currency {
+			return Cart{}, fmt.Errorf("%w: the cart holds %s and %s", ErrCurrencyMismatch, c.Currency, p.Currency)
+		}
+		if p.PriceCents < 0 || (p.PriceCents > 0 && int64(it.Quantity) > (math.MaxInt64-c.TotalCents)/p.PriceCents) {
+			return Cart{}, ErrTotalTooLarge
 		}
 		it.PriceCents = p.PriceCents
 		c.Items = append(c.Items, it)

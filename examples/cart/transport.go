@@ -266,7 +266,8 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrPaymentDeclined):
 		return http.StatusPaymentRequired
 	case errors.Is(err, ErrEmptyCart), errors.Is(err, ErrOutOfStock), errors.Is(err, ErrOrderCancelled),
-		errors.Is(err, ErrCheckoutFailed), errors.Is(err, ErrCartCheckedOut):
+		errors.Is(err, ErrCheckoutFailed), errors.Is(err, ErrCartCheckedOut), errors.Is(err, ErrCartFull),
+		errors.Is(err, ErrCurrencyMismatch), errors.Is(err, ErrTotalTooLarge):
 		return http.StatusConflict
 	case errors.Is(err, ErrKeyReused):
 		return http.StatusUnprocessableEntity
