@@ -51,6 +51,7 @@ func TestEdgeStartsANewTraceLinkedToTheCaller(t *testing.T) {
 			if tc.header != "" {
 				req.Header.Set("Traceparent", tc.header)
 			}
+			req.Header.Set("X-Forwarded-For", "203.0.113.9") // a client's claim
 			resp, err := ts.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -81,6 +82,20 @@ func TestEdgeStartsANewTraceLinkedToTheCaller(t *testing.T) {
 				if l.TraceID() != callerTrace || l.SpanID() != callerSpan || !l.IsRemote() {
 					t.Errorf("link = trace %s span %s remote %v, want the caller's %s %s, remote", l.TraceID(), l.SpanID(), l.IsRemote(), callerTrace, callerSpan)
 				}
+			}
+			// client.address: the connection's at the edge, the proxy-set header inside.
+			wantClient := "127.0.0.1"
+			if !tc.edge {
+				wantClient = "203.0.113.9"
+			}
+			var client string
+			for _, kv := range s.Attributes {
+				if kv.Key == "client.address" {
+					client = kv.Value.AsString()
+				}
+			}
+			if client != wantClient {
+				t.Errorf("client.address = %q, want %q", client, wantClient)
 			}
 			if seen.TraceID() != s.SpanContext.TraceID() || seen.SpanID() != s.SpanContext.SpanID() {
 				t.Errorf("handler's span context = %s/%s, want the server span's %s/%s", seen.TraceID(), seen.SpanID(), s.SpanContext.TraceID(), s.SpanContext.SpanID())

@@ -47,7 +47,8 @@ type Instrumentation struct {
 	// (attributes http.request.method and url.scheme). Default false.
 	ActiveRequests bool
 	// PublicEndpoint makes [Server] start every server span as a new root that links
-	// to the inbound trace context instead of continuing it (OTel's public-endpoint
+	// to the inbound trace context instead of continuing it, and take client.address
+	// from the connection rather than a client-written X-Forwarded-For (OTel's public-endpoint
 	// behaviour), so an untrusted caller neither joins its spans to the service's
 	// traces nor decides their sampling. Default false: the span is a child of the
 	// inbound context. gantry.NewServer sets it for ServerSettings.Edge.

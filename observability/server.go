@@ -162,7 +162,13 @@ func (s *serverHandler) finish(ctx context.Context, r *http.Request, st *serverS
 				a = append(a, semconv.URLPath(r.URL.Path))
 			}
 			peer, peerPort := splitHostPort(r.RemoteAddr)
-			if client := clientIP(r.Header.Get("X-Forwarded-For"), peer); client != "" {
+			client := peer
+			if !s.public {
+				// Behind the edge, X-Forwarded-For was set by our own proxy; at a public
+				// endpoint it is whatever the client wrote.
+				client = clientIP(r.Header.Get("X-Forwarded-For"), peer)
+			}
+			if client != "" {
 				a = append(a, semconv.ClientAddress(client))
 			}
 			if route != "" {
@@ -228,7 +234,8 @@ func (s *serverInst) spanName(method, pattern, route string) string {
 	return n
 }
 
-// clientIP returns the first address of X-Forwarded-For, else the peer.
+// clientIP returns the first address of X-Forwarded-For, else the peer. It is not
+// used for a PublicEndpoint, whose X-Forwarded-For a client can forge.
 func clientIP(xff, peer string) string {
 	if xff == "" {
 		return peer
