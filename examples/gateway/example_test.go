@@ -41,3 +41,22 @@ func ExampleNewHandler() {
 	fmt.Println(resp.StatusCode, string(body))
 	// Output: 200 catalog saw GET /products/p01
 }
+
+func ExampleCriticality() {
+	h := gateway.Criticality()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("Gantry-Criticality"))
+	}))
+	for _, r := range []*http.Request{
+		httptest.NewRequest(http.MethodPost, "/api/carts/c1/checkout", nil),
+		httptest.NewRequest(http.MethodGet, "/api/products", nil),
+		httptest.NewRequest(http.MethodPut, "/api/carts/c1/items/p01", nil),
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		fmt.Printf("%s %s: %q\n", r.Method, r.URL.Path, rec.Body.String())
+	}
+	// Output:
+	// POST /api/carts/c1/checkout: "critical"
+	// GET /api/products: "sheddable"
+	// PUT /api/carts/c1/items/p01: ""
+}

@@ -1,6 +1,7 @@
 // Command gateway runs the shop's single entry point: /api/products goes to catalog,
 // /api/carts and /api/orders to cart, through discovery and the resilience client
-// stack, with per-client rate limiting (429 + Retry-After) and, with GATEWAY_AUTH=oidc,
+// stack, with per-client rate limiting (429 + Retry-After), adaptive load shedding
+// (503 + Retry-After; browsing first, checkouts last) and, with GATEWAY_AUTH=oidc,
 // OIDC bearer tokens required for carts and orders. It faces the internet, so
 // it removes internal Gantry-* headers first (gantry.ServerSettings.Edge). It reads its
 // configuration from the environment (see docs/examples-shop.md):
@@ -42,6 +43,9 @@ type Config struct {
 	RateLimit resilience.RateLimitSettings // RATELIMIT_* (per client IP: RATELIMIT_KEY_RATE, RATELIMIT_KEY_BURST)
 	Limits    gateway.LimitSettings        // GATEWAY_USER_*, GATEWAY_CHECKOUT_* (per user, per route)
 	Conns     transport.ConnLimitSettings  // HTTP_MAX_CONNS, HTTP_MAX_CONNS_PER_CLIENT
+	Shed      resilience.ShedSettings      // SHED_*
+	// ShedDisabled turns off adaptive load shedding of the API.
+	ShedDisabled bool `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
 	// TrustedProxies lists the CIDRs of the proxies in front of the gateway (an
 	// ingress, a load balancer) whose X-Forwarded-For names the client; empty means the
 	// peer address is the client.
@@ -159,16 +163,26 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 
+	// Resilience: adaptive load shedding of the API (the admin server is never shed),
+	// inside the per-client limit; checkouts are shed last, browsing first.
+	var criticality, shed func(http.Handler) http.Handler
+	inspect := []resilience.Inspectable{client, limiter, limits}
+	if !cfg.ShedDisabled {
+		s := resilience.NewShedder("gateway", cfg.Shed, inst)
+		criticality, shed = gateway.Criticality(), s.Server()
+		inspect = append(inspect, s)
+	}
+
 	// Wire: the public API server (edge), the admin server, registration.
 	cfg.Server.Edge = true
-	server, err := gantry.NewServer(api, cfg.Server, inst, limiter.Server(), authn, limits.Server())
+	server, err := gantry.NewServer(api, cfg.Server, inst, limiter.Server(), criticality, shed, authn, limits.Server())
 	if err != nil {
 		return err
 	}
 	checks := health.NewRegistry(cfg.Health)
 	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "gateway", Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, client.Router),
-		"resilience": resilience.DebugHandler(client, limiter, limits),
+		"resilience": resilience.DebugHandler(inspect...),
 	}}, inst)
 	if err != nil {
 		return err

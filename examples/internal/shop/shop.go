@@ -241,7 +241,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		}
 		b[name] = &built{inst: inst, metrics: metrics, debug: map[string]http.Handler{}}
 	}
-	// Every service but the gateway sheds load adaptively, as its own main does.
+	// Every service sheds load adaptively, as its own main does.
 	shed := func(name string) {
 		sh := resilience.NewShedder(name, resilience.ShedSettings{}, b[name].inst)
 		b[name].shedder = sh
@@ -335,11 +335,15 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: gateway: %w", err)
 	}
+	// Inside the per-client limit, the gateway sheds browsing first and checkouts
+	// last (gateway.Criticality marks them), as cmd/gateway does.
+	b["gateway"].policies = append(b["gateway"].policies, gateway.Criticality())
+	shed("gateway")
 	b["gateway"].policies = append(b["gateway"].policies, authn, limits.Server())
 	b["gateway"].health = health.NewRegistry(health.Settings{})
 	b["gateway"].debug = map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, s.GatewayClient.Router),
-		"resilience": resilience.DebugHandler(s.GatewayClient, limiter, limits),
+		"resilience": resilience.DebugHandler(s.GatewayClient, limiter, limits, b["gateway"].shedder),
 	}
 
 	// Authorization by caller identity, before shedding, as in each service's main.
