@@ -2,6 +2,7 @@ package identity
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,7 +20,15 @@ const (
 	// ModeFiles reads certificates from files and reloads them when they change
 	// ([Files]).
 	ModeFiles = "files"
+	// ModeConsul takes certificates from Consul's built-in CA. This package cannot
+	// build that Source (it would depend on Consul): [NewSource] refuses it with
+	// [ErrExternalSource], and discovery/consul's NewCASource builds it.
+	ModeConsul = "consul"
 )
+
+// ErrExternalSource is NewSource's answer for a mode whose Source another package
+// builds (ModeConsul).
+var ErrExternalSource = errors.New("identity: this TLS_MODE's source is built outside the identity package")
 
 // Default values of Settings, used for zero fields.
 const (
@@ -34,7 +43,8 @@ const (
 // every zero field takes the default documented on it. It is a plain value, read
 // once at construction, and safe to share.
 type Settings struct {
-	// Mode is where certificates come from: "off", "dev" or "files". Default off.
+	// Mode is where certificates come from: "off", "dev", "files" or "consul"
+	// (Consul's CA, built by discovery/consul). Default off.
 	Mode string `env:"TLS_MODE"`
 	// CertFile is the PEM certificate chain, leaf first (tls.crt of a Kubernetes
 	// TLS Secret or cert-manager Certificate). Required in files mode.
@@ -70,11 +80,11 @@ type Settings struct {
 func (s Settings) Validate() error {
 	var errs []error
 	switch s.Mode {
-	case "", ModeOff, ModeDev:
+	case "", ModeOff, ModeDev, ModeConsul:
 	case ModeFiles:
 		errs = append(errs, s.requireFiles()...)
 	default:
-		errs = append(errs, config.Invalid("TLS_MODE", "%q is not %q, %q or %q", s.Mode, ModeOff, ModeDev, ModeFiles))
+		errs = append(errs, config.Invalid("TLS_MODE", "%q is not %q, %q, %q or %q", s.Mode, ModeOff, ModeDev, ModeFiles, ModeConsul))
 	}
 	if s.TrustDomain != "" {
 		if why := checkTrustDomain(s.TrustDomain); why != "" {
@@ -159,6 +169,8 @@ func NewSource(s Settings, service string) (Source, error) {
 		return ca.Source(id, d.DevCertTTL)
 	case ModeFiles:
 		return NewFiles(s, service)
+	case ModeConsul:
+		return nil, fmt.Errorf("%w: TLS_MODE %s (use discovery/consul.NewCASource)", ErrExternalSource, ModeConsul)
 	}
 	return nil, nil //nolint:nilnil // off: no Source, as documented
 }

@@ -98,11 +98,11 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	// Identity: mTLS to catalog and payment, and from the gateway (TLS_MODE off: plain HTTP).
-	src, reload, err := platform.NewIdentity("cart", cfg.Settings, inst)
+	ident, err := platform.NewIdentity(ctx, "cart", cfg.Settings, consulClient, inst)
 	if err != nil {
 		return err
 	}
-	cfg.Client.Identity, cfg.Server.Identity = src, src
+	cfg.Client.Identity, cfg.Server.Identity = ident.Source, ident.Source
 	client, err := gantry.NewClient("cart", resolver, cfg.Client, inst)
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func run(ctx context.Context, env map[string]string) error {
 	// Wire: API server, admin server, registration.
 	api := cart.NewHTTPHandler(cart.MakeEndpoints(shop), logger)
 	routes, unlisted := cart.Callers()
-	authz, err := platform.Authorize(src, api, routes, unlisted, inst)
+	authz, err := ident.Authorize(api, routes, unlisted, inst)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, recoverer, watch, reload, tel},
+		Components: []any{checks, recoverer, watch, ident.Reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

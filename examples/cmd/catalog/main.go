@@ -90,25 +90,25 @@ func run(ctx context.Context, env map[string]string) error {
 
 	// Wire: API server, admin server, discovery.
 	// Identity: mTLS with the callers catalog.Callers allows (TLS_MODE off: plain HTTP).
-	src, reload, err := platform.NewIdentity("catalog", cfg.Settings, inst)
+	consul, err := platform.ConsulClient(cfg.Discovery)
+	if err != nil {
+		return err
+	}
+	ident, err := platform.NewIdentity(ctx, "catalog", cfg.Settings, consul, inst)
 	if err != nil {
 		return err
 	}
 	routes, unlisted := catalog.Callers()
-	authz, err := platform.Authorize(src, api, routes, unlisted, inst)
+	authz, err := ident.Authorize(api, routes, unlisted, inst)
 	if err != nil {
 		return err
 	}
-	cfg.Server.Identity = src
+	cfg.Server.Identity = ident.Source
 	server, err := gantry.NewServer(api, cfg.Server, inst, authz, shed)
 	if err != nil {
 		return err
 	}
 	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
-	consul, err := platform.ConsulClient(cfg.Discovery)
-	if err != nil {
-		return err
-	}
 	registrar, err := platform.NewRegistrar(consul, checks, "catalog", cfg.Settings, inst)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, sweeper, reload, tel},
+		Components: []any{checks, sweeper, ident.Reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

@@ -129,11 +129,11 @@ func run(ctx context.Context, env map[string]string) error {
 	cfg.Client.Resilience.BreakerKey = gateway.BreakerKey // one breaker per upstream route
 	// Identity: mTLS to catalog and cart (TLS_MODE off: plain HTTP). The public
 	// listener stays plain HTTP, for an ingress or load balancer to terminate TLS.
-	src, reload, err := platform.NewIdentity("gateway", cfg.Settings, inst)
+	ident, err := platform.NewIdentity(ctx, "gateway", cfg.Settings, consulClient, inst)
 	if err != nil {
 		return err
 	}
-	cfg.Client.Identity = src
+	cfg.Client.Identity = ident.Source
 	client, err := gantry.NewClient("gateway", resolver, cfg.Client, inst)
 	if err != nil {
 		return err
@@ -203,7 +203,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server, Listener: transport.LimitListener(ln, cfg.Conns)}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, watch, reload, verifier, tel},
+		Components: []any{checks, watch, ident.Reload, verifier, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

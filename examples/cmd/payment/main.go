@@ -91,25 +91,25 @@ func run(ctx context.Context, env map[string]string) error {
 
 	// Wire: API server, admin server, discovery.
 	// Identity: mTLS with the callers payment.Callers allows (TLS_MODE off: plain HTTP).
-	src, reload, err := platform.NewIdentity("payment", cfg.Settings, inst)
+	consul, err := platform.ConsulClient(cfg.Discovery)
+	if err != nil {
+		return err
+	}
+	ident, err := platform.NewIdentity(ctx, "payment", cfg.Settings, consul, inst)
 	if err != nil {
 		return err
 	}
 	routes, unlisted := payment.Callers()
-	authz, err := platform.Authorize(src, api, routes, unlisted, inst)
+	authz, err := ident.Authorize(api, routes, unlisted, inst)
 	if err != nil {
 		return err
 	}
-	cfg.Server.Identity = src
+	cfg.Server.Identity = ident.Source
 	server, err := gantry.NewServer(api, cfg.Server, inst, authz, shed)
 	if err != nil {
 		return err
 	}
 	checks := health.NewRegistry(cfg.Health, ledger.Check)
-	consul, err := platform.ConsulClient(cfg.Discovery)
-	if err != nil {
-		return err
-	}
 	registrar, err := platform.NewRegistrar(consul, checks, "payment", cfg.Settings, inst)
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func run(ctx context.Context, env map[string]string) error {
 		Logger:     logger,
 		Servers:    []gantry.Server{{Server: server}, {Server: admin}},
 		Registrars: []gantry.Runner{registrar},
-		Components: []any{checks, reload, tel},
+		Components: []any{checks, ident.Reload, tel},
 		Settings:   cfg.Shutdown,
 	})
 }

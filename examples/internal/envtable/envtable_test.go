@@ -30,17 +30,12 @@ const (
 func unread() map[string]string {
 	const bulkhead = "resilience.NewBulkhead's own settings, for a service that puts a bulkhead in front of its API; " +
 		"no shipped service does (their client stacks' bulkhead is CLIENT_BULKHEAD_ENABLED and CLIENT_BULKHEAD_*)"
-	const consulCA = "discovery/consul's CA source (Consul's built-in CA and intentions) is built, but the shipped " +
-		"services take TLS_MODE off, dev or files only: wiring the Consul CA mode is an open part of the service-identity issue"
 	m := map[string]string{
 		"BULKHEAD_MAX_CONCURRENT": bulkhead,
 		"BULKHEAD_MAX_QUEUE":      bulkhead,
 		"BULKHEAD_QUEUE_TIMEOUT":  bulkhead,
 		"BULKHEAD_MAX_KEYS":       bulkhead,
 		"BULKHEAD_IDLE_TIMEOUT":   bulkhead,
-	}
-	for _, v := range []string{"TLS_CONSUL_WAIT", "TLS_CONSUL_CACHE_TTL"} {
-		m[v] = consulCA
 	}
 	return m
 }

@@ -1,41 +1,94 @@
 package platform
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/gantry-go/gantry"
+	"github.com/gantry-go/gantry/config"
+	"github.com/gantry-go/gantry/discovery/consul"
 	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/transport/identity"
 )
 
-// NewIdentity returns the certificate source of service that s.TLS selects
-// (TLS_MODE): nil when it is off (plain HTTP between services), otherwise the Source
-// to give to ServerSettings.Identity and ClientSettings.Identity. reload is what
-// keeps the source current (the files source reloads rotated files), nil when
-// nothing needs to run: list it in gantry.Options.Components. A bad TLS_* setting or
-// an unreadable certificate is a start-up error naming the variable.
-func NewIdentity(service string, s Settings, inst observability.Instrumentation) (src identity.Source, reload gantry.Runner, err error) {
+// Identity is a service's certificate source and what keeps it current.
+type Identity struct {
+	// Source is the certificate source for ServerSettings.Identity and
+	// ClientSettings.Identity; nil when TLS_MODE is off (plain HTTP).
+	Source identity.Source
+	// Reload keeps Source current (files reloaded, Consul's leaf and roots
+	// followed); nil when nothing needs to run. List it in gantry.Options.Components.
+	Reload gantry.Runner
+	// Intentions, in consul mode, are Consul's authorization of each caller, which
+	// Authorize applies beside the service's own table.
+	Intentions identity.Authorizer
+}
+
+// NewIdentity returns the identity of service that s.TLS selects (TLS_MODE): off,
+// dev (an in-memory CA, for one process), files (TLS_CERT_FILE, TLS_KEY_FILE,
+// TLS_CA_FILE, reloaded) or consul (Consul's built-in CA and intentions, through c,
+// which must then be set). A bad TLS_* setting, an unreadable certificate or an
+// unreachable Consul CA is a start-up error naming the variable.
+func NewIdentity(ctx context.Context, service string, s Settings, c *api.Client, inst observability.Instrumentation) (Identity, error) {
 	t := s.TLS
 	t.Logger, t.MeterProvider = inst.Logger, inst.MeterProvider
-	if src, err = identity.NewSource(t, service); err != nil {
-		return nil, nil, err
+	if t.Mode != identity.ModeConsul {
+		src, err := identity.NewSource(t, service)
+		if err != nil {
+			return Identity{}, err
+		}
+		reload, _ := src.(gantry.Runner)
+		return Identity{Source: src, Reload: reload}, nil
 	}
-	reload, _ = src.(gantry.Runner)
-	return src, reload, nil
+	if c == nil {
+		return Identity{}, config.Invalid("TLS_MODE", "%q needs Consul: set CONSUL_HTTP_ADDR", t.Mode)
+	}
+	cs := s.TLSConsul
+	cs.Logger = inst.Logger
+	src, err := consul.NewCASource(ctx, c, service, cs)
+	if err != nil {
+		return Identity{}, errors.Join(config.Invalid("TLS_MODE", "%q: Consul's CA gave no certificate for %s", t.Mode, service), err)
+	}
+	in, err := consul.NewIntentions(c, service, cs)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Source: src, Reload: src, Intentions: in}, nil
 }
 
 // Authorize returns the server policy that lets only the callers table names (a
-// service's Callers) reach each route of mux, with 403 problem+json for the others,
-// counted on identity.authorization.denials. It is nil when src is nil: with TLS off
-// no caller has an identity, so none can be authorized, and the service trusts its
+// service's Callers) reach each route of mux and, in consul mode, only the callers
+// Consul's intentions allow, with 403 problem+json for the others, counted on
+// identity.authorization.denials. It is nil when the Source is nil: with TLS off no
+// caller has an identity, so none can be authorized, and the service trusts its
 // network (the compose and Kubernetes networks keep the internal services private).
-func Authorize(src identity.Source, mux *http.ServeMux, routes map[string][]string, unlisted []string, inst observability.Instrumentation) (func(http.Handler) http.Handler, error) {
-	if src == nil {
+func (id Identity) Authorize(mux *http.ServeMux, routes map[string][]string, unlisted []string, inst observability.Instrumentation) (func(http.Handler) http.Handler, error) {
+	if id.Source == nil {
 		return nil, nil
 	}
 	policy, err := identity.NewPolicy(routes, unlisted)
 	if err != nil {
 		return nil, err
 	}
-	return identity.Authorize(policy, identity.AuthorizeSettings{Mux: mux, MeterProvider: inst.MeterProvider, Logger: inst.Logger}), nil
+	var a identity.Authorizer = policy
+	if id.Intentions != nil {
+		a = allOf{policy, id.Intentions}
+	}
+	return identity.Authorize(a, identity.AuthorizeSettings{Mux: mux, MeterProvider: inst.MeterProvider, Logger: inst.Logger}), nil
+}
+
+// allOf allows a caller that every one of its authorizers allows, asking them in
+// order (the cheap table first, Consul's cached intentions second).
+type allOf []identity.Authorizer
+
+func (a allOf) Authorize(ctx context.Context, route string, caller identity.ID) error {
+	for _, x := range a {
+		if err := x.Authorize(ctx, route, caller); err != nil {
+			return err
+		}
+	}
+	return nil
 }

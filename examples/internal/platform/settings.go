@@ -28,7 +28,8 @@ type Settings struct {
 	Shutdown  gantry.Settings                 // SHUTDOWN_DRAIN_DELAY, SHUTDOWN_TIMEOUT
 	SQLite    sqlitedb.Settings               // SQLITE_BUSY_TIMEOUT, SQLITE_MAX_OPEN_CONNS
 	Discovery DiscoverySettings
-	TLS       identity.Settings // TLS_*: the service's certificate, for mTLS between services
+	TLS       identity.Settings      // TLS_*: the service's certificate, for mTLS between services
+	TLSConsul consul.ConnectSettings // TLS_CONSUL_*: Consul's CA and intentions, with TLS_MODE=consul
 
 	// DataDir holds the service's SQLite database. Default "data" (relative to the
 	// working directory).

@@ -354,7 +354,7 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		sv := b[name]
 		sv.api = sv.mux
 		routes, unlisted := table()
-		authz, err := platform.Authorize(ids[name], sv.mux, routes, unlisted, sv.inst)
+		authz, err := platform.Identity{Source: ids[name]}.Authorize(sv.mux, routes, unlisted, sv.inst)
 		if err != nil {
 			return nil, err
 		}
