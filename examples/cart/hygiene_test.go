@@ -34,8 +34,8 @@ func (c priced) Products(_ context.Context, ids []string) (map[string]cart.Produ
 }
 
 func (priced) Reserve(context.Context, string, []cart.Item) (string, error) { return "", nil }
-func (priced) ConfirmReservation(context.Context, string) error            { return nil }
-func (priced) ReleaseReservation(context.Context, string) error            { return nil }
+func (priced) ConfirmReservation(context.Context, string) error             { return nil }
+func (priced) ReleaseReservation(context.Context, string) error             { return nil }
 
 // TestOneCurrencyAndBoundedTotals: a cart is in one currency (a product priced in
 // another is refused, 409, and the cart is unchanged), holds at most MaxLines lines,
