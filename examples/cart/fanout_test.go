@@ -13,7 +13,7 @@ import (
 
 // TestCartReadIsOneCatalogCall: reading a cart of 24 lines prices them with one
 // catalog call, not one per line in sequence (500 reads of a 24-line cart used to be
-// 12,000 catalog calls).
+// 12,000 catalog calls), and so does changing a line.
 func TestCartReadIsOneCatalogCall(t *testing.T) {
 	var calls atomic.Int64
 	cat := shoptest.StartCatalog(t, func(h http.Handler) http.Handler {
@@ -48,5 +48,13 @@ func TestCartReadIsOneCatalogCall(t *testing.T) {
 	}
 	if len(got.Items) != 24 || got.TotalCents <= 0 {
 		t.Errorf("cart = %d lines, total %d; want 24 priced lines", len(got.Items), got.TotalCents)
+	}
+	// Changing a line checks and prices the whole cart with one catalog call too.
+	before = calls.Load()
+	if r := do(t, client, http.MethodPut, c.URL+"/carts/big/items/p05", `{"quantity":3}`); r.status != http.StatusOK {
+		t.Fatalf("PUT p05 = %d %s", r.status, r.body)
+	}
+	if n := calls.Load() - before; n != 1 {
+		t.Errorf("PUT into a 24-line cart made %d catalog calls, want 1", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -322,34 +323,45 @@ func (s *Shop) PutItem(ctx context.Context, owner, cartID, productID string, qua
 	if quantity < 1 || quantity > MaxQuantity {
 		return Cart{}, &InvalidError{Field: "quantity", Detail: fmt.Sprintf("must be between 1 and %d", MaxQuantity)}
 	}
-	p, err := s.catalog.Product(ctx, productID)
+	items, err := s.store.CartItems(ctx, owner, cartID)
+	if err != nil && !errors.Is(err, ErrCartNotFound) {
+		return Cart{}, err
+	}
+	// The cart as it would be, priced in one catalog call: one currency, at most
+	// MaxLines lines and a total that fits, or nothing is stored.
+	i, found := slices.BinarySearchFunc(items, productID, func(it Item, id string) int { return strings.Compare(it.ProductID, id) })
+	if found {
+		items[i].Quantity = quantity
+	} else {
+		items = slices.Insert(items, i, Item{ProductID: productID, Quantity: quantity})
+	}
+	if len(items) > MaxLines {
+		return Cart{}, fmt.Errorf("%w: at most %d lines", ErrCartFull, MaxLines)
+	}
+	products, err := s.catalog.Products(ctx, productIDs(items))
 	if err != nil {
 		return Cart{}, err
 	}
-	// One currency per cart, and a bounded number of lines (so totals stay bounded).
-	if current, err := s.GetCart(ctx, owner, cartID); err == nil {
-		if current.Currency != "" && p.Currency != current.Currency {
-			return Cart{}, fmt.Errorf("%w: the cart is in %s, %s is in %s", ErrCurrencyMismatch, current.Currency, productID, p.Currency)
-		}
-		if len(current.Items) >= MaxLines && !slices.ContainsFunc(current.Items, func(it Item) bool { return it.ProductID == productID }) {
-			return Cart{}, fmt.Errorf("%w: at most %d lines", ErrCartFull, MaxLines)
-		}
-		total := int64(0)
-		for _, it := range current.Items {
-			if it.ProductID != productID {
-				total += it.PriceCents * int64(it.Quantity) // bounded: GetCart checked it
-			}
-		}
-		if p.PriceCents < 0 || (p.PriceCents > 0 && int64(quantity) > (math.MaxInt64-total)/p.PriceCents) {
-			return Cart{}, ErrTotalTooLarge
-		}
-	} else if !errors.Is(err, ErrCartNotFound) {
+	if _, ok := products[productID]; !ok {
+		return Cart{}, fmt.Errorf("%w: %s", ErrProductNotFound, productID)
+	}
+	if _, err := price(cartID, items, products); err != nil {
 		return Cart{}, err
 	}
 	if err := s.store.PutItem(ctx, owner, cartID, productID, quantity); err != nil {
 		return Cart{}, err
 	}
-	return s.GetCart(ctx, owner, cartID)
+	// The cart as stored now (another request may have edited it meanwhile), priced
+	// with the products already fetched unless it gained a line they do not cover.
+	if items, err = s.store.CartItems(ctx, owner, cartID); err != nil {
+		return Cart{}, err
+	}
+	for _, it := range items {
+		if _, ok := products[it.ProductID]; !ok {
+			return s.GetCart(ctx, owner, cartID)
+		}
+	}
+	return price(cartID, items, products)
 }
 
 // MaxLines is the most lines (distinct products) one cart holds.
@@ -375,22 +387,33 @@ func (s *Shop) GetCart(ctx context.Context, owner, cartID string) (Cart, error) 
 	if err != nil {
 		return Cart{}, err
 	}
-	c := Cart{ID: cartID, Items: []Item{}}
 	if len(items) == 0 {
-		return c, nil
+		return Cart{ID: cartID, Items: []Item{}}, nil
 	}
+	products, err := s.catalog.Products(ctx, productIDs(items)) // one call for every line
+	if err != nil {
+		return Cart{}, err
+	}
+	return price(cartID, items, products)
+}
+
+func productIDs(items []Item) []string {
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.ProductID
 	}
-	products, err := s.catalog.Products(ctx, ids) // one call for every line
-	if err != nil {
-		return Cart{}, err
-	}
+	return ids
+}
+
+// price returns the cart of items at the prices of products: lines whose product is
+// gone from the catalog are left out (not sellable, not shown), and a cart in two
+// currencies or with a total past an int64 of cents is an error.
+func price(cartID string, items []Item, products map[string]Product) (Cart, error) {
+	c := Cart{ID: cartID, Items: []Item{}}
 	for _, it := range items {
 		p, ok := products[it.ProductID]
 		if !ok {
-			continue // removed from the catalog: not sellable, not shown
+			continue
 		}
 		if c.Currency != "" && p.Currency != c.Currency {
 			return Cart{}, fmt.Errorf("%w: the cart holds %s and %s", ErrCurrencyMismatch, c.Currency, p.Currency)
