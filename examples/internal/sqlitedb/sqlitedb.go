@@ -59,7 +59,22 @@ func Open(ctx context.Context, path string, s Settings) (*sql.DB, error) {
 	db.SetMaxOpenConns(s.MaxOpenConns)
 	db.SetMaxIdleConns(s.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	// The first connection switches a fresh file to WAL, which takes the file's lock
+	// without SQLite's busy handler: processes opening one fresh file at once can be
+	// told SQLITE_BUSY. Wait as the busy timeout would.
+	deadline := time.Now().Add(s.BusyTimeout)
+	for {
+		err = db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", filepath.Base(path), err)
 	}
