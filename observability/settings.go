@@ -33,6 +33,8 @@ const (
 	defaultSampler              = SamplerParentBasedAlwaysOn
 	defaultSamplerRatio         = 1.0
 	defaultMetricIntervalMillis = 60000
+	defaultMaxQueueSize         = 2048
+	defaultMaxExportBatchSize   = 512
 )
 
 // TelemetrySettings configure [NewTelemetry] with the variables of the OpenTelemetry
@@ -66,6 +68,14 @@ type TelemetrySettings struct {
 	// MetricIntervalMillis is the OTLP metric export interval, in milliseconds.
 	// Default 60000.
 	MetricIntervalMillis int `env:"OTEL_METRIC_EXPORT_INTERVAL" desc:"Interval between two OTLP metric exports, in milliseconds."`
+	// MaxQueueSize bounds the ended spans held for export, the batch being exported
+	// included: a span that ends while as many are held is dropped and counted
+	// (otel.sdk.processor.span.processed with error.type queue_full), never waited
+	// for. Default 2048.
+	MaxQueueSize int `env:"OTEL_BSP_MAX_QUEUE_SIZE" desc:"Most ended spans held for export; more are dropped and counted, never waited for."`
+	// MaxExportBatchSize is the most spans sent in one export, at most MaxQueueSize.
+	// Default 512, or MaxQueueSize when that is smaller.
+	MaxExportBatchSize int `env:"OTEL_BSP_MAX_EXPORT_BATCH_SIZE" desc:"Most spans in one export (at most OTEL_BSP_MAX_QUEUE_SIZE)."`
 	// Disabled turns tracing and metrics off (no-op providers; /metrics is empty).
 	// Default false.
 	Disabled bool `env:"OTEL_SDK_DISABLED" desc:"Disable tracing and metrics (no-op providers)."`
@@ -90,6 +100,12 @@ func (s TelemetrySettings) Validate() error {
 	}
 	if s.MetricIntervalMillis < 0 {
 		errs = append(errs, config.Invalid("OTEL_METRIC_EXPORT_INTERVAL", "must not be negative, got %d", s.MetricIntervalMillis))
+	}
+	if s.MaxQueueSize < 0 {
+		errs = append(errs, config.Invalid("OTEL_BSP_MAX_QUEUE_SIZE", "must not be negative, got %d", s.MaxQueueSize))
+	}
+	if q := s.withDefaults().MaxQueueSize; s.MaxExportBatchSize < 0 || s.MaxExportBatchSize > q {
+		errs = append(errs, config.Invalid("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "must be from 0 (the default) to OTEL_BSP_MAX_QUEUE_SIZE (%d), got %d", q, s.MaxExportBatchSize))
 	}
 	switch s.Sampler {
 	case "", SamplerAlwaysOn, SamplerAlwaysOff, SamplerTraceIDRatio, SamplerParentBasedAlwaysOn,
@@ -120,6 +136,12 @@ func (s TelemetrySettings) withDefaults() TelemetrySettings {
 	}
 	if s.MetricIntervalMillis <= 0 {
 		s.MetricIntervalMillis = defaultMetricIntervalMillis
+	}
+	if s.MaxQueueSize <= 0 {
+		s.MaxQueueSize = defaultMaxQueueSize
+	}
+	if s.MaxExportBatchSize <= 0 {
+		s.MaxExportBatchSize = min(defaultMaxExportBatchSize, s.MaxQueueSize)
 	}
 	return s
 }

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/otelconv"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
@@ -45,7 +46,9 @@ type Telemetry struct {
 //
 //   - a TracerProvider with the sampler of OTEL_TRACES_SAMPLER and a batch span
 //     processor exporting over OTLP (HTTP or gRPC per OTEL_EXPORTER_OTLP_PROTOCOL)
-//     when OTEL_EXPORTER_OTLP_ENDPOINT is set, with no exporter otherwise;
+//     when OTEL_EXPORTER_OTLP_ENDPOINT is set, with no exporter otherwise; it holds
+//     at most OTEL_BSP_MAX_QUEUE_SIZE spans, drops the rest and counts what it
+//     drops and what fails to export (the otel.sdk.* metrics, on /metrics too);
 //   - a MeterProvider read by a Prometheus exporter registered on a registry of its
 //     own (with the Go and process collectors), plus a periodic OTLP reader when an
 //     endpoint is set;
@@ -88,18 +91,31 @@ func NewTelemetry(ctx context.Context, s TelemetrySettings) (*Telemetry, error) 
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp)}
 
-	if s.Endpoint != "" {
-		spanExp, metricExp, err := newExporters(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		topts = append(topts, sdktrace.WithBatcher(spanExp))
-		interval := time.Duration(s.MetricIntervalMillis) * time.Millisecond
-		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(interval))))
+	if s.Endpoint == "" {
+		tp := sdktrace.NewTracerProvider(topts...)
+		mp := sdkmetric.NewMeterProvider(mopts...)
+		t.tp, t.mp = tp, mp
+		t.shutdown = []func(context.Context) error{tp.Shutdown, mp.Shutdown}
+		return t, nil
 	}
-	tp := sdktrace.NewTracerProvider(topts...)
+	spanExp, metricExp, err := newExporters(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	interval := time.Duration(s.MetricIntervalMillis) * time.Millisecond
+	mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(interval))))
 	mp := sdkmetric.NewMeterProvider(mopts...)
+	expType := otelconv.ComponentTypeOtlpHTTPSpanExporter
+	if s.Protocol == ProtocolGRPC {
+		expType = otelconv.ComponentTypeOtlpGRPCSpanExporter
+	}
+	queue, err := newSpanQueue(s, spanExp, expType, s.Endpoint, mp.Meter(scope))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("observability: span queue metrics: %w", err), spanExp.Shutdown(ctx), mp.Shutdown(ctx))
+	}
+	tp := sdktrace.NewTracerProvider(append(topts, sdktrace.WithSpanProcessor(queue))...)
 	t.tp, t.mp = tp, mp
+	// The tracer provider first: its last exports are counted on the meter provider.
 	t.shutdown = []func(context.Context) error{tp.Shutdown, mp.Shutdown}
 	return t, nil
 }
