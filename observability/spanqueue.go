@@ -47,9 +47,6 @@ type spanExporter struct {
 	ok       []metric.AddOption
 }
 
-// errExportTimeout is the cause of an export's context when its timeout expires.
-var errExportTimeout = errors.New("observability: span export timeout (OTEL_EXPORTER_OTLP_TIMEOUT)")
-
 var (
 	_ sdktrace.SpanProcessor = (*spanQueue)(nil)
 	_ sdktrace.SpanExporter  = (*spanExporter)(nil)
@@ -135,7 +132,7 @@ func (q *spanQueue) Shutdown(ctx context.Context) error {
 func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	n := int64(len(spans))
 	e.q.processed.Add(ctx, n, e.q.done...)
-	ectx, cancel := context.WithTimeoutCause(ctx, e.timeout, errExportTimeout)
+	ectx, cancel := context.WithTimeout(ctx, e.timeout)
 	err := e.next.ExportSpans(ectx, spans)
 	cancel()
 	e.q.held.Add(-n)
@@ -156,7 +153,7 @@ func (e *spanExporter) Shutdown(ctx context.Context) error { return e.next.Shutd
 func exportErrorType(err error) string {
 	var op *net.OpError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errExportTimeout):
+	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
