@@ -372,7 +372,16 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 		if err != nil {
 			return nil, err
 		}
-		admin, err := gantry.NewAdmin(gantry.AdminSettings{Addr: adminListeners[name].Addr().String()},
+		adminSettings := gantry.AdminSettings{Addr: adminListeners[name].Addr().String()}
+		if name == "gateway" { // its dashboard shows the whole shop, read from the others' admin servers
+			adminSettings.DashboardPeers = map[string]string{}
+			for _, peer := range Services() {
+				if peer != name {
+					adminSettings.DashboardPeers[peer] = s.AdminURLs[peer]
+				}
+			}
+		}
+		admin, err := gantry.NewAdmin(adminSettings,
 			gantry.Admin{Name: name, Health: sv.health, Metrics: sv.metrics, Debug: sv.debug}, sv.inst)
 		if err != nil {
 			return nil, err
