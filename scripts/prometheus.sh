@@ -12,8 +12,9 @@
 #
 # The cold build took 1183 s (20 minutes) on 2 cores, module downloads included, measured with
 # empty module and build caches, niced, at a load average of 11-17 (a full CI run and a consul
-# build were going on); expect less on a quiet machine. It uses a throwaway module in a temp dir, like scripts/jaeger.sh, so that nothing of Prometheus's enters the repository's go.mod;
-# v0.316.0 has no replace or exclude directives to replicate (the awk below would copy them if a
+# build were going on); expect less on a quiet machine. It uses a throwaway module in a temp dir,
+# like scripts/jaeger.sh, so that nothing of Prometheus's enters the repository's go.mod; v0.316.0
+# has no replace or exclude directives to replicate (the awk below would copy them if a
 # later version had some). The binaries are stamped through -ldflags on
 # github.com/prometheus/common/version, as Prometheus's own promu build does, because `go build`
 # of a dependency does not run its Makefile: `prometheus --version` reports 3.16.0, revision
