@@ -32,6 +32,11 @@ const (
 	// the edge's verified service identity.
 	HeaderPrincipal = "Gantry-Principal"
 
+	// HeaderRoles carries the roles of that user (space-separated), on the same calls
+	// and under the same trust: an upstream believes it only from the edge's verified
+	// service identity, and only with a HeaderPrincipal.
+	HeaderRoles = "Gantry-Roles"
+
 	// HeaderIdempotencyKey makes a non-idempotent request (POST, PATCH) safe to retry and
 	// lets the server deduplicate it (draft-ietf-httpapi-idempotency-key-header).
 	HeaderIdempotencyKey = "Idempotency-Key"

@@ -56,8 +56,9 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) *http.ServeMux {
 
 // Callers says which services may call each route of NewHTTPHandler, as the table of
 // identity.NewPolicy: browsing comes from the gateway and the cart; reservations, which
-// hold stock, only from the cart; the inventory report only from an operator. Unlisted
-// patterns (the 404 and 405 answers) are open to all three.
+// hold stock, only from the cart; the inventory report only from an operator, or the
+// gateway acting for a user with the operator role (EdgeRoles). Unlisted patterns (the
+// 404 and 405 answers) are open to all three.
 func Callers() (routes map[string][]string, unlisted []string) {
 	browse := []string{"gateway", "cart"}
 	hold := []string{"cart"}
@@ -68,8 +69,14 @@ func Callers() (routes map[string][]string, unlisted []string) {
 		"GET /reservations/{id}":          hold,
 		"POST /reservations/{id}/confirm": hold,
 		"DELETE /reservations/{id}":       hold,
-		"GET /inventory":                  {"operator"},
+		"GET /inventory":                  {"operator", "gateway"},
 	}, []string{"gateway", "cart", "operator"}
+}
+
+// EdgeRoles names the routes the gateway may call only for a user with a role: the
+// inventory report, for an operator (the gateway's /api/inventory).
+func EdgeRoles() map[string]string {
+	return map[string]string{"GET /inventory": "operator"}
 }
 
 // problems maps the domain errors an endpoint returns to problems with the right

@@ -81,10 +81,13 @@ func NewAuthenticator(ctx context.Context, s AuthSettings, client *http.Client) 
 
 // Authenticate returns middleware that verifies bearer tokens with v: routes whose
 // Route.Login is set (carts, orders) answer 401 with a WWW-Authenticate challenge
-// (RFC 6750) without a valid token; other paths (browsing, and unknown paths, which
+// (RFC 6750) without a valid token, and routes whose Route.Role is set (the
+// operator's) answer 403 with error="insufficient_scope" to a user without the role;
+// other paths (browsing, and unknown paths, which
 // get their 404) let anonymous requests through, but still refuse a bad token. A
 // verified principal goes on the request context, and NewHandler passes its
-// subject to the upstream in the Gantry-Principal header. A subject that is not
+// subject to the upstream in the Gantry-Principal header, and its roles in
+// Gantry-Roles. A subject that is not
 // 1-255 printable ASCII characters (it could not travel in a header) is refused
 // as an invalid token. It is safe for concurrent use.
 func Authenticate(v *auth.Verifier) func(http.Handler) http.Handler {
@@ -93,12 +96,22 @@ func Authenticate(v *auth.Verifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		checked := subjectCheck(next)
 		o, l := open(checked), login(checked)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if rt, ok := match(r.URL.Path); ok && rt.Login {
-				l.ServeHTTP(w, r)
-				return
+		roles := map[string]http.Handler{}
+		for _, rt := range Routes() {
+			if rt.Role != "" && roles[rt.Role] == nil {
+				roles[rt.Role] = login(subjectCheck(auth.RequireRole(rt.Role)(next)))
 			}
-			o.ServeHTTP(w, r)
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rt, ok := match(r.URL.Path)
+			switch {
+			case ok && rt.Role != "":
+				roles[rt.Role].ServeHTTP(w, r)
+			case ok && rt.Login:
+				l.ServeHTTP(w, r)
+			default:
+				o.ServeHTTP(w, r)
+			}
 		})
 	}
 }

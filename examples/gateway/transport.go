@@ -39,7 +39,7 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 	}
 	u = u.withDefaults()
 	targets := map[string]*url.URL{}
-	for name, raw := range map[string]string{"catalog": u.Catalog, "cart": u.Cart} {
+	for name, raw := range map[string]string{"catalog": u.Catalog, "cart": u.Cart, "payment": u.Payment} {
 		t, err := url.Parse(raw)
 		if err != nil || t.Host == "" || (t.Scheme != "http" && t.Scheme != "https") {
 			return nil, &ConfigError{Upstream: name, URL: raw}
@@ -78,6 +78,9 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 				pr.Out.Header.Del("Authorization")
 				if p, ok := auth.FromContext(pr.In.Context()); ok {
 					pr.Out.Header.Set(transport.HeaderPrincipal, p.Subject)
+					if roles := headerRoles(p.Roles); roles != "" {
+						pr.Out.Header.Set(transport.HeaderRoles, roles)
+					}
 				}
 			},
 			Transport:     rt,
@@ -100,14 +103,50 @@ func NewHandler(rt http.RoundTripper, u Upstreams, logger *slog.Logger) (http.Ha
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
 		p := sized(proxies[rt.Upstream])
+		if rt.Role != "" {
+			p = requireRole(rt.Role, p)
+		}
 		mux.Handle(rt.Prefix, p)
 		mux.Handle(rt.Prefix+"/", p)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusNotFound,
-			Detail: "no route: the gateway serves /api/products, /api/carts and /api/orders"})
+			Detail: "no route: the gateway serves /api/products, /api/carts and /api/orders (and, to an operator, /api/inventory and /api/payments)"})
 	})
 	return mux, nil
+}
+
+// requireRole serves next only to a request whose verified user (Authenticate put it
+// on the context) holds role, and answers 403 problem+json to every other: with
+// GATEWAY_AUTH=off there is no user, so an operator's route is closed to the public
+// rather than open to it. Authenticate already answered an anonymous request 401 and
+// a user without the role 403; this check does not depend on that order of wiring.
+func requireRole(role string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := auth.FromContext(r.Context()); !ok || !p.HasRole(role) {
+			transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusForbidden,
+				Detail: "this route needs a user with the " + role + " role"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headerRoles joins the roles that can travel in the Gantry-Roles header (those
+// ValidSubject accepts: printable ASCII, no spaces) with spaces. A role that cannot
+// is left out: it could not be told apart from two roles, or from another header.
+func headerRoles(roles []string) string {
+	var b strings.Builder
+	for _, r := range roles {
+		if !ValidSubject(r) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(r)
+	}
+	return b.String()
 }
 
 // sized reads a body sent without a Content-Length (chunked) before it is forwarded,

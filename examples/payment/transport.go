@@ -62,10 +62,11 @@ func NewHTTPHandler(svc Service, logger *slog.Logger) *http.ServeMux {
 
 // Callers says which services may call each route of NewHTTPHandler, as the table of
 // identity.NewPolicy: charges come only from the cart; reading the ledger and refunds
-// from the cart (its compensation) or an operator. Unlisted patterns (the 404 and 405
-// answers) are open to both.
+// from the cart (its compensation), an operator, or the gateway acting for a user with
+// the operator role (EdgeRoles). Unlisted patterns (the 404 and 405 answers) are open
+// to all three.
 func Callers() (routes map[string][]string, unlisted []string) {
-	both := []string{"cart", "operator"}
+	both := []string{"cart", "operator", "gateway"}
 	return map[string][]string{
 		"POST /payments":             {"cart"},
 		"POST /payments/void":        {"cart"},
@@ -73,6 +74,12 @@ func Callers() (routes map[string][]string, unlisted []string) {
 		"GET /payments":              both,
 		"POST /payments/{id}/refund": both,
 	}, both
+}
+
+// EdgeRoles names the routes the gateway may call only for a user with a role: the
+// ledger and refunds, for an operator (the gateway's /api/payments).
+func EdgeRoles() map[string]string {
+	return map[string]string{"GET /payments/{id}": "operator", "GET /payments": "operator", "POST /payments/{id}/refund": "operator"}
 }
 
 // problems maps the domain errors an endpoint returns to problems with the right

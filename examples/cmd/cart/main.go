@@ -124,7 +124,7 @@ func run(ctx context.Context, env map[string]string) error {
 	// Wire: API server, admin server, registration.
 	api := cart.NewHTTPHandler(cart.MakeEndpoints(shop), logger)
 	routes, unlisted := cart.Callers()
-	authz, err := ident.Authorize(api, routes, unlisted, inst)
+	authz, err := ident.Authorize(api, routes, unlisted, nil, inst)
 	if err != nil {
 		return err
 	}

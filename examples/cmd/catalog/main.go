@@ -99,7 +99,7 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	routes, unlisted := catalog.Callers()
-	authz, err := ident.Authorize(api, routes, unlisted, inst)
+	authz, err := ident.Authorize(api, routes, unlisted, catalog.EdgeRoles(), inst)
 	if err != nil {
 		return err
 	}

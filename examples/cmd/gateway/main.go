@@ -1,6 +1,7 @@
 // Command gateway runs the shop's single entry point: /api/products goes to catalog,
-// /api/carts and /api/orders to cart, through discovery and the resilience client
-// stack, with per-client rate limiting (429 + Retry-After), adaptive load shedding
+// /api/carts and /api/orders to cart, and, for users with the operator role,
+// /api/inventory to catalog and /api/payments to payment, through discovery and the
+// resilience client stack, with per-client rate limiting (429 + Retry-After), adaptive load shedding
 // (503 + Retry-After; browsing first, checkouts last) and, with GATEWAY_AUTH=oidc,
 // OIDC bearer tokens required for carts and orders. It faces the internet, so
 // it removes internal Gantry-* headers first (gantry.ServerSettings.Edge). It reads its
@@ -37,7 +38,7 @@ import (
 // Config is the gateway's whole configuration, loaded from the environment.
 type Config struct {
 	platform.Settings
-	Upstreams gateway.Upstreams            // GATEWAY_CATALOG_URL, GATEWAY_CART_URL
+	Upstreams gateway.Upstreams            // GATEWAY_CATALOG_URL, GATEWAY_CART_URL, GATEWAY_PAYMENT_URL
 	Auth      gateway.AuthSettings         // GATEWAY_AUTH, AUTH_*
 	Client    gantry.ClientSettings        // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	RateLimit resilience.RateLimitSettings // RATELIMIT_* (per client IP: RATELIMIT_KEY_RATE, RATELIMIT_KEY_BURST)
@@ -122,12 +123,12 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	resolver, watch, err := platform.NewResolver(consulClient, []string{"catalog", "cart"}, cfg.Discovery, inst)
+	resolver, watch, err := platform.NewResolver(consulClient, []string{"catalog", "cart", "payment"}, cfg.Discovery, inst)
 	if err != nil {
 		return err
 	}
 	cfg.Client.Resilience.BreakerKey = gateway.BreakerKey // one breaker per upstream route
-	// Identity: mTLS to catalog and cart (TLS_MODE off: plain HTTP). The public
+	// Identity: mTLS to catalog, cart and payment (TLS_MODE off: plain HTTP). The public
 	// listener stays plain HTTP, for an ingress or load balancer to terminate TLS.
 	ident, err := platform.NewIdentity(ctx, "gateway", cfg.Settings, consulClient, inst)
 	if err != nil {

@@ -100,7 +100,7 @@ func run(ctx context.Context, env map[string]string) error {
 		return err
 	}
 	routes, unlisted := payment.Callers()
-	authz, err := ident.Authorize(api, routes, unlisted, inst)
+	authz, err := ident.Authorize(api, routes, unlisted, payment.EdgeRoles(), inst)
 	if err != nil {
 		return err
 	}

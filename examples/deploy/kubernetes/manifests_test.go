@@ -78,7 +78,7 @@ type manifests struct {
 var services = []string{"catalog", "cart", "payment", "gateway"}
 
 // upstreams are the services each service calls, which its discovery must find.
-var upstreams = map[string][]string{"cart": {"catalog", "payment"}, "gateway": {"catalog", "cart"}}
+var upstreams = map[string][]string{"cart": {"catalog", "payment"}, "gateway": {"catalog", "cart", "payment"}}
 
 // healthPaths are the probe paths the services serve, by probe.
 var healthPaths = map[string]string{"startup": "/startupz", "liveness": "/livez", "readiness": "/readyz"}
@@ -815,23 +815,20 @@ func TestManifestsCheckCatches(t *testing.T) {
 		{"upstream at a missing port", "gateway.yaml", "cart=cart.gantry-shop.svc.cluster.local:8082", "cart=cart.gantry-shop.svc.cluster.local:9082", "no Service cart with port 9082", nil},
 		{"upstream missing", "cart.yaml", `;payment=payment.gantry-shop.svc.cluster.local:8083"`, `"`, "DISCOVERY_DNS has no payment", nil},
 		{"static upstream missing", "cart.yaml", `DISCOVERY_DNS: "catalog=catalog.gantry-shop.svc.cluster.local:8081;payment=payment.gantry-shop.svc.cluster.local:8083"`, `DISCOVERY_STATIC: "catalog=http://catalog:8081"`, "DISCOVERY_STATIC has no payment", nil},
-		{"DNS target at a missing Service", "gateway.yaml", `cart=cart.gantry-shop.svc.cluster.local:8082"`, `cart=carts:8082"`, "DISCOVERY_DNS cart=carts:8082: no Service carts", nil},
+		{"DNS target at a missing Service", "gateway.yaml", `cart=cart.gantry-shop.svc.cluster.local:8082;`, `cart=carts:8082;`, "DISCOVERY_DNS cart=carts:8082: no Service carts", nil},
 		{"unlisted file", "extra.yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "not listed in kustomization.yaml", nil},
 		// Network policies (networkpolicy_test.go).
 		{"no default deny", "network-policies.yaml", "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n", "  podSelector: {}\n  policyTypes: [Ingress]\n", "no default deny", nil},
 		{"call graph edge missing (egress)", "network-policies.yaml", "    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: payment}\n      ports:\n        - {protocol: TCP, port: http}\n", "",
-			"cart → payment:http (TCP 8083) is refused: no policy allows the egress from cart's pods", nil},
-		{"call graph edge missing (ingress)", "network-policies.yaml", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n",
-			"cart → payment:http (TCP 8083) is refused: no policy allows the ingress to payment's pods", nil},
-		{"gateway → payment allowed", "network-policies.yaml", "    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:\n        - {protocol: TCP, port: http}\n",
-			"    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: payment}\n      ports:\n        - {protocol: TCP, port: http}\n",
-			"gateway → payment:http (TCP 8083): the egress from gateway's pods is allowed (by gateway), want refused",
-			[]edit{{"network-policies.yaml", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n"}}},
-		{"gateway egress to payment alone", "network-policies.yaml", "    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:\n        - {protocol: TCP, port: http}\n",
-			"    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: payment}\n      ports:\n        - {protocol: TCP, port: http}\n",
-			"gateway → payment:http (TCP 8083): the egress from gateway's pods is allowed (by gateway), want refused", nil},
-		{"payment ingress from the gateway alone", "network-policies.yaml", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n", "    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n",
-			"gateway → payment:http (TCP 8083): the ingress to payment's pods is allowed (by payment), want refused", nil},
+			"gateway → payment:http (TCP 8083) is refused: no policy allows the egress from gateway's pods", nil},
+		{"call graph edge missing (ingress)", "network-policies.yaml", "            matchLabels: {app.kubernetes.io/name: gateway}\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: cart}\n      ports:", "            matchLabels: {app.kubernetes.io/name: gateway}\n      ports:",
+			"cart → catalog:http (TCP 8081) is refused: no policy allows the ingress to catalog's pods", nil},
+		{"cart → gateway allowed", "network-policies.yaml", "            matchLabels: {app.kubernetes.io/name: gateway}\n      ports:\n        - {protocol: TCP, port: http}\n  egress:\n    - to:\n",
+			"            matchLabels: {app.kubernetes.io/name: gateway}\n      ports:\n        - {protocol: TCP, port: http}\n  egress:\n    - to:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n",
+			"cart → gateway:http (TCP 8080): the egress from cart's pods is allowed (by cart), want refused", nil},
+		{"payment ingress from catalog alone", "network-policies.yaml", "    matchLabels: {app.kubernetes.io/name: payment}\n  policyTypes: [Ingress]\n  ingress:\n    - from:\n",
+			"    matchLabels: {app.kubernetes.io/name: payment}\n  policyTypes: [Ingress]\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: catalog}\n",
+			"catalog → payment:http (TCP 8083): the ingress to payment's pods is allowed (by payment), want refused", nil},
 		{"catalog egress opened", "network-policies.yaml", "  policyTypes: [Ingress]\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n        - podSelector:",
 			"  policyTypes: [Ingress, Egress]\n  egress:\n    - {}\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels: {app.kubernetes.io/name: gateway}\n        - podSelector:",
 			"catalog → the internet (203.0.113.7):https (TCP 443): the egress from catalog's pods is allowed (by catalog), want refused", nil},

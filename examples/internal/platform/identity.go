@@ -3,7 +3,11 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/consul/api"
 
@@ -11,6 +15,7 @@ import (
 	"github.com/gantry-go/gantry/config"
 	"github.com/gantry-go/gantry/discovery/consul"
 	"github.com/gantry-go/gantry/observability"
+	"github.com/gantry-go/gantry/transport"
 	"github.com/gantry-go/gantry/transport/identity"
 )
 
@@ -59,13 +64,21 @@ func NewIdentity(ctx context.Context, service string, s Settings, c *api.Client,
 	return Identity{Source: src, Reload: src, Intentions: in}, nil
 }
 
+// Edge is the service that verifies users and acts for them on its calls, naming
+// the user in Gantry-Principal and the user's roles in Gantry-Roles: the gateway.
+const Edge = "gateway"
+
 // Authorize returns the server policy that lets only the callers table names (a
 // service's Callers) reach each route of mux and, in consul mode, only the callers
 // Consul's intentions allow, with 403 problem+json for the others, counted on
-// identity.authorization.denials. It is nil when the Source is nil: with TLS off no
-// caller has an identity, so none can be authorized, and the service trusts its
-// network (the compose and Kubernetes networks keep the internal services private).
-func (id Identity) Authorize(mux *http.ServeMux, routes map[string][]string, unlisted []string, inst observability.Instrumentation) (func(http.Handler) http.Handler, error) {
+// identity.authorization.denials. On the routes of edgeRoles (a route pattern of
+// mux and the user's role it needs, from a service's EdgeRoles) the Edge, which the
+// table must also allow there, is let through only for a user holding that role: the
+// operator's routes, which the gateway serves to operators (403 otherwise, logged).
+// It is nil when the Source is nil: with TLS off no caller has an identity, so none
+// can be authorized, and the service trusts its network (the compose and Kubernetes
+// networks keep the internal services private).
+func (id Identity) Authorize(mux *http.ServeMux, routes map[string][]string, unlisted []string, edgeRoles map[string]string, inst observability.Instrumentation) (func(http.Handler) http.Handler, error) {
 	if id.Source == nil {
 		return nil, nil
 	}
@@ -77,7 +90,53 @@ func (id Identity) Authorize(mux *http.ServeMux, routes map[string][]string, unl
 	if id.Intentions != nil {
 		a = allOf{policy, id.Intentions}
 	}
-	return identity.Authorize(a, identity.AuthorizeSettings{Mux: mux, MeterProvider: inst.MeterProvider, Logger: inst.Logger}), nil
+	authz := identity.Authorize(a, identity.AuthorizeSettings{Mux: mux, MeterProvider: inst.MeterProvider, Logger: inst.Logger})
+	if len(edgeRoles) == 0 {
+		return authz, nil
+	}
+	for route, role := range edgeRoles {
+		if !slices.Contains(routes[route], Edge) {
+			return nil, fmt.Errorf("%w: route %q: a role for the %s, which the table does not allow there", identity.ErrInvalidPolicy, route, Edge)
+		}
+		if role == "" {
+			return nil, fmt.Errorf("%w: route %q: empty role", identity.ErrInvalidPolicy, route)
+		}
+	}
+	logger := inst.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(next http.Handler) http.Handler {
+		return authz(edgeRole(mux, edgeRoles, logger, next))
+	}, nil
+}
+
+// edgeRole refuses a call of the Edge on a route of roles unless it acts for a user
+// (Gantry-Principal) whose roles (Gantry-Roles, space-separated) hold the route's
+// role. Other callers, which the table already authorized, pass.
+func edgeRole(mux *http.ServeMux, roles map[string]string, logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := identity.FromContext(r.Context())
+		if !ok || id.ServiceName() != Edge {
+			next.ServeHTTP(w, r)
+			return
+		}
+		_, route := mux.Handler(r)
+		role, listed := roles[route]
+		if !listed {
+			next.ServeHTTP(w, r)
+			return
+		}
+		user := r.Header.Values(transport.HeaderPrincipal)
+		held := r.Header.Values(transport.HeaderRoles)
+		if len(user) == 1 && user[0] != "" && len(held) == 1 && slices.Contains(strings.Fields(held[0]), role) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		logger.WarnContext(r.Context(), "the edge called a route for a user without its role", "route", route, "role", role)
+		transport.WriteProblem(w, r, &transport.Problem{Status: http.StatusForbidden,
+			Detail: "the " + Edge + " may call this route only for a user with the " + role + " role"})
+	})
 }
 
 // allOf allows a caller that every one of its authorizers allows, asking them in

@@ -60,7 +60,7 @@ func TestConsulModeIdentity(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("GET /inventory", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
-	authz, err := catalogID.Authorize(mux, map[string][]string{"GET /products": {"cart"}, "GET /inventory": {"operator"}}, nil, none)
+	authz, err := catalogID.Authorize(mux, map[string][]string{"GET /products": {"cart"}, "GET /inventory": {"operator"}}, nil, nil, none)
 	if err != nil {
 		t.Fatal(err)
 	}

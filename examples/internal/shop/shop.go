@@ -350,11 +350,12 @@ func New(ctx context.Context, o Options) (_ *Shop, err error) {
 	callers := map[string]func() (map[string][]string, []string){
 		"catalog": catalog.Callers, "payment": payment.Callers, "cart": cart.Callers,
 	}
+	edgeRoles := map[string]map[string]string{"catalog": catalog.EdgeRoles(), "payment": payment.EdgeRoles()}
 	for name, table := range callers {
 		sv := b[name]
 		sv.api = sv.mux
 		routes, unlisted := table()
-		authz, err := platform.Identity{Source: ids[name]}.Authorize(sv.mux, routes, unlisted, sv.inst)
+		authz, err := platform.Identity{Source: ids[name]}.Authorize(sv.mux, routes, unlisted, edgeRoles[name], sv.inst)
 		if err != nil {
 			return nil, err
 		}
