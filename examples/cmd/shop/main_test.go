@@ -19,7 +19,7 @@ func TestTour(t *testing.T) {
 	}
 	for _, want := range []string{
 		"24 products", "PUT answers 401 with WWW-Authenticate: Bearer", "404, as for ones that do not exist",
-		"Idempotent-Replayed: true", "holds 1 payment",
+		"Idempotent-Replayed: true", "holds 1 payment", "with the operator's token; alice's gets 403",
 		"A breaker opened after checkout", "failed fast", "both closed again", "no double charge",
 	} {
 		if !strings.Contains(out.String(), want) {

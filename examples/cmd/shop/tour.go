@@ -183,15 +183,33 @@ func (t *tour) run(ctx context.Context) error {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if _, err := t.expect(ctx, 200, "GET", t.s.URLs["payment"]+"/payments?order_id="+order.OrderID, "", "", &ledger); err != nil {
+	ledgerURL, how := t.s.URLs["payment"]+"/payments?order_id="+order.OrderID, "read directly, over mTLS as the operator"
+	if t.s.IdP != nil {
+		// The ledger is an operator's route at the gateway: alice's token is refused.
+		ledgerURL, how = t.gw+"/api/payments?order_id="+order.OrderID, "read through the gateway with the operator's token; alice's gets 403"
+		if _, err := t.expect(ctx, http.StatusForbidden, "GET", ledgerURL, "", "", nil); err != nil {
+			return err
+		}
+		op, err := t.s.Token(ctx, "operator")
+		if err != nil {
+			return err
+		}
+		alice := t.token
+		t.token = op
+		_, err = t.expect(ctx, 200, "GET", ledgerURL, "", "", &ledger)
+		t.token = alice
+		if err != nil {
+			return err
+		}
+	} else if _, err := t.expect(ctx, 200, "GET", ledgerURL, "", "", &ledger); err != nil {
 		return err
 	}
 	if replay != order || r.header.Get("Idempotent-Replayed") != "true" || len(ledger) != 1 {
 		return fmt.Errorf("replay = %+v (replayed %q), ledger %d payments; want the same order, replayed, 1 payment",
 			replay, r.header.Get("Idempotent-Replayed"), len(ledger))
 	}
-	t.say("Same key again: 201 with Idempotent-Replayed: true, the same order %s. Payment's ledger holds %d payment for it (%s).",
-		replay.OrderID, len(ledger), ledger[0].Status)
+	t.say("Same key again: 201 with Idempotent-Replayed: true, the same order %s. Payment's ledger (%s) holds %d payment for it (%s).",
+		replay.OrderID, how, len(ledger), ledger[0].Status)
 	if t.s.IdP != nil {
 		bob, err := t.s.Token(ctx, "bob")
 		if err != nil {
