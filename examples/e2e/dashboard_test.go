@@ -129,7 +129,9 @@ func TestDashboardShowsTheBreakerLive(t *testing.T) {
 	})
 	// payment's own section, with its shedder and readiness.
 	paymentSection := `section#peer-payment[data-ticks] tr[data-shedder="payment"]`
-	if err := chromedp.Run(ctx, network.Enable(), chromedp.Navigate(gatewayAdmin+"/debug/"),
+	openCtx, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelOpen()
+	if err := chromedp.Run(openCtx, network.Enable(), chromedp.Navigate(gatewayAdmin+"/debug/"),
 		chromedp.WaitVisible(`body[data-ticks]`, chromedp.ByQuery),
 		chromedp.WaitVisible(paymentSection, chromedp.ByQuery),
 		chromedp.WaitVisible(`section#peer-payment .status-pass`, chromedp.ByQuery)); err != nil {
