@@ -125,12 +125,45 @@ type Service interface {
 	Inventory(ctx context.Context) ([]StockLevel, error)
 }
 
+// Repository is where the catalog keeps products and reservations: *Store (SQLite)
+// or *PostgresStore, which behave alike (one contract test suite runs against both).
+// Every method is one transaction, and implementations are safe for concurrent use
+// by several processes sharing the database.
+type Repository interface {
+	// ListProducts returns every product, or those of ids, ordered by id.
+	ListProducts(ctx context.Context, ids ...string) ([]Product, error)
+	// GetProduct returns one product or ErrProductNotFound.
+	GetProduct(ctx context.Context, id string) (Product, error)
+	// Reserve holds the items' stock for orderID until ttl passes on the database's
+	// clock; a second call for the order returns the first reservation (created
+	// false), or ErrOrderMismatch for other items.
+	Reserve(ctx context.Context, orderID string, items []Item, ttl time.Duration) (res Reservation, created bool, err error)
+	// GetReservation returns one reservation or ErrReservationNotFound.
+	GetReservation(ctx context.Context, id string) (Reservation, error)
+	// Confirm moves a held reservation's stock to sold; an expired hold is released
+	// instead and answers ErrReservationReleased.
+	Confirm(ctx context.Context, id string) (Reservation, error)
+	// Release returns a reservation's stock (held or sold) to available.
+	Release(ctx context.Context, id string) (Reservation, error)
+	// ReleaseExpired releases up to limit expired holds and returns how many.
+	ReleaseExpired(ctx context.Context, limit int) (int, error)
+	// Inventory returns every product's stock accounting, ordered by product id.
+	Inventory(ctx context.Context) ([]StockLevel, error)
+	// Restock tops up products with fewer than below units available to level.
+	Restock(ctx context.Context, below, level int64) (int, error)
+}
+
+var (
+	_ Repository = (*Store)(nil)
+	_ Repository = (*PostgresStore)(nil)
+)
+
 // NewService returns the catalog service over store with the default Settings.
-func NewService(store *Store) Service { return NewServiceWith(store, Settings{}) }
+func NewService(store Repository) Service { return NewServiceWith(store, Settings{}) }
 
 // NewServiceWith returns the catalog service over store. It validates requests,
 // merges nothing implicitly and leaves every state change to one store transaction.
-func NewServiceWith(store *Store, s Settings) Service {
+func NewServiceWith(store Repository, s Settings) Service {
 	return &service{store: store, set: s.withDefaults()}
 }
 
@@ -169,7 +202,7 @@ func (s Settings) withDefaults() Settings {
 }
 
 type service struct {
-	store *Store
+	store Repository
 	set   Settings
 }
 

@@ -219,23 +219,84 @@ func (s *Store) GetReservation(ctx context.Context, id string) (Reservation, err
 // its expiry is released instead, in the same transaction, and Confirm answers
 // ErrReservationReleased.
 func (s *Store) Confirm(ctx context.Context, id string) (Reservation, error) {
-	expired := false
-	res, err := s.transition(ctx, id, func(res Reservation, past bool) (string, string, error) {
+	var expired bool
+	res, err := s.transition(ctx, id, confirmStep(&expired))
+	return expiredHold(res, err, &expired)
+}
+
+// A transition's step decides, from a reservation and whether it is past its expiry,
+// its new status ("" for none) and how its items' stock moves. Store and
+// PostgresStore share the steps; each turns a move into its SQL.
+type step func(res Reservation, expired bool) (status string, m move, err error)
+
+// move is how a transition moves each item's stock between the product's columns.
+type move int
+
+const (
+	heldToSold move = iota + 1
+	heldToAvailable
+	soldToAvailable
+)
+
+// set returns the SET clause of m, with q the placeholder of the item's quantity
+// ("?1" for SQLite, "$1" for PostgreSQL).
+func (m move) set(q string) string {
+	switch m {
+	case heldToSold:
+		return "held = held - " + q + ", sold = sold + " + q
+	case heldToAvailable:
+		return "held = held - " + q + ", available = available + " + q
+	}
+	return "sold = sold - " + q + ", available = available + " + q
+}
+
+// confirmStep confirms a held reservation, and releases one past its expiry, setting
+// *expired so that the caller answers ErrReservationReleased once that committed.
+func confirmStep(expired *bool) step {
+	return func(res Reservation, past bool) (string, move, error) {
 		switch {
 		case res.Status == StatusConfirmed:
-			return "", "", nil
+			return "", 0, nil
 		case res.Status == StatusReleased:
-			return "", "", ErrReservationReleased
+			return "", 0, ErrReservationReleased
 		case past:
-			expired = true
-			return StatusReleased, `held = held - ?1, available = available + ?1`, nil
+			*expired = true
+			return StatusReleased, heldToAvailable, nil
 		}
-		return StatusConfirmed, `held = held - ?1, sold = sold + ?1`, nil
-	})
-	if err == nil && expired {
+		return StatusConfirmed, heldToSold, nil
+	}
+}
+
+// expiredHold turns a confirmation that released an expired hold into
+// ErrReservationReleased.
+func expiredHold(res Reservation, err error, expired *bool) (Reservation, error) {
+	if err == nil && *expired {
 		return Reservation{}, fmt.Errorf("%w: the hold expired", ErrReservationReleased)
 	}
 	return res, err
+}
+
+// releaseStep returns a reservation's held or sold stock to available.
+func releaseStep(res Reservation, _ bool) (string, move, error) {
+	switch res.Status {
+	case StatusReleased:
+		return "", 0, nil
+	case StatusConfirmed:
+		return StatusReleased, soldToAvailable, nil
+	}
+	return StatusReleased, heldToAvailable, nil
+}
+
+// sweepStep releases a hold past its expiry, setting *did, and leaves any other
+// reservation alone (confirmed or released meanwhile).
+func sweepStep(did *bool) step {
+	return func(res Reservation, past bool) (string, move, error) {
+		if res.Status != StatusHeld || !past {
+			return "", 0, nil
+		}
+		*did = true
+		return StatusReleased, heldToAvailable, nil
+	}
 }
 
 // ReleaseExpired releases up to limit held reservations past their expiry, oldest
@@ -263,13 +324,7 @@ func (s *Store) ReleaseExpired(ctx context.Context, limit int) (int, error) {
 	released := 0
 	for _, id := range ids {
 		did := false
-		_, err := s.transition(ctx, id, func(res Reservation, past bool) (string, string, error) {
-			if res.Status != StatusHeld || !past {
-				return "", "", nil
-			}
-			did = true
-			return StatusReleased, `held = held - ?1, available = available + ?1`, nil
-		})
+		_, err := s.transition(ctx, id, sweepStep(&did))
 		if err != nil {
 			return released, err
 		}
@@ -282,21 +337,12 @@ func (s *Store) ReleaseExpired(ctx context.Context, limit int) (int, error) {
 
 // Release returns a reservation's stock to available (see Service.Release).
 func (s *Store) Release(ctx context.Context, id string) (Reservation, error) {
-	return s.transition(ctx, id, func(res Reservation, _ bool) (string, string, error) {
-		switch res.Status {
-		case StatusReleased:
-			return "", "", nil
-		case StatusConfirmed:
-			return StatusReleased, `sold = sold - ?1, available = available + ?1`, nil
-		}
-		return StatusReleased, `held = held - ?1, available = available + ?1`, nil
-	})
+	return s.transition(ctx, id, releaseStep)
 }
 
-// transition changes a reservation's status and moves its stock in one transaction.
-// decide returns the new status and the SET clause for each item's product (?1 is
-// the quantity), or "" for a no-op.
-func (s *Store) transition(ctx context.Context, id string, decide func(res Reservation, expired bool) (status, set string, err error)) (Reservation, error) {
+// transition changes a reservation's status and moves its stock in one transaction,
+// as decide says.
+func (s *Store) transition(ctx context.Context, id string, decide step) (Reservation, error) {
 	var res Reservation
 	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var err error
@@ -304,12 +350,12 @@ func (s *Store) transition(ctx context.Context, id string, decide func(res Reser
 		if res, expired, err = reservationRow(ctx, tx, "id", id); err != nil {
 			return err
 		}
-		status, set, err := decide(res, expired)
+		status, m, err := decide(res, expired)
 		if err != nil || status == "" {
 			return err
 		}
 		for _, it := range res.Items {
-			if _, err := tx.ExecContext(ctx, `UPDATE products SET `+set+` WHERE id = ?2`, it.Quantity, it.ProductID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE products SET `+m.set("?1")+` WHERE id = ?2`, it.Quantity, it.ProductID); err != nil {
 				return fmt.Errorf("catalog: move stock: %w", err)
 			}
 		}

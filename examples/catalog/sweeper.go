@@ -15,7 +15,7 @@ const sweepBatch = 256
 // died) returns to sale. Give it to gantry.Run. It is safe for concurrent use, and
 // several sweepers (replicas) may share one database: each hold is released once.
 type Sweeper struct {
-	store *Store
+	store Repository
 	set   Settings
 	log   *slog.Logger
 	// OnSweep, when set, is called after each sweep with what it released. Tests use it.
@@ -23,7 +23,7 @@ type Sweeper struct {
 }
 
 // NewSweeper returns the sweeper of store. logger may be nil.
-func NewSweeper(store *Store, s Settings, logger *slog.Logger) *Sweeper {
+func NewSweeper(store Repository, s Settings, logger *slog.Logger) *Sweeper {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -2,11 +2,9 @@ package payment
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/gantry-go/gantry/examples/internal/pgdb"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
 	"github.com/gantry-go/gantry/observability/health"
 )
@@ -50,18 +48,9 @@ func OpenStore(ctx context.Context, databaseURL, sqlitePath string, sq sqlitedb.
 		}
 		return &Backend{Ledger: s, Check: check("sqlite", sqlitedb.WriteProbe(db)), close: db.Close}, nil
 	}
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	pool, err := pgdb.Open(ctx, databaseURL)
 	if err != nil {
-		// pgx's message may quote the URL (password redacted): say only where it failed.
-		return nil, errors.New("payment: DATABASE_URL: not a valid PostgreSQL URL or connection string")
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("payment: DATABASE_URL: %w", pgUnavailable(err))
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("payment: DATABASE_URL: %w", pgUnavailable(err))
+		return nil, fmt.Errorf("payment: %w", pgUnavailable(err))
 	}
 	s, err := NewPostgresStore(ctx, pool)
 	if err != nil {

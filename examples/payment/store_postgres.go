@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantry-go/gantry/examples/internal/pgdb"
 )
 
 // PostgresStore is the payment ledger and the idempotency keys in PostgreSQL, with
@@ -36,8 +38,8 @@ func NewPostgresStore(ctx context.Context, pool *pgxpool.Pool) (*PostgresStore, 
 // postgresMigrations is the PostgreSQL schema history, oldest first, the same tables
 // and constraints as migrations() in PostgreSQL's types. Released migrations are never
 // edited; changes are new migrations.
-func postgresMigrations() []pgMigration {
-	return []pgMigration{
+func postgresMigrations() []pgdb.Migration {
+	return []pgdb.Migration{
 		{Version: 1, Name: "payments and idempotency keys", SQL: `
 CREATE TABLE payments (
 	id              TEXT PRIMARY KEY,
@@ -296,9 +298,7 @@ func (s *PostgresStore) MarkRefunded(ctx context.Context, id string, now time.Ti
 // unreachable, out of disk, read-only) fails readiness. Its errors are
 // ErrStoreUnavailable for those failures.
 func (s *PostgresStore) WriteProbe(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO gantry_health_probe (id, at) VALUES (1, now())
-		ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
-	if err != nil {
+	if err := pgdb.WriteProbe(ctx, s.pool, "gantry_health_probe"); err != nil {
 		return fmt.Errorf("payment: write probe: %w", pgUnavailable(err))
 	}
 	return nil

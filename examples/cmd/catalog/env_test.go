@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-go/gantry/examples/internal/pgtest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -137,4 +139,35 @@ func TestOperatorVariablesChangeTheCatalog(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDatabaseURLPutsTheCatalogInPostgres: with DATABASE_URL, catalog keeps its data
+// in that PostgreSQL (nothing in DATA_DIR), readiness names the postgres check, and a
+// second instance on the same URL sees the first one's reservation.
+func TestDatabaseURLPutsTheCatalogInPostgres(t *testing.T) {
+	url := pgtest.Start(t)
+	dataDir := t.TempDir()
+	reserve := func(api string) int {
+		resp, err := plainClient.Post(api+"/reservations", "application/json",
+			strings.NewReader(`{"order_id":"o-pg","items":[{"product_id":"p05","quantity":2}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, want := range []int{http.StatusCreated, http.StatusOK} { // the second instance replays
+		api := freeAddr(t)
+		runCatalog(t, map[string]string{"DATABASE_URL": url, "DATA_DIR": dataDir, "HTTP_ADDR": api}, func(admin string) {
+			if code, body := get(admin + "/readyz?verbose"); code != http.StatusOK || !strings.Contains(string(body), "postgres") {
+				t.Errorf("instance %d: GET /readyz?verbose = %d %s, want 200 naming the postgres check", i, code, body)
+			}
+			if got := reserve("http://" + api); got != want {
+				t.Errorf("instance %d: POST /reservations for o-pg = %d, want %d", i, got, want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+		t.Errorf("DATA_DIR holds %d entries with DATABASE_URL set, want none (%v)", len(entries), entries)
+	}
 }

@@ -1,5 +1,6 @@
 // Command catalog serves the example shop's product catalog and stock (package
-// catalog) on HTTP_ADDR (default :8081), keeping its data in DATA_DIR/catalog.db. Its
+// catalog) on HTTP_ADDR (default :8081), keeping its data in DATA_DIR/catalog.db, or
+// in PostgreSQL when DATABASE_URL is set (then several replicas may share it). Its
 // probes, metrics and debug pages are on ADMIN_ADDR (default :9081).
 //
 // Run with -healthcheck to probe a running instance's /readyz instead: exit status 0
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
@@ -29,6 +31,7 @@ var version = "dev"
 type Config struct {
 	platform.Settings
 	Catalog      catalog.Settings        // CATALOG_HOLD_TTL, CATALOG_HOLD_SWEEP_INTERVAL
+	Store        catalog.StoreSettings   // DATABASE_URL (or DATABASE_URL_FILE): PostgreSQL; unset, SQLite in DATA_DIR
 	Shed         resilience.ShedSettings // SHED_*
 	ShedDisabled bool                    `env:"SHED_DISABLED" envDefault:"false" desc:"Turn off adaptive load shedding of the API."`
 }
@@ -67,17 +70,13 @@ func run(ctx context.Context, env map[string]string) error {
 	inst := tel.Instrumentation(logger)
 
 	// Construct: database, store, service, HTTP API.
-	db, err := platform.OpenDB(ctx, cfg.Settings, "catalog.db")
+	store, err := catalog.OpenStore(ctx, cfg.Store.DatabaseURL, filepath.Join(cfg.DataDir, "catalog.db"), cfg.SQLite)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	store, err := catalog.NewStore(ctx, db)
-	if err != nil {
-		return err
-	}
-	api := catalog.NewHTTPHandler(catalog.NewServiceWith(store, cfg.Catalog), logger)
-	sweeper := catalog.NewSweeper(store, cfg.Catalog, logger) // expired holds back on sale
+	defer store.Close()
+	api := catalog.NewHTTPHandler(catalog.NewServiceWith(store.Repository, cfg.Catalog), logger)
+	sweeper := catalog.NewSweeper(store.Repository, cfg.Catalog, logger) // expired holds back on sale
 
 	// Resilience: adaptive load shedding of the API (the admin server is never shed).
 	var shed func(http.Handler) http.Handler
@@ -108,7 +107,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
+	checks := health.NewRegistry(cfg.Health, store.Check)
 	registrar, err := platform.NewRegistrar(consul, checks, "catalog", cfg.Settings, inst)
 	if err != nil {
 		return err

@@ -1,0 +1,66 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gantry-go/gantry/examples/internal/pgdb"
+	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
+	"github.com/gantry-go/gantry/observability/health"
+)
+
+// StoreSettings chooses the catalog's database. The zero value is SQLite.
+type StoreSettings struct {
+	// DatabaseURL, when set, keeps products and reservations in PostgreSQL: a
+	// postgres:// URL or a key=value string as pgx reads it (pool_max_conns and the
+	// other pgxpool parameters included). Empty means the SQLite file. Default empty.
+	DatabaseURL string `env:"DATABASE_URL" secret:"true" desc:"PostgreSQL URL of the catalog's database; empty keeps it in SQLite under DATA_DIR."`
+}
+
+// Backend is an opened catalog database: the Repository to give NewServiceWith and
+// NewSweeper, the readiness check that writes to its database, and Close. Safe for
+// concurrent use; Close once, after the repository's last use.
+type Backend struct {
+	Repository Repository
+	// Check is a readiness and startup check that writes (named "postgres" or
+	// "sqlite"): a database that cannot take writes makes the service unready.
+	Check health.Check
+	close func() error
+}
+
+// Close closes the database connections.
+func (b *Backend) Close() error { return b.close() }
+
+// OpenStore opens the catalog's database: PostgreSQL through a pgx pool when
+// databaseURL is set (several replicas may share it), else the SQLite file at
+// sqlitePath (sqlitedb.Open with sq), migrated to the current schema and seeded on
+// first start. A PostgreSQL that does not answer is a *pgdb.UnavailableError;
+// errors name DATABASE_URL, never its value.
+func OpenStore(ctx context.Context, databaseURL, sqlitePath string, sq sqlitedb.Settings) (*Backend, error) {
+	if databaseURL == "" {
+		db, err := sqlitedb.Open(ctx, sqlitePath, sq)
+		if err != nil {
+			return nil, err
+		}
+		s, err := NewStore(ctx, db)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return &Backend{Repository: s, Check: check("sqlite", sqlitedb.WriteProbe(db)), close: db.Close}, nil
+	}
+	pool, err := pgdb.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", pgdb.Unavailable(err))
+	}
+	s, err := NewPostgresStore(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Backend{Repository: s, Check: check("postgres", s.WriteProbe), close: func() error { pool.Close(); return nil }}, nil
+}
+
+func check(name string, f func(context.Context) error) health.Check {
+	return health.Check{Name: name, Roles: health.Readiness | health.Startup, Func: f}
+}
