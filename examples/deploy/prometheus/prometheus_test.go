@@ -390,11 +390,15 @@ func (r *rig) await(t *testing.T, d time.Duration, what string, cond func(contex
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
+	last := "nothing yet"
 	for {
 		done, state := cond(ctx)
 		if done {
 			t.Logf("%s: after %v", what, time.Since(start).Round(100*time.Millisecond))
 			return
+		}
+		if ctx.Err() == nil { // else state says only that the deadline passed
+			last = state
 		}
 		select {
 		case <-ctx.Done():
@@ -402,7 +406,7 @@ func (r *rig) await(t *testing.T, d time.Duration, what string, cond func(contex
 			if r.prom != nil {
 				out = "\nprometheus output:\n" + r.prom.Output()
 			}
-			t.Fatalf("%s: not within %v; last: %s%s", what, d, state, out)
+			t.Fatalf("%s: not within %v; last: %s%s", what, d, last, out)
 		case <-tick.C:
 		}
 	}

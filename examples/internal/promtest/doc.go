@@ -4,6 +4,6 @@
 // alert manager would, and runs promtool.
 //
 // The binaries come from $PROMETHEUS_BIN_DIR, `prometheus` and `promtool` on PATH, or the
-// cache of scripts/prometheus.sh; without them the test skips loudly, or fails when CI=true.
-// It is for tests only.
+// cache of scripts/prometheus.sh; without them the test skips loudly. With CI=true,
+// $PROMETHEUS_BIN_DIR must be set, or the test fails. It is for tests only.
 package promtest
