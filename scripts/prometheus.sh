@@ -124,7 +124,7 @@ for b in prometheus promtool; do
 		-o "$cache/$b.tmp.$$" "github.com/prometheus/prometheus/cmd/$b" >&2
 	"$cache/$b.tmp.$$" --version >&2
 done
-# promtool first: the cache counts as built once prometheus is there too.
+# promtool first: callers that find prometheus in the cache find promtool beside it.
 mv -f "$cache/promtool.tmp.$$" "$cache/promtool"
 mv -f "$cache/prometheus.tmp.$$" "$cache/prometheus"
 log "built $cache/prometheus and $cache/promtool"
