@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# scripts/seed-images.sh creates, in the local Docker engine, the two base images that
+# scripts/seed-images.sh creates, in the local Docker engine, the base images that
 # examples/Dockerfile and examples/docker-compose.yml name:
 #
-#   golang:1.26              the builder stage of examples/Dockerfile
-#   hashicorp/consul:1.21.0  the consul service of examples/docker-compose.yml
+#   golang:1.26                  the builder stage of examples/Dockerfile
+#   hashicorp/consul:1.21.0      the consul service of examples/docker-compose.yml
+#   jaegertracing/jaeger:2.13.0  the jaeger service (observability profile)
+#   prom/prometheus:v3.16.0      the prometheus service (observability profile)
 #
 # WHY: the project's machines (developers' and CI's) have a Docker engine but no container
 # registry at all, so `FROM golang:1.26` and `image: hashicorp/consul:1.21.0` cannot be pulled.
-# Rather than swapping in different Dockerfiles for the tests, this script seeds same-named
-# images locally from what the machine does have:
+# Rather than swapping in different Dockerfiles or compose files for the tests, this script
+# seeds same-named images locally from what the machine does have:
 #
 #   - golang:1.26 is `docker import`ed from a tarball of the host's Go toolchain (/usr/local/go,
 #     without its test/doc/api trees), a static busybox for /bin/sh and the usual tools, and the
@@ -18,16 +20,30 @@
 #   - hashicorp/consul:1.21.0 is built FROM scratch around the static consul binary that
 #     scripts/consul.sh prints (built from the Go module proxy). It keeps the official image's
 #     layout where the compose file relies on it: the binary is /bin/consul, and the command in
-#     docker-compose.yml (`agent -dev -client 0.0.0.0`) works with both images.
+#     docker-compose.yml works with both images.
+#   - jaegertracing/jaeger:2.13.0 is built FROM scratch around the static Jaeger v2 binary that
+#     scripts/jaeger.sh prints (module v1.76.0, the code of release v2.13.0), laid out as the
+#     official image is (cmd/jaeger/Dockerfile of that release): /cmd/jaeger/jaeger-linux as the
+#     entrypoint, /cmd/jaeger/sampling-strategies.json, JAEGER_LISTEN_HOST=0.0.0.0, uid 10001.
+#   - prom/prometheus:v3.16.0 is built FROM scratch around the static prometheus and promtool
+#     that scripts/prometheus.sh prints (module v0.316.0 = 3.16.0), as the official image has them:
+#     /bin/prometheus (the entrypoint, with the official default flags as CMD), /bin/promtool,
+#     /prometheus owned by nobody (65534) as the working directory, user nobody. That build has
+#     only the Consul, file, HTTP and static service discoveries and no web UI assets (see
+#     scripts/prometheus.sh); its HTTP API is all there.
+#   Both also get a static busybox as /bin/wget, for the compose healthchecks: the official
+#   images have a wget on PATH (Jaeger's is Alpine, Prometheus's is busybox).
 #
 # On a machine with registry access you don't need this script: the official images work as is.
-# Idempotent: an image that already exists is left alone (SEED_FORCE=1 rebuilds both).
+# Idempotent: an image that already exists is left alone (SEED_FORCE=1 rebuilds them).
 # Nothing is pushed anywhere. All logs go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO_IMAGE=${GO_IMAGE:-golang:1.26}
 CONSUL_IMAGE=${CONSUL_IMAGE:-hashicorp/consul:1.21.0}
+JAEGER_IMAGE=${JAEGER_IMAGE:-jaegertracing/jaeger:2.13.0}
+PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-prom/prometheus:v3.16.0}
 GOROOT_HOST=${GOROOT_HOST:-$(go env GOROOT 2>/dev/null || echo /usr/local/go)}
 
 log() { printf 'seed-images: %s\n' "$*" >&2; }
@@ -42,12 +58,7 @@ seed_go() {
 		return
 	fi
 	local busybox
-	busybox=$(command -v busybox || true)
-	if [ -z "$busybox" ] || ! file_is_static "$busybox"; then
-		log "installing busybox-static from Debian's packages (the builder image's /bin/sh)"
-		apt-get install -y -qq busybox-static >&2 || { apt-get update -qq >&2 && apt-get install -y -qq busybox-static >&2; }
-		busybox=/bin/busybox
-	fi
+	busybox=$(static_busybox)
 	[ -f /etc/ssl/certs/ca-certificates.crt ] || { log "no /etc/ssl/certs/ca-certificates.crt on the host (apt-get install ca-certificates)"; exit 1; }
 	local version
 	version=$("$GOROOT_HOST/bin/go" env GOVERSION)
@@ -92,6 +103,27 @@ file_is_static() {
 	! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'Requesting program interpreter'
 }
 
+# static_busybox prints the path of a static busybox, installing Debian's busybox-static
+# when there is none (the builder image's /bin/sh, the healthchecks' wget).
+static_busybox() {
+	local busybox
+	busybox=$(command -v busybox || true)
+	if [ -z "$busybox" ] || ! file_is_static "$busybox"; then
+		log "installing busybox-static from Debian's packages"
+		apt-get install -y -qq busybox-static >&2 || { apt-get update -qq >&2 && apt-get install -y -qq busybox-static >&2; }
+		busybox=/bin/busybox
+	fi
+	file_is_static "$busybox" || { log "$busybox is not a static binary"; exit 1; }
+	printf '%s\n' "$busybox"
+}
+
+# wget_dir makes $1/bin with a static busybox and a wget link to it, for COPY bin /bin.
+wget_dir() {
+	mkdir -p "$1/bin"
+	cp "$(static_busybox)" "$1/bin/busybox"
+	ln -sf busybox "$1/bin/wget"
+}
+
 seed_consul() {
 	if have_image "$CONSUL_IMAGE"; then
 		log "$CONSUL_IMAGE exists; skipping"
@@ -129,10 +161,99 @@ seed_consul() {
 	log "seeded $CONSUL_IMAGE"
 }
 
+seed_jaeger() {
+	if have_image "$JAEGER_IMAGE"; then
+		log "$JAEGER_IMAGE exists; skipping"
+		return
+	fi
+	local bin
+	bin=$(bash scripts/jaeger.sh) # JAEGER_BIN, PATH or the cache; builds it once otherwise
+	file_is_static "$bin" || { log "$bin is not a static binary; a FROM scratch image needs one (CGO_ENABLED=0)"; exit 1; }
+	local jmod
+	jmod=$(go env GOMODCACHE)/github.com/jaegertracing/jaeger@v1.76.0
+	log "building $JAEGER_IMAGE FROM scratch around $bin"
+	local ctx=$tmp/jaeger
+	mkdir -p "$ctx/tmp" "$ctx/etc/ssl/certs"
+	chmod 1777 "$ctx/tmp"
+	wget_dir "$ctx"
+	cp "$bin" "$ctx/jaeger-linux"
+	cp /etc/ssl/certs/ca-certificates.crt "$ctx/etc/ssl/certs/"
+	# The official image ships the release's default sampling strategies; the build left the
+	# module in the module cache. Without it, an empty strategy list (sample everything).
+	if [ -f "$jmod/cmd/jaeger/sampling-strategies.json" ]; then
+		cp "$jmod/cmd/jaeger/sampling-strategies.json" "$ctx/sampling-strategies.json"
+	else
+		echo '{"default_strategy":{"type":"probabilistic","param":1}}' >"$ctx/sampling-strategies.json"
+	fi
+	cat >"$ctx/Dockerfile" <<-'EOF'
+		FROM scratch
+		ENV JAEGER_LISTEN_HOST=0.0.0.0
+		COPY bin /bin
+		COPY etc /etc
+		COPY tmp /tmp
+		COPY jaeger-linux /cmd/jaeger/jaeger-linux
+		COPY sampling-strategies.json /cmd/jaeger/sampling-strategies.json
+		EXPOSE 4317 4318 5778 5779 9411 13133 14250 14268 16686
+		VOLUME ["/tmp"]
+		ENTRYPOINT ["/cmd/jaeger/jaeger-linux"]
+		USER 10001
+	EOF
+	docker build -q --label org.opencontainers.image.description="jaeger v2.13.0 (module v1.76.0) seeded by scripts/seed-images.sh" \
+		-t "$JAEGER_IMAGE" "$ctx" >&2
+	log "seeded $JAEGER_IMAGE"
+}
+
+seed_prometheus() {
+	if have_image "$PROMETHEUS_IMAGE"; then
+		log "$PROMETHEUS_IMAGE exists; skipping"
+		return
+	fi
+	local dir
+	dir=$(bash scripts/prometheus.sh) # PROMETHEUS_BIN_DIR, PATH or the cache; builds once otherwise
+	local b
+	for b in prometheus promtool; do
+		file_is_static "$dir/$b" || { log "$dir/$b is not a static binary; a FROM scratch image needs one (CGO_ENABLED=0)"; exit 1; }
+	done
+	log "building $PROMETHEUS_IMAGE FROM scratch around $dir/prometheus and $dir/promtool"
+	local ctx=$tmp/prometheus
+	mkdir -p "$ctx/tmp" "$ctx/prometheus" "$ctx/etc/prometheus" "$ctx/etc/ssl/certs"
+	chmod 1777 "$ctx/tmp"
+	wget_dir "$ctx"
+	cp "$dir/prometheus" "$dir/promtool" "$ctx/bin/"
+	cp /etc/ssl/certs/ca-certificates.crt "$ctx/etc/ssl/certs/"
+	# The official image's default configuration: Prometheus scraping itself.
+	cat >"$ctx/etc/prometheus/prometheus.yml" <<-'EOF'
+		global:
+		  scrape_interval: 15s
+		scrape_configs:
+		  - job_name: prometheus
+		    static_configs:
+		      - targets: ["localhost:9090"]
+	EOF
+	cat >"$ctx/Dockerfile" <<-'EOF'
+		FROM scratch
+		COPY bin /bin
+		COPY etc /etc
+		COPY tmp /tmp
+		COPY --chown=65534:65534 prometheus /prometheus
+		EXPOSE 9090
+		VOLUME ["/prometheus"]
+		WORKDIR /prometheus
+		USER 65534
+		ENTRYPOINT ["/bin/prometheus"]
+		CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+	EOF
+	docker build -q --label org.opencontainers.image.description="prometheus 3.16.0 (module v0.316.0, Consul SD only, no UI assets) seeded by scripts/seed-images.sh" \
+		-t "$PROMETHEUS_IMAGE" "$ctx" >&2
+	log "seeded $PROMETHEUS_IMAGE"
+}
+
 command -v docker >/dev/null 2>&1 || { log "docker not found"; exit 1; }
 case "${1:-all}" in
 go) seed_go ;;
 consul) seed_consul ;;
-all) seed_go; seed_consul ;;
-*) log "usage: $0 [all|go|consul]"; exit 2 ;;
+jaeger) seed_jaeger ;;
+prometheus) seed_prometheus ;;
+all) seed_go; seed_consul; seed_jaeger; seed_prometheus ;;
+*) log "usage: $0 [all|go|consul|jaeger|prometheus]"; exit 2 ;;
 esac

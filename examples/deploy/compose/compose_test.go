@@ -1,5 +1,7 @@
-// Package compose_test checks examples/docker-compose.yml without a Docker engine: every
-// container has a memory limit, and the Go runtime in it a GOMEMLIMIT of about 90% of it.
+// Package compose_test checks examples/docker-compose.yml and its files without a Docker
+// engine: every container has a memory limit, and the Go runtime in it a GOMEMLIMIT of
+// about 90% of it; the observability profile's prometheus.yml is the shipped one
+// (examples/deploy/prometheus) with only the compose differences, and promtool accepts it.
 package compose_test
 
 import (
@@ -11,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gantry-go/gantry/examples/internal/promtest"
 )
 
 // service is the part of a compose service this test reads. Environment is a map or
@@ -52,7 +57,7 @@ func TestEveryContainerHasAMemoryLimitAndGOMEMLIMIT(t *testing.T) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	if len(f.Services) < 10 {
-		t.Fatalf("docker-compose.yml has %d services, want the shop's 12", len(f.Services))
+		t.Fatalf("docker-compose.yml has %d services, want the shop's 11", len(f.Services))
 	}
 	for _, err := range checkMemory(f.Services) {
 		t.Error(err)
@@ -154,4 +159,131 @@ func goBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("not a size the Go runtime reads")
 	}
 	return n * mult, nil
+}
+
+// composeOnly is what examples/deploy/compose/prometheus.yml may add to or change in the
+// shipped examples/deploy/prometheus/prometheus.yml: a token for Consul's ACLs and faster
+// clocks. Everything else (jobs, relabelling, rule files) must be the shipped file's, so
+// that the compose profile runs the configuration users deploy.
+var composeOnly = struct {
+	global        map[string]any // global settings replaced
+	consulSDExtra map[string]any // keys added to every consul_sd_configs entry
+}{
+	global: map[string]any{"scrape_interval": "5s", "evaluation_interval": "5s"},
+	consulSDExtra: map[string]any{
+		"refresh_interval": "5s",
+		"authorization":    map[string]any{"credentials_file": "/acl/prometheus.token"},
+	},
+}
+
+// TestPrometheusConfigIsTheShippedOne: the compose prometheus.yml is the shipped one
+// plus composeOnly, and nothing else.
+func TestPrometheusConfigIsTheShippedOne(t *testing.T) {
+	shipped := readYAML(t, filepath.Join("..", "prometheus", "prometheus.yml"))
+	compose := readYAML(t, "prometheus.yml")
+	if err := undoComposeOnly(compose, shipped); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	if d := cmp.Diff(shipped, compose); d != "" {
+		t.Errorf("examples/deploy/compose/prometheus.yml differs from examples/deploy/prometheus/prometheus.yml beyond the token and the intervals (-shipped +compose):\n%s", d)
+	}
+}
+
+// TestUndoComposeOnlyCatches: a compose config missing the token, with another token
+// file, or with a different relabelling is reported.
+func TestUndoComposeOnlyCatches(t *testing.T) {
+	shipped := readYAML(t, filepath.Join("..", "prometheus", "prometheus.yml"))
+	for _, tc := range []struct {
+		name   string
+		mutate func(cfg map[string]any)
+	}{
+		{"no token", func(cfg map[string]any) { delete(consulSD(cfg)[0].(map[string]any), "authorization") }},
+		{"another token file", func(cfg map[string]any) {
+			consulSD(cfg)[0].(map[string]any)["authorization"] = map[string]any{"credentials_file": "/acl/gateway.token"}
+		}},
+		{"a relabelling changed", func(cfg map[string]any) {
+			job := cfg["scrape_configs"].([]any)[0].(map[string]any)
+			job["relabel_configs"].([]any)[0].(map[string]any)["regex"] = ".*"
+		}},
+		{"another rule file", func(cfg map[string]any) { cfg["rule_files"] = []any{"other.yml"} }},
+	} {
+		compose := readYAML(t, "prometheus.yml")
+		tc.mutate(compose)
+		err := undoComposeOnly(compose, shipped)
+		if err == nil && cmp.Diff(shipped, compose) == "" {
+			t.Errorf("%s: compose prometheus.yml accepted as the shipped one", tc.name)
+		}
+	}
+}
+
+// TestPromtoolChecksPrometheusConfig: promtool accepts the compose prometheus.yml with the
+// shipped rules.yml beside it (as docker-compose.yml mounts them), linter included.
+func TestPromtoolChecksPrometheusConfig(t *testing.T) {
+	promtest.Dir(t) // skip (or fail under CI) without promtool
+	dir := t.TempDir()
+	for dst, src := range map[string]string{"prometheus.yml": "prometheus.yml", "rules.yml": filepath.Join("..", "prometheus", "rules.yml")} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := promtest.Promtool(t.Context(), t, dir, "check", "config", "--lint-fatal", "prometheus.yml"); err != nil {
+		t.Errorf("promtool check config --lint-fatal prometheus.yml = %v, want success:\n%s", err, out)
+	}
+}
+
+func readYAML(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return out
+}
+
+// consulSD returns the consul_sd_configs entries of every scrape config of cfg.
+func consulSD(cfg map[string]any) []any {
+	var out []any
+	jobs, _ := cfg["scrape_configs"].([]any)
+	for _, j := range jobs {
+		job, _ := j.(map[string]any)
+		sd, _ := job["consul_sd_configs"].([]any)
+		out = append(out, sd...)
+	}
+	return out
+}
+
+// undoComposeOnly checks that compose has composeOnly's values and puts the shipped
+// values back in their place, so that what is left compares equal to shipped exactly
+// when nothing else differs.
+func undoComposeOnly(compose, shipped map[string]any) error {
+	g, _ := compose["global"].(map[string]any)
+	sg, _ := shipped["global"].(map[string]any)
+	for k, want := range composeOnly.global {
+		if !cmp.Equal(g[k], want) {
+			return fmt.Errorf("global.%s = %v, want %v", k, g[k], want)
+		}
+		g[k] = sg[k]
+	}
+	sd := consulSD(compose)
+	if len(sd) == 0 {
+		return fmt.Errorf("no consul_sd_configs")
+	}
+	for i, e := range sd {
+		entry, _ := e.(map[string]any)
+		for k, want := range composeOnly.consulSDExtra {
+			if !cmp.Equal(entry[k], want) {
+				return fmt.Errorf("consul_sd_configs entry %d: %s = %v, want %v", i, k, entry[k], want)
+			}
+			delete(entry, k)
+		}
+	}
+	return nil
 }
