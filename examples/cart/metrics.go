@@ -22,7 +22,7 @@ type metrics struct {
 	checkouts metric.Int64Counter
 }
 
-func newMetrics(mp metric.MeterProvider, store *Store) metrics {
+func newMetrics(mp metric.MeterProvider, store Repository) metrics {
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}

@@ -26,7 +26,7 @@ import (
 // unavailable, and returns the stored order. It holds the order's lock meanwhile, so
 // a checkout retry and the recovery loop never run the same order at once.
 func (s *Shop) Resume(ctx context.Context, id string) (Order, error) {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.store.LockOrder(ctx, id)
 	if err != nil {
 		return Order{}, err
 	}
@@ -43,7 +43,7 @@ func (s *Shop) Resume(ctx context.Context, id string) (Order, error) {
 // and kinder than refunding it. The recovery loop cancels orders pending longer than
 // Settings.CancelAfter.
 func (s *Shop) Cancel(ctx context.Context, id string) (Order, error) {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.store.LockOrder(ctx, id)
 	if err != nil {
 		return Order{}, err
 	}

@@ -266,24 +266,24 @@ func (s Settings) withDefaults() Settings {
 	return s
 }
 
-// Shop implements Service over a Store, a Catalog and Payments, and runs the
-// checkout saga. It is safe for concurrent use: one saga runs per order at a time in
-// this process (cart runs as a single instance; see docs/examples-shop.md).
+// Shop implements Service over a Repository, a Catalog and Payments, and runs the
+// checkout saga. It is safe for concurrent use: one saga runs per order at a time
+// (Repository.LockOrder), in this process over a SQLite Store, across every replica
+// over a PostgresStore.
 type Shop struct {
-	store    *Store
+	store    Repository
 	catalog  Catalog
 	payments Payments
 	settings Settings
-	locks    keyedMutex
 	metrics  metrics
 }
 
 var _ Service = (*Shop)(nil)
 
 // NewShop returns a Shop. store, catalog and payments are required.
-func NewShop(store *Store, catalog Catalog, payments Payments, s Settings) *Shop {
+func NewShop(store Repository, catalog Catalog, payments Payments, s Settings) *Shop {
 	return &Shop{store: store, catalog: catalog, payments: payments, settings: s.withDefaults(),
-		locks: keyedMutex{m: map[string]*keyedEntry{}}, metrics: newMetrics(s.MeterProvider, store)}
+		metrics: newMetrics(s.MeterProvider, store)}
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)

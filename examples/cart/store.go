@@ -18,10 +18,62 @@ import (
 // every query a client's request leads to names the owner, so another owner's
 // rows are not found.
 //
-// A Store is safe for concurrent use.
+// A Store is safe for concurrent use. Its order locks (LockOrder) are in memory:
+// run one cart process per SQLite file, or use PostgresStore for replicas.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db    *sql.DB
+	now   func() time.Time
+	locks keyedMutex
+}
+
+// Repository is where the cart keeps carts and orders: *Store (SQLite) or
+// *PostgresStore, which behave alike (the cart's store tests run on both). Every
+// state change is one transaction. Implementations are safe for concurrent use.
+type Repository interface {
+	// PutItem sets the quantity of productID in owner's cartID, creating the cart
+	// and the line if needed; an edit of a checked-out cart starts its next version.
+	PutItem(ctx context.Context, owner, cartID, productID string, quantity int) error
+	// RemoveItem deletes productID from owner's cartID (ErrCartNotFound for an
+	// unknown cart).
+	RemoveItem(ctx context.Context, owner, cartID, productID string) error
+	// CartItems returns the lines of owner's cartID ordered by product id.
+	CartItems(ctx context.Context, owner, cartID string) ([]Item, error)
+	// CreateOrder stores o for the cart's current version unless o.Owner's
+	// o.IdempotencyKey (not expired by keysFrom) holds an order already; it returns
+	// the key's order and whether it was created now, or a *CheckedOutError naming
+	// the cart version's live order.
+	CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (Order, bool, error)
+	// Order returns the order with id, whoever owns it, or ErrOrderNotFound.
+	Order(ctx context.Context, id string) (Order, error)
+	// OwnedOrder returns owner's order with id, or ErrOrderNotFound.
+	OwnedOrder(ctx context.Context, owner, id string) (Order, error)
+	// OrderByKey returns owner's order for the checkout key, created at or after
+	// keysFrom, or ErrOrderNotFound.
+	OrderByKey(ctx context.Context, owner, key string, keysFrom time.Time) (Order, error)
+	// Advance moves o to next if its stored step is still o.Step (ErrStaleOrder
+	// otherwise), clearing the cart's ordered lines when next is paid.
+	Advance(ctx context.Context, o Order, next Order) (Order, error)
+	// PendingOrders returns up to limit pending orders last updated at or before
+	// cutoff, oldest first.
+	PendingOrders(ctx context.Context, cutoff time.Time, limit int) ([]Order, error)
+	// CountOrders returns how many orders have each status.
+	CountOrders(ctx context.Context) (map[Status]int, error)
+	// Orders returns every order, for checks and tools.
+	Orders(ctx context.Context) ([]Order, error)
+	// LockOrder holds order id's lock until unlock is called, waiting for it until
+	// ctx ends: at most one saga runs an order at a time, across every process that
+	// shares the store.
+	LockOrder(ctx context.Context, id string) (unlock func(), err error)
+}
+
+var (
+	_ Repository = (*Store)(nil)
+	_ Repository = (*PostgresStore)(nil)
+)
+
+// LockOrder holds order id's lock in this process (see Repository.LockOrder).
+func (s *Store) LockOrder(ctx context.Context, id string) (func(), error) {
+	return s.locks.lock(ctx, id)
 }
 
 // migrations is the cart schema, applied by sqlitedb.Migrate.
@@ -140,7 +192,7 @@ func NewStore(ctx context.Context, db *sql.DB, now func() time.Time) (*Store, er
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: db, now: now}
+	s := &Store{db: db, now: now, locks: keyedMutex{m: map[string]*keyedEntry{}}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

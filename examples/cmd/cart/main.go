@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/config"
@@ -32,6 +33,7 @@ type Config struct {
 	platform.Settings
 	Cart     cart.Settings         // CART_RETRY_AFTER, CART_CANCEL_AFTER
 	Recovery cart.RecoverySettings // CART_RECOVERY_*
+	Store    cart.StoreSettings    // DATABASE_URL (or DATABASE_URL_FILE): PostgreSQL, replicas allowed; unset, SQLite in DATA_DIR
 	Client   gantry.ClientSettings // HTTP_CLIENT_*, RETRY_*, BREAKER_*, CLIENT_*, BALANCER_*
 	Shed     resilience.ShedSettings
 	// ShedDisabled turns off adaptive load shedding of the API.
@@ -80,15 +82,11 @@ func run(ctx context.Context, env map[string]string) error {
 	inst := tel.Instrumentation(logger)
 
 	// Construct: store, upstream client, domain.
-	db, err := platform.OpenDB(ctx, cfg.Settings, "cart.db")
+	store, err := cart.OpenStore(ctx, cfg.Store.DatabaseURL, filepath.Join(cfg.DataDir, "cart.db"), cfg.SQLite, nil)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	store, err := cart.NewStore(ctx, db, nil)
-	if err != nil {
-		return err
-	}
+	defer store.Close()
 	consulClient, err := platform.ConsulClient(cfg.Discovery)
 	if err != nil {
 		return err
@@ -109,7 +107,7 @@ func run(ctx context.Context, env map[string]string) error {
 	}
 	defer client.Close()
 	cfg.Cart.MeterProvider = tel.MeterProvider() // cart.checkouts, cart.orders on /metrics
-	shop := cart.NewShop(store, cart.NewCatalogClient(client.HTTP, cfg.CatalogURL), cart.NewPaymentClient(client.HTTP, cfg.PaymentURL), cfg.Cart)
+	shop := cart.NewShop(store.Repository, cart.NewCatalogClient(client.HTTP, cfg.CatalogURL), cart.NewPaymentClient(client.HTTP, cfg.PaymentURL), cfg.Cart)
 	recoverer := cart.NewRecoverer(shop, cfg.Recovery, logger)
 
 	// Resilience: adaptive load shedding of the API (the admin server is never shed).
@@ -132,7 +130,7 @@ func run(ctx context.Context, env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	checks := health.NewRegistry(cfg.Health, platform.DBCheck(db))
+	checks := health.NewRegistry(cfg.Health, store.Check)
 	admin, err := gantry.NewAdmin(cfg.Admin, gantry.Admin{Name: "cart", Health: checks, Metrics: tel.MetricsHandler(), Debug: map[string]http.Handler{
 		"discovery":  discovery.DebugHandler(resolver, client.Router),
 		"resilience": resilience.DebugHandler(policies...),

@@ -10,7 +10,8 @@
 //   - ConsulClient, NewRegistrar and NewResolver: Consul registration when
 //     CONSUL_HTTP_ADDR is set, and a resolver (Consul, DISCOVERY_DNS or
 //     DISCOVERY_STATIC);
-//   - OpenDB and DBCheck: the service's SQLite file under DATA_DIR and its health check;
+//   - DBCheck: the readiness check of a SQLite file (the services open theirs with
+//     their OpenStore: SQLite under DATA_DIR, or PostgreSQL with DATABASE_URL);
 //   - Healthcheck: the -healthcheck mode for FROM-scratch containers, which have no
 //     shell or curl to probe /readyz (on ADMIN_ADDR) with.
 package platform

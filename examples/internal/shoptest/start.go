@@ -75,7 +75,7 @@ func StartPayment(t testing.TB, proc payment.Processor, wrap func(http.Handler) 
 type Cart struct {
 	URL       string
 	Shop      *cart.Shop
-	Store     *cart.Store
+	Store     cart.Repository
 	Recoverer *cart.Recoverer
 	Server    *httptest.Server
 }
@@ -90,9 +90,13 @@ type CartOptions struct {
 	Settings               cart.Settings
 	Recovery               cart.RecoverySettings
 	Wrap                   func(http.Handler) http.Handler
+	// DatabaseURL, when set, keeps the cart in that PostgreSQL database (replicas
+	// may share it), opened with cart.OpenStore; empty means a fresh SQLite file.
+	DatabaseURL string
 }
 
-// StartCart starts a cart over a fresh SQLite file in t.TempDir().
+// StartCart starts a cart over a fresh SQLite file in t.TempDir(), or over
+// o.DatabaseURL.
 func StartCart(t testing.TB, o CartOptions) *Cart {
 	t.Helper()
 	if o.CatalogURL == "" {
@@ -101,10 +105,20 @@ func StartCart(t testing.TB, o CartOptions) *Cart {
 	if o.PaymentURL == "" {
 		o.PaymentURL = "http://payment"
 	}
-	db := OpenDB(t, "cart.db")
-	store, err := cart.NewStore(context.Background(), db, nil)
-	if err != nil {
-		t.Fatalf("cart.NewStore() = %v", err)
+	var store cart.Repository
+	if o.DatabaseURL != "" {
+		be, err := cart.OpenStore(context.Background(), o.DatabaseURL, "", sqlitedb.Settings{}, nil)
+		if err != nil {
+			t.Fatalf("cart.OpenStore(postgres) = %v", err)
+		}
+		t.Cleanup(func() { _ = be.Close() })
+		store = be.Repository
+	} else {
+		s, err := cart.NewStore(context.Background(), OpenDB(t, "cart.db"), nil)
+		if err != nil {
+			t.Fatalf("cart.NewStore() = %v", err)
+		}
+		store = s
 	}
 	shop := cart.NewShop(store, cart.NewCatalogClient(o.Client, o.CatalogURL), cart.NewPaymentClient(o.Client, o.PaymentURL), o.Settings)
 	srv := httptest.NewServer(apply(o.Wrap, cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil)))
