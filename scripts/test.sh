@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: `make test` runs this, and so does CI (.ci/run).
-# It obtains what the tests need itself: consul and jaeger binaries (built once from the Go
-# module proxy and cached outside the repo when none is on PATH), Debian's chromium and
+# It obtains what the tests need itself: consul, jaeger and prometheus binaries (built once
+# from the Go module proxy and cached outside the repo when none is on PATH), Debian's chromium and
 # postgresql packages (installed with apt-get when missing) and locally built Docker images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,11 @@ step "postgresql server binaries (for the examples' tests against a real Postgre
 PGTEST_BINDIR=$(bash scripts/postgres.sh)
 export PGTEST_BINDIR
 echo "using $PGTEST_BINDIR"
+
+step "prometheus and promtool (for the examples' tests against a real Prometheus)"
+PROMETHEUS_BIN_DIR=$(bash scripts/prometheus.sh)
+export PROMETHEUS_BIN_DIR
+echo "using $PROMETHEUS_BIN_DIR"
 
 step "examples module: vet and test"
 (cd examples && go vet ./... && go test -count=1 -timeout 15m ./...)
