@@ -36,6 +36,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -479,6 +480,9 @@ func (m *manifests) checkDeployment(svc string, d *appsv1.Deployment) []error {
 	}
 
 	errs = append(errs, checkTLS(svc, pod.Spec, c, env)...)
+	if slices.Contains(stateful, svc) {
+		errs = append(errs, checkDatabase(svc, d, c, env)...)
+	}
 	errs = append(errs, checkMemory(svc, pod.Spec, m.configMaps)...)
 
 	// Hardening.
@@ -673,6 +677,86 @@ func goMemLimit(s string) (int64, error) {
 
 // The TLS Secret's mount, and the file each variable names (the Secret's key).
 const tlsDir = "/var/run/gantry/tls"
+
+// stateful are the services that keep data: in PostgreSQL, so that they run as replicas on
+// several nodes.
+var stateful = []string{"catalog", "cart", "payment"}
+
+// dbDir is where a stateful service mounts its Secret <service>-database.
+const dbDir = "/var/run/gantry/db"
+
+// checkDatabase checks that a stateful service keeps its data in PostgreSQL and scales
+// out: DATABASE_URL_FILE names the key url of the Secret <svc>-database, mounted
+// read-only with mode 0440 (the URL holds a password, so never inline in the manifests);
+// no PersistentVolumeClaim pins a pod to a node's volume, and no required pod affinity
+// pins the replicas to one node; at least two replicas, spread over nodes by a
+// topologySpreadConstraint on kubernetes.io/hostname, that a rolling update keeps.
+func checkDatabase(svc string, d *appsv1.Deployment, c corev1.Container, env map[string]string) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment %s: database: "+format, append([]any{svc}, args...)...))
+	}
+	pod := d.Spec.Template.Spec
+	if _, ok := env["DATABASE_URL"]; ok {
+		fail("DATABASE_URL is set inline; the URL holds a password: use DATABASE_URL_FILE and the Secret %s-database", svc)
+	}
+	secret := svc + "-database"
+	i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Secret != nil && v.Secret.SecretName == secret })
+	j := -1
+	if i >= 0 {
+		j = slices.IndexFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.Name == pod.Volumes[i].Name })
+	}
+	switch {
+	case i < 0:
+		fail("no volume of the Secret %s", secret)
+	case j < 0:
+		fail("the container does not mount the Secret %s", secret)
+	default:
+		vol, vm := pod.Volumes[i].Secret, c.VolumeMounts[j]
+		file := "url"
+		for _, it := range vol.Items {
+			if it.Key == "url" {
+				file = it.Path
+			}
+		}
+		if len(vol.Items) > 0 && !slices.ContainsFunc(vol.Items, func(it corev1.KeyToPath) bool { return it.Key == "url" }) {
+			fail("the volume of Secret %s does not project the key url", secret)
+		}
+		if want := path.Join(vm.MountPath, file); env["DATABASE_URL_FILE"] != want {
+			fail("DATABASE_URL_FILE is %q, want %q (the key url of Secret %s)", env["DATABASE_URL_FILE"], want, secret)
+		}
+		if !vm.ReadOnly || vm.MountPath != dbDir {
+			fail("Secret %s mounted at %s (readOnly %v), want %s read-only", secret, vm.MountPath, vm.ReadOnly, dbDir)
+		}
+		if vol.DefaultMode == nil || *vol.DefaultMode != 0o440 {
+			fail("Secret %s's files are not mode 0440", secret)
+		}
+	}
+	for _, v := range pod.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			fail("volume %s is a PersistentVolumeClaim: it pins the pod to one node's volume; the data lives in PostgreSQL", v.Name)
+		}
+	}
+	if a := pod.Affinity; a != nil && a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+		fail("a required pod affinity pins the replicas together; spread them instead")
+	}
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		fail("replicas %v, want at least 2", d.Spec.Replicas)
+	}
+	if st := d.Spec.Strategy; st.Type == appsv1.RecreateDeploymentStrategyType ||
+		st.RollingUpdate == nil || st.RollingUpdate.MaxUnavailable == nil || st.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+		fail("strategy %+v, want RollingUpdate with maxUnavailable 0", st)
+	}
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	if !slices.ContainsFunc(pod.TopologySpreadConstraints, func(tc corev1.TopologySpreadConstraint) bool {
+		sel, err := metav1.LabelSelectorAsSelector(tc.LabelSelector)
+		return err == nil && !sel.Empty() && sel.Matches(podLabels) && tc.TopologyKey == "kubernetes.io/hostname" &&
+			tc.MaxSkew == 1 && tc.WhenUnsatisfiable == corev1.DoNotSchedule
+	}) {
+		fail("no topologySpreadConstraint spreading its pods over kubernetes.io/hostname (maxSkew 1, DoNotSchedule)")
+	}
+	return errs
+}
 
 var tlsFiles = []struct{ variable, key string }{{"TLS_CERT_FILE", "tls.crt"}, {"TLS_KEY_FILE", "tls.key"}, {"TLS_CA_FILE", "ca.crt"}}
 
@@ -873,6 +957,26 @@ func TestManifestsCheckCatches(t *testing.T) {
 		{"mode without the leading 0", "catalog.yaml", "defaultMode: 0440", "defaultMode: 440", "has mode 0670, want 0440", nil},
 		{"no fsGroup", "gateway.yaml", "        fsGroup: 65532\n", "", "Deployment gateway: TLS: no pod fsGroup", nil},
 		{"ca.crt not projected", "payment.yaml", "              - {key: ca.crt, path: ca.crt}\n", "", "Deployment payment: TLS: the volume tls does not project the key ca.crt of Secret payment-tls", nil},
+		// The data in PostgreSQL, the replicas spread (checkDatabase, allow-database).
+		{"database URL inline", "catalog.yaml", "            - {name: DATABASE_URL_FILE, value: /var/run/gantry/db/url}\n", "            - {name: DATABASE_URL, value: \"postgres://catalog:secret@db/catalog\"}\n",
+			"Deployment catalog: database: DATABASE_URL is set inline", nil},
+		{"database file elsewhere", "cart.yaml", "{name: DATABASE_URL_FILE, value: /var/run/gantry/db/url}", "{name: DATABASE_URL_FILE, value: /var/run/gantry/db/cart}",
+			`Deployment cart: database: DATABASE_URL_FILE is "/var/run/gantry/db/cart", want "/var/run/gantry/db/url"`, nil},
+		{"database secret not mounted", "payment.yaml", "            - {name: database, mountPath: /var/run/gantry/db, readOnly: true}\n", "",
+			"Deployment payment: database: the container does not mount the Secret payment-database", nil},
+		{"one catalog", "catalog.yaml", "  replicas: 2\n", "  replicas: 1\n", "Deployment catalog: database: replicas", nil},
+		{"cart recreated", "cart.yaml", "    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 0\n      maxSurge: 1\n", "    type: Recreate\n",
+			"Deployment cart: database: strategy", nil},
+		{"spread only preferred", "payment.yaml", "whenUnsatisfiable: DoNotSchedule", "whenUnsatisfiable: ScheduleAnyway",
+			"Deployment payment: database: no topologySpreadConstraint", nil},
+		{"payment pinned to one node", "payment.yaml", "      topologySpreadConstraints:\n", "      affinity:\n        podAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            - topologyKey: kubernetes.io/hostname\n              labelSelector:\n                matchLabels: {app.kubernetes.io/name: payment}\n      topologySpreadConstraints:\n",
+			"Deployment payment: database: a required pod affinity pins the replicas together", nil},
+		{"data on a node's volume", "cart.yaml", "        - name: tmp\n          emptyDir: {medium: Memory, sizeLimit: 16Mi}\n", "        - name: tmp\n          persistentVolumeClaim: {claimName: cart-data}\n",
+			"Deployment cart: database: volume tmp is a PersistentVolumeClaim", nil},
+		{"database unreachable", "network-policies.yaml", "        - {protocol: TCP, port: 5432}\n", "        - {protocol: TCP, port: 5433}\n",
+			"cart → database/postgresql:postgresql (TCP 5432) is refused: no policy allows the egress from cart's pods", nil},
+		{"gateway reaches the database", "network-policies.yaml", "values: [catalog, cart, payment]}\n  policyTypes: [Egress]", "values: [catalog, cart, payment, gateway]}\n  policyTypes: [Egress]",
+			"gateway → database/postgresql:postgresql (TCP 5432): the egress from gateway's pods is allowed (by allow-database), want refused", nil},
 		{"key material committed", "cart.yaml", "# cart: carts,", "apiVersion: v1\nkind: Secret\nmetadata: {name: cart-tls}\ntype: kubernetes.io/tls\n---\n# cart: carts,", "Secret cart-tls: key material stays out of the manifests", nil},
 	}
 	for _, tt := range tests {

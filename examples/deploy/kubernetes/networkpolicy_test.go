@@ -35,6 +35,10 @@ var (
 		}}
 	prometheus = endpoint{name: "monitoring/prometheus", namespace: "monitoring", labels: labels.Set{"app.kubernetes.io/name": "prometheus"},
 		ip: netip.MustParseAddr("10.244.9.1"), ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 9090}}}
+	// The shop's PostgreSQL (the URLs of the Secrets <service>-database name it), in a
+	// namespace of its own, labelled as allow-database's selectors expect.
+	database = endpoint{name: "database/postgresql", namespace: "database", labels: labels.Set{"app.kubernetes.io/name": "postgresql"},
+		ip: netip.MustParseAddr("10.244.9.5"), ports: []corev1.ContainerPort{{Name: "postgresql", ContainerPort: 5432}, {Name: "metrics", ContainerPort: 9187}}}
 	others = []endpoint{
 		{name: "ingress-nginx/controller", namespace: "ingress-nginx", labels: labels.Set{"app.kubernetes.io/name": "ingress-nginx"},
 			ip: netip.MustParseAddr("10.244.9.2"), ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}}},
@@ -63,7 +67,7 @@ func (m *manifests) endpoints() []endpoint {
 		eps = append(eps, endpoint{name: svc, namespace: m.kust.Namespace, labels: labels.Set(d.Spec.Template.Labels),
 			ip: netip.AddrFrom4([4]byte{10, 244, 1, byte(i + 1)}), ports: d.Spec.Template.Spec.Containers[0].Ports, service: svc})
 	}
-	return append(append(eps, kubeDNS, prometheus, stray(m.kust.Namespace)), others...)
+	return append(append(eps, kubeDNS, prometheus, database, stray(m.kust.Namespace)), others...)
 }
 
 // namespaceLabels returns the labels of namespace ns: its manifest's, for the shop's, and
@@ -259,6 +263,8 @@ func (m *manifests) wantEgress(src, dst endpoint, cp corev1.ContainerPort) (bool
 		return true, "an edge of the call graph"
 	case dst.name == kubeDNS.name && cp.ContainerPort == 53:
 		return true, "every pod resolves names with the cluster DNS"
+	case dst.name == database.name && cp.ContainerPort == 5432 && slices.Contains(stateful, src.service):
+		return true, "the stateful services keep their data in PostgreSQL"
 	}
 	return false, ""
 }
