@@ -229,9 +229,18 @@ func TestStarterWithConsul(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"hello":"eve"`) {
 		t.Fatalf("GET /peer/eve through Consul = %d %s, want 200", code, body)
 	}
-	services, _, err := agent.Client().Catalog().Services(nil)
-	if err != nil {
-		t.Fatal(err)
+	// The starter registers when it starts serving, and the agent syncs the catalog a
+	// moment later: the call above can succeed first.
+	var services map[string][]string
+	for ctx.Err() == nil {
+		var err error
+		if services, _, err = agent.Client().Catalog().Services(nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := services["starter"]; ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	for _, name := range []string{"peer", "starter"} {
 		if _, ok := services[name]; !ok {
