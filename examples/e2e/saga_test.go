@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gantry-go/gantry/examples/cart"
+	"github.com/gantry-go/gantry/examples/internal/pgtest"
 	"github.com/gantry-go/gantry/examples/internal/shoptest"
 	"github.com/gantry-go/gantry/examples/payment"
 )
@@ -27,7 +28,19 @@ import (
 // loop must leave every order paid or compensated, no order with two captured
 // payments (or a captured payment on an unpaid order), and every unit of stock
 // accounted for: nothing held, and sold equal to what the paid orders bought.
+//
+// It runs on SQLite and on PostgreSQL (every service's store on one real server).
 func TestSagaSurvivesAFaultAtEveryStep(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { sagaSurvivesFaults(t, func(string) string { return "" }) })
+	t.Run("postgres", func(t *testing.T) {
+		srv := pgtest.NewServer(t)
+		sagaSurvivesFaults(t, func(string) string { return srv.Database(t) })
+	})
+}
+
+// sagaSurvivesFaults is TestSagaSurvivesAFaultAtEveryStep with each service's store at
+// databaseURL(service) ("" for SQLite).
+func sagaSurvivesFaults(t *testing.T, databaseURL func(service string) string) {
 	const checkouts = 500
 	var choices []shoptest.Fault
 	for _, k := range []shoptest.Kind{shoptest.Unavailable, shoptest.Down, shoptest.Timeout, shoptest.Reset, shoptest.HangBefore, shoptest.ResetBefore} {
@@ -46,10 +59,11 @@ func TestSagaSurvivesAFaultAtEveryStep(t *testing.T) {
 	t.Logf("fault seed %d (SAGA_SEED=%d replays these plans and faults)", seed, seed)
 	faults := shoptest.NewFaults(seed, choices)
 
-	cat := shoptest.StartCatalog(t, faults.WrapCatalog)
-	pay := shoptest.StartPayment(t, nil, faults.WrapPayment)
+	cat := shoptest.StartCatalogOn(t, faults.WrapCatalog, databaseURL("catalog"))
+	pay := shoptest.StartPaymentOn(t, nil, faults.WrapPayment, databaseURL("payment"))
 	hc := shoptest.NewClient(t, shoptest.StaticResolver(t, map[string]string{"catalog": cat.URL, "payment": pay.URL}), time.Second)
-	c := shoptest.StartCart(t, shoptest.CartOptions{Client: hc, Recovery: cart.RecoverySettings{MinAge: -1, Batch: 10 * checkouts}})
+	c := shoptest.StartCart(t, shoptest.CartOptions{Client: hc, Recovery: cart.RecoverySettings{MinAge: -1, Batch: 10 * checkouts},
+		DatabaseURL: databaseURL("cart")})
 	client := c.Server.Client()
 
 	products, err := cat.Service.ListProducts(context.Background())

@@ -26,7 +26,7 @@ type Wrap func(service string, h http.Handler) http.Handler
 type Catalog struct {
 	URL     string
 	Service catalog.Service
-	Store   *catalog.Store
+	Store   catalog.Repository
 	Server  *httptest.Server
 }
 
@@ -34,11 +34,19 @@ type Catalog struct {
 // nil.
 func StartCatalog(t testing.TB, wrap func(http.Handler) http.Handler) *Catalog {
 	t.Helper()
-	db := OpenDB(t, "catalog.db")
-	store, err := catalog.NewStore(context.Background(), db)
+	return StartCatalogOn(t, wrap, "")
+}
+
+// StartCatalogOn is StartCatalog over the PostgreSQL database databaseURL, opened with
+// catalog.OpenStore ("" means a fresh SQLite file).
+func StartCatalogOn(t testing.TB, wrap func(http.Handler) http.Handler, databaseURL string) *Catalog {
+	t.Helper()
+	be, err := catalog.OpenStore(context.Background(), databaseURL, filepath.Join(t.TempDir(), "catalog.db"), sqlitedb.Settings{})
 	if err != nil {
-		t.Fatalf("catalog.NewStore() = %v", err)
+		t.Fatalf("catalog.OpenStore() = %v", err)
 	}
+	t.Cleanup(func() { _ = be.Close() })
+	store := be.Repository
 	svc := catalog.NewService(store)
 	srv := httptest.NewServer(apply(wrap, catalog.NewHTTPHandler(svc, nil)))
 	t.Cleanup(srv.Close)
@@ -49,7 +57,7 @@ func StartCatalog(t testing.TB, wrap func(http.Handler) http.Handler) *Catalog {
 type Payment struct {
 	URL     string
 	Service payment.Service
-	Store   *payment.Store
+	Store   payment.Ledger
 	Server  *httptest.Server
 }
 
@@ -57,11 +65,19 @@ type Payment struct {
 // proc nil means an always-available simulated processor; wrap may be nil.
 func StartPayment(t testing.TB, proc payment.Processor, wrap func(http.Handler) http.Handler) *Payment {
 	t.Helper()
-	db := OpenDB(t, "payment.db")
-	store, err := payment.NewStore(context.Background(), db)
+	return StartPaymentOn(t, proc, wrap, "")
+}
+
+// StartPaymentOn is StartPayment over the PostgreSQL database databaseURL, opened with
+// payment.OpenStore ("" means a fresh SQLite file).
+func StartPaymentOn(t testing.TB, proc payment.Processor, wrap func(http.Handler) http.Handler, databaseURL string) *Payment {
+	t.Helper()
+	be, err := payment.OpenStore(context.Background(), databaseURL, filepath.Join(t.TempDir(), "payment.db"), sqlitedb.Settings{})
 	if err != nil {
-		t.Fatalf("payment.NewStore() = %v", err)
+		t.Fatalf("payment.OpenStore() = %v", err)
 	}
+	t.Cleanup(func() { _ = be.Close() })
+	store := be.Ledger
 	if proc == nil {
 		proc = payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
 	}
@@ -105,21 +121,12 @@ func StartCart(t testing.TB, o CartOptions) *Cart {
 	if o.PaymentURL == "" {
 		o.PaymentURL = "http://payment"
 	}
-	var store cart.Repository
-	if o.DatabaseURL != "" {
-		be, err := cart.OpenStore(context.Background(), o.DatabaseURL, "", sqlitedb.Settings{}, nil)
-		if err != nil {
-			t.Fatalf("cart.OpenStore(postgres) = %v", err)
-		}
-		t.Cleanup(func() { _ = be.Close() })
-		store = be.Repository
-	} else {
-		s, err := cart.NewStore(context.Background(), OpenDB(t, "cart.db"), nil)
-		if err != nil {
-			t.Fatalf("cart.NewStore() = %v", err)
-		}
-		store = s
+	be, err := cart.OpenStore(context.Background(), o.DatabaseURL, filepath.Join(t.TempDir(), "cart.db"), sqlitedb.Settings{}, nil)
+	if err != nil {
+		t.Fatalf("cart.OpenStore() = %v", err)
 	}
+	t.Cleanup(func() { _ = be.Close() })
+	store := be.Repository
 	shop := cart.NewShop(store, cart.NewCatalogClient(o.Client, o.CatalogURL), cart.NewPaymentClient(o.Client, o.PaymentURL), o.Settings)
 	srv := httptest.NewServer(apply(o.Wrap, cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil)))
 	t.Cleanup(srv.Close)
