@@ -30,6 +30,9 @@ type keys struct {
 	log         *slog.Logger
 
 	set atomic.Pointer[jwk.Set]
+	// raw holds the set's public keys exported to their crypto types once per set,
+	// so a verification does not rebuild them (for RSA, the modulus) from the JWK.
+	raw atomic.Pointer[rawKeys]
 
 	mu         sync.Mutex // serialises fetches
 	lastDemand time.Time  // last refresh triggered by an unknown key id
@@ -92,8 +95,43 @@ func (k *keys) fetch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: key set %s: %w", ErrProvider, k.url, err)
 	}
+	k.raw.Store(exportAll(&set))
 	k.set.Store(&set)
 	return nil
+}
+
+// rawKeys are the keys of one set (set) exported to their crypto types.
+type rawKeys struct {
+	set   *jwk.Set
+	byKey map[jwk.Key]any
+}
+
+// exportAll exports every key of set; a key that does not export is left out (its
+// JWK is used as it is).
+func exportAll(set *jwk.Set) *rawKeys {
+	rk := &rawKeys{set: set, byKey: map[jwk.Key]any{}}
+	for i := range (*set).Len() {
+		key, ok := (*set).Key(i)
+		if !ok {
+			continue
+		}
+		var raw any
+		if err := jwk.Export(key, &raw); err == nil && raw != nil {
+			rk.byKey[key] = raw
+		}
+	}
+	return rk
+}
+
+// exported returns key, a key of the current set, as its crypto type, or key itself
+// when it has none.
+func (k *keys) exported(key jwk.Key) any {
+	if rk := k.raw.Load(); rk != nil && rk.set == k.set.Load() {
+		if raw, ok := rk.byKey[key]; ok {
+			return raw
+		}
+	}
+	return key
 }
 
 // current returns the cached key set.

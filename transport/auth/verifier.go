@@ -230,7 +230,7 @@ func (kp *keyProvider) FetchKeys(ctx context.Context, sink jws.KeySink, sig *jws
 		kp.err = invalid(ErrAlgorithm, fmt.Errorf("alg %q does not fit key %q", alg.String(), kid))
 		return kp.err
 	}
-	sink.Key(alg, key)
+	sink.Key(alg, kp.v.keys.exported(key))
 	return nil
 }
 
