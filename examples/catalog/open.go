@@ -2,11 +2,12 @@ package catalog
 
 import (
 	"context"
-	"fmt"
+	"database/sql"
 
-	"github.com/gantry-go/gantry/examples/internal/pgdb"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantry-go/gantry/examples/internal/dbopen"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
-	"github.com/gantry-go/gantry/observability/health"
 )
 
 // StoreSettings chooses the catalog's database. The zero value is SQLite.
@@ -18,18 +19,9 @@ type StoreSettings struct {
 }
 
 // Backend is an opened catalog database: the Repository to give NewServiceWith and
-// NewSweeper, the readiness check that writes to its database, and Close. Safe for
-// concurrent use; Close once, after the repository's last use.
-type Backend struct {
-	Repository Repository
-	// Check is a readiness and startup check that writes (named "postgres" or
-	// "sqlite"): a database that cannot take writes makes the service unready.
-	Check health.Check
-	close func() error
-}
-
-// Close closes the database connections.
-func (b *Backend) Close() error { return b.close() }
+// NewSweeper, the readiness check that writes to its database ("postgres" or
+// "sqlite"), and Close.
+type Backend = dbopen.Backend[Repository]
 
 // OpenStore opens the catalog's database: PostgreSQL through a pgx pool when
 // databaseURL is set (several replicas may share it), else the SQLite file at
@@ -37,30 +29,15 @@ func (b *Backend) Close() error { return b.close() }
 // first start. A PostgreSQL that does not answer is a *pgdb.UnavailableError;
 // errors name DATABASE_URL, never its value.
 func OpenStore(ctx context.Context, databaseURL, sqlitePath string, sq sqlitedb.Settings) (*Backend, error) {
-	if databaseURL == "" {
-		db, err := sqlitedb.Open(ctx, sqlitePath, sq)
-		if err != nil {
-			return nil, err
-		}
-		s, err := NewStore(ctx, db)
-		if err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-		return &Backend{Repository: s, Check: check("sqlite", sqlitedb.WriteProbe(db)), close: db.Close}, nil
-	}
-	pool, err := pgdb.Open(ctx, databaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", pgdb.Unavailable(err))
-	}
-	s, err := NewPostgresStore(ctx, pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return &Backend{Repository: s, Check: check("postgres", s.WriteProbe), close: func() error { pool.Close(); return nil }}, nil
-}
-
-func check(name string, f func(context.Context) error) health.Check {
-	return health.Check{Name: name, Roles: health.Readiness | health.Startup, Func: f}
+	return dbopen.Opener[Repository]{
+		Service: "catalog",
+		SQLite:  func(ctx context.Context, db *sql.DB) (Repository, error) { return NewStore(ctx, db) },
+		Postgres: func(ctx context.Context, pool *pgxpool.Pool) (dbopen.Postgres[Repository], error) {
+			s, err := NewPostgresStore(ctx, pool)
+			if err != nil {
+				return dbopen.Postgres[Repository]{}, err
+			}
+			return dbopen.Postgres[Repository]{Repository: s, Probe: s.WriteProbe}, nil
+		},
+	}.Open(ctx, databaseURL, sqlitePath, sq)
 }

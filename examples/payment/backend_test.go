@@ -73,7 +73,7 @@ func (e *env) openPostgres(t testing.TB, o options) payment.Ledger {
 		return errors.As(err, &pe) && pe.Code == "23505"
 	}
 	e.close = func() { _ = be.Close() }
-	return be.Ledger
+	return be.Repository
 }
 
 // rebind turns the ? placeholders of a test's query into PostgreSQL's $1, $2, ...

@@ -2,11 +2,12 @@ package payment
 
 import (
 	"context"
-	"fmt"
+	"database/sql"
 
-	"github.com/gantry-go/gantry/examples/internal/pgdb"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantry-go/gantry/examples/internal/dbopen"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
-	"github.com/gantry-go/gantry/observability/health"
 )
 
 // StoreSettings chooses the ledger's database. The zero value is SQLite.
@@ -17,49 +18,25 @@ type StoreSettings struct {
 	DatabaseURL string `env:"DATABASE_URL" secret:"true" desc:"PostgreSQL URL of the ledger; empty keeps it in SQLite under DATA_DIR."`
 }
 
-// Backend is an opened ledger: the Ledger to give NewService, the readiness check
-// that writes to its database, and Close. Safe for concurrent use; Close once,
-// after the ledger's last use.
-type Backend struct {
-	Ledger Ledger
-	// Check is a readiness and startup check that writes (named "postgres" or
-	// "sqlite"): a database that cannot take writes makes the service unready.
-	Check health.Check
-	close func() error
-}
-
-// Close closes the database connections.
-func (b *Backend) Close() error { return b.close() }
+// Backend is an opened ledger: the Repository (the Ledger) to give NewService, the
+// readiness check that writes to its database ("postgres" or "sqlite"), and Close.
+type Backend = dbopen.Backend[Ledger]
 
 // OpenStore opens the ledger: in PostgreSQL through a pgx pool when databaseURL is
 // set, else in the SQLite file at sqlitePath (sqlitedb.Open with sq), and migrates it
 // to the current schema. A PostgreSQL that does not answer is ErrStoreUnavailable;
 // errors name DATABASE_URL, never its value.
 func OpenStore(ctx context.Context, databaseURL, sqlitePath string, sq sqlitedb.Settings) (*Backend, error) {
-	if databaseURL == "" {
-		db, err := sqlitedb.Open(ctx, sqlitePath, sq)
-		if err != nil {
-			return nil, err
-		}
-		s, err := NewStore(ctx, db)
-		if err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-		return &Backend{Ledger: s, Check: check("sqlite", sqlitedb.WriteProbe(db)), close: db.Close}, nil
-	}
-	pool, err := pgdb.Open(ctx, databaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("payment: %w", pgUnavailable(err))
-	}
-	s, err := NewPostgresStore(ctx, pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return &Backend{Ledger: s, Check: check("postgres", s.WriteProbe), close: func() error { pool.Close(); return nil }}, nil
-}
-
-func check(name string, f func(context.Context) error) health.Check {
-	return health.Check{Name: name, Roles: health.Readiness | health.Startup, Func: f}
+	return dbopen.Opener[Ledger]{
+		Service:     "payment",
+		Unavailable: pgUnavailable,
+		SQLite:      func(ctx context.Context, db *sql.DB) (Ledger, error) { return NewStore(ctx, db) },
+		Postgres: func(ctx context.Context, pool *pgxpool.Pool) (dbopen.Postgres[Ledger], error) {
+			s, err := NewPostgresStore(ctx, pool)
+			if err != nil {
+				return dbopen.Postgres[Ledger]{}, err
+			}
+			return dbopen.Postgres[Ledger]{Repository: s, Probe: s.WriteProbe}, nil
+		},
+	}.Open(ctx, databaseURL, sqlitePath, sq)
 }

@@ -56,7 +56,7 @@ func openLedger(t *testing.T, b backend) (payment.Ledger, *env) {
 		return n
 	}
 	e.isUnique = sqlitedb.IsUnique
-	return be.Ledger, e
+	return be.Repository, e
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC) // to the microsecond
@@ -293,7 +293,7 @@ func TestStoppedPostgresIs503(t *testing.T) {
 	}
 	defer be.Close()
 	e := &env{clock: newClock()}
-	h := payment.NewHTTPHandler(payment.NewService(be.Ledger, payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil), payment.Settings{Now: e.clock.Now}), nil)
+	h := payment.NewHTTPHandler(payment.NewService(be.Repository, payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil), payment.Settings{Now: e.clock.Now}), nil)
 	e.srv = httptest.NewServer(h)
 	defer e.srv.Close()
 	if r := e.charge(t, "k-ok", "order-ok", 500); r.status != http.StatusCreated {

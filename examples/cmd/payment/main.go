@@ -78,7 +78,7 @@ func run(ctx context.Context, env map[string]string) error {
 	}
 	defer ledger.Close()
 	processor := payment.NewSimulatedProcessor(cfg.Processor, nil)
-	api := payment.NewHTTPHandler(payment.NewService(ledger.Ledger, processor, cfg.Payment), logger)
+	api := payment.NewHTTPHandler(payment.NewService(ledger.Repository, processor, cfg.Payment), logger)
 
 	// Resilience: adaptive load shedding of the API (the admin server is never shed).
 	var shed func(http.Handler) http.Handler

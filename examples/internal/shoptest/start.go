@@ -77,7 +77,7 @@ func StartPaymentOn(t testing.TB, proc payment.Processor, wrap func(http.Handler
 		t.Fatalf("payment.OpenStore() = %v", err)
 	}
 	t.Cleanup(func() { _ = be.Close() })
-	store := be.Ledger
+	store := be.Repository
 	if proc == nil {
 		proc = payment.NewSimulatedProcessor(payment.ProcessorSettings{}, nil)
 	}
