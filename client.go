@@ -23,7 +23,9 @@ type ClientSettings struct {
 	// request and attempt timeouts (RETRY_*, BREAKER_*, CLIENT_*). Its BreakerKey
 	// chooses the breaker of each request.
 	Resilience resilience.ClientSettings
-	// Balancer tunes instance picking and ejection (BALANCER_*).
+	// Balancer tunes instance picking and ejection (BALANCER_*). A nil
+	// Balancer.MeterProvider takes the Instrumentation's, so ejections are counted
+	// wherever the client's other metrics go.
 	Balancer discovery.BalancerSettings
 	// Identity, when set, makes every call mTLS: connections present its
 	// certificate, and each instance must prove, in the handshake, the identity of
@@ -79,7 +81,11 @@ func NewClient(name string, r discovery.Resolver, s ClientSettings, inst observa
 	c := &Client{Resilience: stack, base: base}
 	var inner http.RoundTripper = base
 	if r != nil {
-		c.Router = discovery.NewRouter(r, base, s.Balancer)
+		bs := s.Balancer
+		if bs.MeterProvider == nil {
+			bs.MeterProvider = inst.MeterProvider
+		}
+		c.Router = discovery.NewRouter(r, base, bs)
 		inner = c.Router
 	}
 	chain := transport.ClientChain(

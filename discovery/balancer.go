@@ -213,8 +213,13 @@ func (b *Balancer) eject(e *Endpoint, now time.Time) {
 	e.ejected, e.ejectedUntil = true, now.Add(d)
 	e.failures.Store(0)
 	b.rebuild(now)
+	b.countEjections(e, 1)
+}
+
+// countEjections adds n to e's discovery.balancer.ejections, if metrics are on.
+func (b *Balancer) countEjections(e *Endpoint, n int64) {
 	if b.ejectCount != nil {
-		b.ejectCount.Add(context.Background(), 1, metric.WithAttributes(
+		b.ejectCount.Add(context.Background(), n, metric.WithAttributes(
 			attribute.String("service", b.service), attribute.String("instance", e.inst.key())))
 	}
 }
@@ -244,6 +249,9 @@ func (b *Balancer) apply(s Snapshot) {
 			if b.primed && b.s.SlowStart > 0 {
 				e.rampStart = now
 			}
+			// Its ejection counter starts at 0, so that Prometheus's increase() sees
+			// the first ejection: a series born at 1 shows none.
+			b.countEjections(e, 0)
 		}
 		next[k] = e
 		order = append(order, e)

@@ -60,7 +60,8 @@ type BalancerSettings struct {
 	// Decay is the time constant of the latency EWMA. Default 10s.
 	Decay time.Duration `env:"BALANCER_EWMA_DECAY"`
 	// MeterProvider receives the discovery.balancer.ejections counter (attributes
-	// service and instance); nil means no metrics.
+	// service and instance; 0 from the instance's first appearance); nil means no
+	// metrics.
 	MeterProvider metric.MeterProvider `env:"-"`
 }
 
