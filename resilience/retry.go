@@ -142,13 +142,17 @@ func (s RetrySettings) Validate() error {
 // retryable failure, the response gets transport.HeaderRetryExhausted and the serving
 // request (under MarkRetryExhausted) is flagged.
 //
+// With a MeterProvider, each retry the budget refuses adds 1 to resilience.rejections
+// (resilience.policy "retry").
+//
 // A Retry is safe for concurrent use.
 type Retry struct {
-	name   string
-	s      RetrySettings
-	budget *retryBudget
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
+	name    string
+	s       RetrySettings
+	budget  *retryBudget
+	rejects rejectCounter // retries the budget refused
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
 	// attemptHeader[n] is the prebuilt value of HeaderAttempt for retry n.
 	attemptHeader [][]string
 }
@@ -159,6 +163,7 @@ func NewRetry(name string, s RetrySettings, t observability.Instrumentation) *Re
 	r := &Retry{name: name, s: s}
 	if !s.BudgetDisabled {
 		r.budget = newBudget(name, s.BudgetRatio, s.BudgetMinPerSecond, s.BudgetMaxBanked)
+		r.rejects = newRejectCounter(t, "retry", name)
 	}
 	if t.TracerProvider != nil {
 		r.tracer = t.TracerProvider.Tracer(instrumentationName)
@@ -215,6 +220,7 @@ func (r *Retry) plan(ctx context.Context, n int, retryAfter time.Duration) (time
 		return 0, retryNoTime
 	}
 	if r.budget != nil && !r.budget.tryRetry() {
+		r.rejects.add(ctx)
 		return 0, retryNoBudget
 	}
 	return delay, retryOK

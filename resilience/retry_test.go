@@ -17,6 +17,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -351,4 +354,100 @@ func TestRetryPOSTOnlyWhenTheDialFailed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRetryBudgetRefusalsAreCounted: every retry the budget refuses adds 1 to
+// resilience.rejections{resilience.policy=retry, resilience.name}, through Do and
+// over HTTP (a real upstream answering 503, a real refused dial): as many as the
+// calls that ended in ErrBudgetExhausted, or the budget's own denied count.
+func TestRetryBudgetRefusalsAreCounted(t *testing.T) {
+	// Two attempts: a call whose one retry the budget allowed ends out of attempts,
+	// which is no refusal.
+	tight := RetrySettings{MaxAttempts: 2, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond, BudgetMinPerSecond: 1e-9, BudgetMaxBanked: 1}
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer unavailable.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	refusedURL := closed.URL
+	closed.Close() // connection refused from now on
+
+	// get sends one GET through r, over a real transport, to url.
+	get := func(t *testing.T, r *Retry, url string) bool {
+		tr := &http.Transport{}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+		resp, err := r.Client()(tr).RoundTrip(req)
+		discard(resp)
+		return errors.Is(err, ErrBudgetExhausted)
+	}
+	for _, tc := range []struct {
+		name string
+		// call makes one call through r and reports whether it ended in
+		// ErrBudgetExhausted.
+		call func(t *testing.T, r *Retry) bool
+		// errs says whether a refusal shows as ErrBudgetExhausted (a 503 response
+		// comes back as it is, with no error).
+		errs bool
+	}{
+		{"Do", func(t *testing.T, r *Retry) bool {
+			return errors.Is(r.Do(t.Context(), func(context.Context) error { return &transport.Problem{Status: 502} }), ErrBudgetExhausted)
+		}, true},
+		{"Client, upstream answers 503", func(t *testing.T, r *Retry) bool { return get(t, r, unavailable.URL) }, false},
+		{"Client, dial refused", func(t *testing.T, r *Retry) bool { return get(t, r, refusedURL) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reader := sdkmetric.NewManualReader()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+			defer func() { _ = mp.Shutdown(context.Background()) }()
+			r := NewRetry("up", tight, observability.Instrumentation{MeterProvider: mp})
+			exhausted := 0
+			for range 30 {
+				if tc.call(t, r) {
+					exhausted++
+				}
+			}
+			var snap Snapshot
+			r.Inspect(&snap)
+			denied := int64(snap.Budgets[0].Denied)
+			if denied == 0 || denied == 30 {
+				t.Fatalf("the budget refused %d retries of 30 calls, want some but not all", denied)
+			}
+			if tc.errs && int64(exhausted) != denied {
+				t.Fatalf("calls ending in ErrBudgetExhausted = %d, budget denied = %d, want equal", exhausted, denied)
+			}
+			if got := retryRejections(t, reader); got != denied {
+				t.Errorf("resilience.rejections{resilience.policy=retry, resilience.name=up} = %d, want %d (the refused retries)", got, denied)
+			}
+		})
+	}
+}
+
+// retryRejections returns resilience.rejections{resilience.policy=retry,
+// resilience.name=up} as read from reader; any other series fails t.
+func retryRejections(t *testing.T, reader *sdkmetric.ManualReader) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var got int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok || m.Name != "resilience.rejections" {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				policy, _ := dp.Attributes.Value("resilience.policy")
+				name, _ := dp.Attributes.Value("resilience.name")
+				if policy.AsString() != "retry" || name.AsString() != "up" {
+					t.Errorf("resilience.rejections series %v, want only resilience.policy=retry, resilience.name=up", dp.Attributes.ToSlice())
+					continue
+				}
+				got += dp.Value
+			}
+		}
+	}
+	return got
 }
