@@ -2,6 +2,7 @@ package platform
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 
@@ -32,9 +33,11 @@ func ConsulClient(s DiscoverySettings) (*api.Client, error) {
 
 // NewRegistrar returns the Consul registrar of service, with readiness from ready;
 // nil when c is nil (no Consul). It registers s.Discovery.Register, whose name
-// defaults to service and whose port defaults to HTTP_ADDR's; an HTTP check
-// (DISCOVERY_CHECK=http) polls /readyz on the admin port unless DISCOVERY_CHECK_URL
-// says otherwise. The registrar is a gantry Registrar and a Drainer.
+// defaults to service and whose port defaults to HTTP_ADDR's; its metadata gets
+// admin_port (ADMIN_ADDR's port, where Prometheus scrapes /metrics) unless
+// DISCOVERY_SERVICE_META sets one. An HTTP check (DISCOVERY_CHECK=http) polls /readyz
+// on the admin port unless DISCOVERY_CHECK_URL says otherwise. The registrar is a
+// gantry Registrar and a Drainer.
 func NewRegistrar(c *api.Client, ready consul.Readiness, service string, s Settings, inst observability.Instrumentation) (*consul.Registrar, error) {
 	if c == nil {
 		return nil, nil
@@ -50,11 +53,18 @@ func NewRegistrar(c *api.Client, ready consul.Readiness, service string, s Setti
 		}
 		r.Port = port
 	}
-	if r.Check == consul.CheckHTTP && r.CheckURL == "" {
-		adminPort, err := portOf(s.Admin.Addr, ":9090")
-		if err != nil {
-			return nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+	adminPort, err := portOf(s.Admin.Addr, ":9090")
+	if err != nil {
+		return nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+	}
+	if _, ok := r.Meta["admin_port"]; !ok {
+		r.Meta = maps.Clone(r.Meta)
+		if r.Meta == nil {
+			r.Meta = map[string]string{}
 		}
+		r.Meta["admin_port"] = strconv.Itoa(adminPort)
+	}
+	if r.Check == consul.CheckHTTP && r.CheckURL == "" {
 		host := r.Address
 		if host == "" {
 			host = "127.0.0.1"
