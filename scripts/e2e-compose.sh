@@ -5,19 +5,22 @@
 #   1. Checks that a Docker engine answers. If none does, it skips with a loud message, except
 #      in CI (CI=true), where a missing engine is a failure.
 #   2. Seeds the base images the Dockerfile and compose file name (scripts/seed-images.sh: this
-#      machine has no registry to pull them from).
+#      machine has no registry to pull them from), Jaeger's and Prometheus's included.
 #   3. Builds the four service images from examples/Dockerfile, the file users build. The
 #      build context is a copy of the work tree with examples/vendor added (`go mod vendor`
 #      from the host's module cache) and the build runs with GOPROXY=off, so it needs no
 #      network inside the build container.
-#   4. Runs examples/e2e/compose_test.go (build tag e2e): compose up, health, Consul, the admin
-#      listeners (read inside each service's network namespace; no admin port is published),
-#      the gateway's public edge, checkouts through the gateway, and the faults under load; it
-#      prints the figures it measured.
+#   4. Runs examples/e2e/compose_test.go (build tag e2e) with the observability profile on
+#      (Jaeger and Prometheus; every service exports OTLP to http://jaeger:4318): compose up,
+#      health, Consul, the admin listeners (read inside each service's network namespace; no
+#      admin port is published), the gateway's public edge, checkouts through the gateway, a
+#      checkout's trace in Jaeger, Prometheus's targets (through Consul), rules, p99 and alerts,
+#      and the faults under load; it prints the figures it measured.
 #   5. Always `compose down -v` (trap), printing each service's logs when something failed.
 #
-# Environment: E2E_GATEWAY_PORT / E2E_CONSUL_PORT (loopback ports; default the first free ones
-# from 18080 / 18500, so the test does not collide with a demo on 8080), E2E_PROJECT and
+# Environment: E2E_GATEWAY_PORT / E2E_CONSUL_PORT / E2E_JAEGER_PORT / E2E_PROMETHEUS_PORT
+# (loopback ports; default the first free ones from 18080 / 18500 / 26686 / 19090, so the test
+# does not collide with a demo on 8080, 16686 or 9090), E2E_PROJECT and
 # GANTRY_VERSION (compose project and image tag; default unique per run), E2E_PROBE_IMAGE (the
 # image whose wget reads the admin pages; default golang:1.26, which step 2 seeds),
 # E2E_KEEP_CONTEXT=1 keeps the build context, E2E_KEEP_IMAGES=1 the images.
@@ -75,8 +78,12 @@ free_port() {
 }
 export GATEWAY_PORT=${E2E_GATEWAY_PORT:-$(free_port 18080)}
 export CONSUL_PORT=${E2E_CONSUL_PORT:-$(free_port 18500)}
+export JAEGER_PORT=${E2E_JAEGER_PORT:-$(free_port 26686)}
+export PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-$(free_port 19090)}
+# The observability profile: every service exports OTLP over HTTP straight to Jaeger.
+export OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318
 
-compose() { (cd examples && $COMPOSE -p "$E2E_PROJECT" -f docker-compose.yml -f e2e/testdata/compose.e2e.yml "$@"); }
+compose() { (cd examples && $COMPOSE -p "$E2E_PROJECT" -f docker-compose.yml -f e2e/testdata/compose.e2e.yml --profile observability "$@"); }
 
 ctx=$root/examples/.build/context-$run_id
 cleanup() {
@@ -84,7 +91,7 @@ cleanup() {
 	if [ -n "$(compose ps -q 2>/dev/null)" ]; then
 		if [ "$rc" != 0 ]; then
 			log "failed (exit $rc): logs of each service"
-			for s in certs acl-init acl-apply consul catalog payment-1 payment-2 cart gateway; do
+			for s in certs acl-init acl-apply consul catalog payment-1 payment-2 cart gateway jaeger prometheus; do
 				echo "==== $s ====" >&2
 				compose logs --no-color --tail 100 "$s" >&2 2>&1 || true
 			done
@@ -100,7 +107,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "project $E2E_PROJECT, images gantry-examples/*:$GANTRY_VERSION, gateway 127.0.0.1:$GATEWAY_PORT, consul 127.0.0.1:$CONSUL_PORT"
+log "project $E2E_PROJECT, images gantry-examples/*:$GANTRY_VERSION, gateway 127.0.0.1:$GATEWAY_PORT, consul 127.0.0.1:$CONSUL_PORT, jaeger 127.0.0.1:$JAEGER_PORT, prometheus 127.0.0.1:$PROMETHEUS_PORT"
 
 log "step 1: base images"
 bash scripts/seed-images.sh
@@ -138,7 +145,7 @@ done
 [ "$over" = 0 ] || log "WARNING: some images are over the 25 MB target (see above)"
 [ "${E2E_KEEP_CONTEXT:-0}" = 1 ] || rm -rf "$ctx"
 
-log "step 1b: compose file validates (with the observability profile)"
+log "step 1b: compose file validates on its own (with the observability profile, which step 4 runs)"
 (cd examples && $COMPOSE -f docker-compose.yml --profile observability config -q)
 
 log "steps 2-6: go test -tags e2e -run TestComposeEndToEnd ./e2e/"

@@ -17,6 +17,9 @@ package e2e_test
 //	GANTRY_VERSION     the image tag the script built
 //	E2E_PROBE_IMAGE    the image whose wget reads the admin pages (default golang:1.26)
 //
+// The stack runs with the observability profile (composeProfiles): Jaeger and Prometheus,
+// read through their published loopback ports (compose_observability_test.go).
+//
 // Every API target is 127.0.0.1 (published ports); every load is bounded in rate and time.
 // The admin listeners (ADMIN_ADDR: /readyz, /metrics, /debug/*) are published nowhere, as in
 // docker-compose.yml: the test reads them from inside the service's own network namespace
@@ -49,7 +52,7 @@ import (
 
 // The compose services, and the Consul service names with the passing instances wanted.
 var (
-	composeServices   = []string{"consul", "catalog", "payment-1", "payment-2", "cart", "gateway"}
+	composeServices   = []string{"consul", "catalog", "payment-1", "payment-2", "cart", "gateway", "jaeger", "prometheus"}
 	composeConsulWant = map[string]int{"catalog": 1, "cart": 1, "payment": 2, "gateway": 1}
 	// composeAdminPorts are the admin listeners' ports (ADMIN_ADDR in docker-compose.yml).
 	composeAdminPorts = map[string]string{"gateway": "9080", "catalog": "9081", "cart": "9082", "payment-1": "9083", "payment-2": "9083"}
@@ -116,6 +119,9 @@ func (s *composeStack) compose(ctx context.Context, args ...string) (string, err
 	full = append(full, "-p", s.project)
 	for _, f := range s.files {
 		full = append(full, "-f", f)
+	}
+	for _, p := range composeProfiles {
+		full = append(full, "--profile", p)
 	}
 	full = append(full, args...)
 	return s.run(ctx, s.cmd[0], full...)
@@ -402,7 +408,7 @@ func (s *composeStack) adminPages(t *testing.T) {
 	failed := t.Failed()
 	for _, svc := range composeServices {
 		if _, ok := composeAdminPorts[svc]; !ok {
-			continue // consul
+			continue // consul, jaeger, prometheus
 		}
 		if _, err := s.admin(ctx, svc, "/readyz"); err != nil {
 			t.Errorf("%s admin /readyz: %v", svc, err)
@@ -836,18 +842,34 @@ func TestComposeEndToEnd(t *testing.T) {
 	// 4. Checkouts through the gateway, as the README's curl lines do them.
 	s.checkouts(t, 5, s.port("payment-1", "8083"))
 
+	// 4b. Observability: one checkout is one trace in Jaeger; Prometheus scrapes every
+	// instance Consul lists and evaluates the shipped rules.
+	traced := s.tracedCheckout(t)
+	s.checkScrapeTargets(t)
+	s.checkRules(t)
+	s.checkTrace(t, traced)
+
 	// 5a. Kill one payment replica under load: retries go to the other one.
 	ph := composePhase{Name: "docker kill payment-1"}
 	opens := s.breakerOpens(context.Background())
+	var killed time.Time
 	ph.Report = s.underLoad(t, "e2ekill", 20*time.Second, func() {
 		time.Sleep(5 * time.Second)
 		s.must(time.Minute, func(ctx context.Context) (string, error) {
 			return s.run(ctx, "docker", "kill", s.container("payment-1"))
 		})
 		t.Logf("killed payment-1 at %v", time.Since(began).Round(time.Second))
+		killed = time.Now()
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
+	// The load has just run: the checkout route's p99 is in Prometheus. payment-1 stays
+	// down until Prometheus fires the alert its kill raises (ReadinessFailing holds for
+	// 30s once Consul marks it critical); it resolves after recovery (checked at the end).
+	s.checkCheckoutP99(t)
+	s.awaitAlert(t, 2*time.Minute, composeKillAlert, "firing")
+	t.Logf("prometheus: alert %v firing %v after the kill", composeKillAlert, time.Since(killed).Round(time.Second))
 	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "payment-1") })
+	restarted := time.Now()
 	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, "payment-1"), "payment-1 healthy again"
 	ph.Ledger = s.mustLedger(cartDB, "payment-2", "e2ekill-")
 	phases = append(phases, ph)
@@ -932,8 +954,10 @@ func TestComposeEndToEnd(t *testing.T) {
 	t.Log(ph)
 	s.expectNoFailures(t, ph)
 
-	// Every container still healthy at the end.
+	// Every container still healthy at the end, and the kill's alert resolved.
 	s.waitHealthy(time.Minute, composeServices...)
+	s.awaitAlert(t, 2*time.Minute, composeKillAlert, "")
+	t.Logf("prometheus: alert %v resolved, %v after payment-1 was started again", composeKillAlert, time.Since(restarted).Round(time.Second))
 
 	// Stock is conserved through every fault: nothing left held, and exactly the units of
 	// the paid orders sold.
