@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -391,41 +392,91 @@ func (s *composeStack) checkCheckoutP99(t *testing.T) {
 	}
 }
 
-// The alert that the kill of payment-1 raises: Consul marks the killed replica's TTL
-// check critical, and rules.yml's ReadinessFailing fires for it once that has held for
-// its `for:` (30s). (CircuitBreakerOpen does not fire in that phase: the cart retries
-// onto payment-2 and its breaker stays closed; InstanceEjected cannot fire for the
-// example services yet, see rules.yml.)
-var composeKillAlert = map[string]string{"alertname": "ReadinessFailing", "service": "payment", "instance": "payment-1:9083"}
+// composeAlert names an alert by its alertname and labels; each label value is a regular
+// expression the alert's label must match in full, as a PromQL =~ matcher does.
+type composeAlert map[string]string
 
-// alertState returns the state of the active alert with every label of want ("" when
-// there is none).
-func alertState(alerts []promAlert, want map[string]string) string {
-	for _, a := range alerts {
-		match := true
-		for k, v := range want {
-			match = match && a.Labels[k] == v
+func (a composeAlert) matches(labels map[string]string) bool {
+	for k, re := range a {
+		if ok, err := regexp.MatchString("^(?:"+re+")$", labels[k]); err != nil || !ok {
+			return false
 		}
-		if match {
+	}
+	return true
+}
+
+// composeReadinessAlert is the alert the kill of payment-1 raises, from the shipped
+// rules.yml: Consul marks the replica's TTL check critical (DISCOVERY_CHECK_TTL, 10s),
+// ReadinessFailing fires once that has held for its for: (30s), and resolves a minute
+// (keep_firing_for) after the replica passes again.
+//
+// The breaker and ejection alerts do not fire in the test's phases: in the kill phase the
+// cart's balancer steers calls to payment-2 (power of two choices, where a failure counts
+// as a latency penalty) before payment-1 fails 5 in a row, so it ejects nothing (measured:
+// 0 ejections), and the cart's retries keep its breaker closed; in the catalog phase the two breakers that open stay
+// open a few seconds, against CircuitBreakerOpen's for: 1m. checkAlertInputs checks that
+// their metrics reach Prometheus, so that they can fire.
+var composeReadinessAlert = composeAlert{"alertname": "ReadinessFailing", "service": "payment", "instance": "payment-1:9083"}
+
+// alertState returns the state of the active alert that want matches ("" when there is
+// none).
+func alertState(alerts []promAlert, want composeAlert) string {
+	for _, a := range alerts {
+		if want.matches(a.Labels) {
 			return a.State
 		}
 	}
 	return ""
 }
 
-// awaitAlert polls Prometheus's active alerts until the alert with labels want is in
-// state ("firing", or "" for resolved: not active at all), within d.
-func (s *composeStack) awaitAlert(t *testing.T, d time.Duration, want map[string]string, state string) time.Duration {
+// awaitAlerts polls Prometheus's active alerts until every one of want is in state
+// ("firing", or "" for resolved: not active at all), within d, and returns how long each
+// took to get there from since.
+func (s *composeStack) awaitAlerts(t *testing.T, d time.Duration, since time.Time, state string, want ...composeAlert) []time.Duration {
 	t.Helper()
-	what := fmt.Sprintf("alert %v firing", want)
+	what := fmt.Sprintf("alerts %v %s", want, state)
 	if state == "" {
-		what = fmt.Sprintf("alert %v resolved", want)
+		what = fmt.Sprintf("alerts %v resolved", want)
 	}
-	return s.await(t, d, what, func(ctx context.Context) (bool, string) {
+	took := make([]time.Duration, len(want))
+	s.await(t, d, what, func(ctx context.Context) (bool, string) {
 		alerts, err := s.promAlerts(ctx)
 		if err != nil {
 			return false, err.Error()
 		}
-		return alertState(alerts, want) == state, fmt.Sprintf("active alerts %+v", alerts)
+		done := true
+		for i, w := range want {
+			if took[i] == 0 && alertState(alerts, w) == state {
+				took[i] = time.Since(since)
+			}
+			done = done && took[i] != 0
+		}
+		return done, fmt.Sprintf("active alerts %+v", alerts)
 	})
+	return took
+}
+
+// checkAlertInputs: the series the breaker and ejection alerts read are in Prometheus:
+// the cart's breaker to payment (resilience_breaker_state, for CircuitBreakerOpen) and
+// the cart's balancer's ejection counter of each payment instance
+// (discovery_balancer_ejections_total, exported from 0, for InstanceEjected), closed and
+// at 0 here.
+func (s *composeStack) checkAlertInputs(t *testing.T) {
+	t.Helper()
+	for _, c := range []struct {
+		q    string
+		want int
+	}{
+		{`resilience_breaker_state{service="cart", resilience_name="cart/payment"} == 0`, 1},
+		{`discovery_balancer_ejections_total{service="cart", exported_service="payment"} == 0`, composeConsulWant["payment"]},
+	} {
+		s.await(t, 30*time.Second, c.q, func(ctx context.Context) (bool, string) {
+			samples, err := s.promQuery(ctx, c.q)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(samples) == c.want, fmt.Sprintf("%d series %v, want %d", len(samples), samples, c.want)
+		})
+	}
+	t.Logf("prometheus: the cart's breaker to payment (closed) and its ejection counters of the %d payment instances (0) are there for CircuitBreakerOpen and InstanceEjected", composeConsulWant["payment"])
 }

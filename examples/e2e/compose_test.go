@@ -847,6 +847,7 @@ func TestComposeEndToEnd(t *testing.T) {
 	traced := s.tracedCheckout(t)
 	s.checkScrapeTargets(t)
 	s.checkRules(t)
+	s.checkAlertInputs(t)
 	s.checkTrace(t, traced)
 
 	// 5a. Kill one payment replica under load: retries go to the other one.
@@ -863,11 +864,11 @@ func TestComposeEndToEnd(t *testing.T) {
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	// The load has just run: the checkout route's p99 is in Prometheus. payment-1 stays
-	// down until Prometheus fires the alert its kill raises (ReadinessFailing holds for
-	// 30s once Consul marks it critical); it resolves after recovery (checked at the end).
+	// down until Prometheus fires the alert its kill raises (ReadinessFailing, 30s after
+	// Consul marks it critical); it resolves after recovery (checked at the end).
 	s.checkCheckoutP99(t)
-	s.awaitAlert(t, 2*time.Minute, composeKillAlert, "firing")
-	t.Logf("prometheus: alert %v firing %v after the kill", composeKillAlert, time.Since(killed).Round(time.Second))
+	took := s.awaitAlerts(t, 2*time.Minute, killed, "firing", composeReadinessAlert)
+	t.Logf("prometheus: ReadinessFailing for payment-1 firing %v after the kill", took[0].Round(time.Second))
 	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "payment-1") })
 	restarted := time.Now()
 	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, "payment-1"), "payment-1 healthy again"
@@ -956,8 +957,8 @@ func TestComposeEndToEnd(t *testing.T) {
 
 	// Every container still healthy at the end, and the kill's alert resolved.
 	s.waitHealthy(time.Minute, composeServices...)
-	s.awaitAlert(t, 2*time.Minute, composeKillAlert, "")
-	t.Logf("prometheus: alert %v resolved, %v after payment-1 was started again", composeKillAlert, time.Since(restarted).Round(time.Second))
+	s.awaitAlerts(t, 2*time.Minute, restarted, "", composeReadinessAlert)
+	t.Logf("prometheus: ReadinessFailing for payment-1 resolved, %v after it was started again", time.Since(restarted).Round(time.Second))
 
 	// Stock is conserved through every fault: nothing left held, and exactly the units of
 	// the paid orders sold.
