@@ -22,6 +22,12 @@
 //   - a simulated processor failure happens before money moves: the claim is dropped
 //     and the answer is 503 with Retry-After, so a retry with the same key charges.
 //
+// The lease is measured on the database's clock: the claim's time is written and its
+// age computed in SQL (PostgreSQL's clock_timestamp(), SQLite's unixepoch), never
+// from the calling process's clock. Replicas whose clocks disagree, or one whose
+// clock steps, agree on whether a claim is live, and a live claim is never taken over
+// because a replica's clock is ahead.
+//
 // Two constraints in the schema make a double charge impossible even if the code
 // above were wrong: payments.idempotency_key is UNIQUE (one payment per key), and a
 // partial UNIQUE index on payments(order_id) WHERE status IN ('captured',

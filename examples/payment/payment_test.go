@@ -26,7 +26,8 @@ import (
 	"github.com/gantry-go/gantry/examples/payment"
 )
 
-// clock is a settable time source for the idempotency lease.
+// clock is a settable time source for the service's Settings.Now (the times the
+// ledger records; the idempotency lease is on the database's clock, see env.age).
 type clock struct{ ns atomic.Int64 }
 
 func newClock() *clock {
@@ -148,6 +149,15 @@ func (e *env) charge(t testing.TB, key, order string, amount int64) result {
 	t.Helper()
 	b, _ := json.Marshal(payment.ChargeRequest{OrderID: order, AmountCents: amount, Currency: "USD"})
 	return e.do(t, http.MethodPost, "/payments", key, string(b))
+}
+
+// age moves key's claim d into the past on the database's clock, as if d had gone
+// by since it was claimed: the lease is measured there, not on the service's clock.
+func (e *env) age(t testing.TB, key string, d time.Duration) {
+	t.Helper()
+	if err := e.exec(t, `UPDATE idempotency_keys SET claimed_at = claimed_at - ? WHERE key = ?`, int64(d), key); err != nil {
+		t.Fatalf("age the claim of %q by %v: %v", key, d, err)
+	}
 }
 
 // ledger counts the rows in the payments table, straight from the database.
@@ -359,7 +369,7 @@ func testDeadClaimBlocksUntilLeaseExpires(t *testing.T, b backend) {
 	if got := e.ledger(t, "1 = 1"); got != 0 {
 		t.Fatalf("ledger rows after a crash before commit = %d, want 0", got)
 	}
-	e.clock.Advance(11 * time.Second)
+	e.age(t, "k-early", 11*time.Second)
 	r := e.charge(t, "k-early", "order-early", 700)
 	if r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("retry after the lease = %d replayed=%q, want a fresh 201", r.status, r.header.Get("Idempotent-Replayed"))
@@ -703,7 +713,7 @@ func testStalledRequestLosesItsClaimAfterTheLease(t *testing.T, b backend) {
 	go func() { slow <- e.charge(t, "k-stall", "order-stall", 800) }()
 	<-proc.entered // the first request holds the claim and is stuck at the processor
 	wantProblem(t, e.charge(t, "k-stall", "order-stall", 800), http.StatusConflict)
-	e.clock.Advance(6 * time.Second) // its lease expires: a retry takes the key over
+	e.age(t, "k-stall", 6*time.Second) // its lease expires: a retry takes the key over
 	taken := e.charge(t, "k-stall", "order-stall", 800)
 	if taken.status != http.StatusCreated {
 		t.Fatalf("retry after the lease = %d %s, want 201", taken.status, taken.body)
@@ -738,8 +748,8 @@ func testSlowProcessorAuthorizesOnce(t *testing.T, b backend) {
 	e := newEnv(t, options{backend: b, proc: proc, set: payment.Settings{Lease: 10 * time.Second}})
 	first := make(chan result, 1)
 	go func() { first <- e.charge(t, "k-slow", "order-slow", 900) }()
-	time.Sleep(50 * time.Millisecond) // the first call is at the acquirer
-	e.clock.Advance(11 * time.Second) // its lease is over (by the service's clock)
+	time.Sleep(50 * time.Millisecond)  // the first call is at the acquirer
+	e.age(t, "k-slow", 11*time.Second) // its lease is over (on the database's clock)
 	taken := e.charge(t, "k-slow", "order-slow", 900)
 	wantProblem(t, taken, http.StatusServiceUnavailable)
 	if r := <-first; r.status != http.StatusCreated && r.status != http.StatusConflict && r.status != http.StatusServiceUnavailable {
@@ -793,7 +803,7 @@ func TestInFlightRetryAfterIsTheRemainingLease(t *testing.T) {
 			h := newHanging()
 			e := newEnv(t, options{proc: h, set: payment.Settings{Lease: 10 * time.Second}})
 			startDead(t, e, h, "k-dead", "order-dead", 700)
-			e.clock.Advance(tt.elapsed)
+			e.age(t, "k-dead", tt.elapsed)
 			r := e.charge(t, "k-dead", "order-dead", 700)
 			wantProblem(t, r, http.StatusConflict)
 			if got := r.header.Get("Retry-After"); got != tt.want {
@@ -887,7 +897,7 @@ func testVoidSettlesTheKey(t *testing.T, b backend) {
 	e2 := newEnv(t, options{backend: b, proc: h, set: payment.Settings{Lease: 10 * time.Second}})
 	startDead(t, e2, h, "k-busy", "order-busy", 900)
 	wantProblem(t, e2.do(t, http.MethodPost, "/payments/void", "k-busy", body("order-busy")), http.StatusConflict)
-	e2.clock.Advance(11 * time.Second) // the holder is gone: void settles it as a charge
+	e2.age(t, "k-busy", 11*time.Second) // the holder is gone: void settles it as a charge
 	if r := e2.do(t, http.MethodPost, "/payments/void", "k-busy", body("order-busy")); r.status != http.StatusCreated {
 		t.Errorf("void of an abandoned claim = %d %s, want the charge finished (201)", r.status, r.body)
 	}

@@ -163,9 +163,11 @@ type Settings struct {
 	// Lease is how long a claimed idempotency key blocks duplicates (409) before the
 	// claim counts as abandoned (its process died before committing) and a retry may
 	// process the charge. The processor's answer is awaited for at most half of it, so
-	// a live call is over before its claim can be taken over. Default 30s.
+	// a live call is over before its claim can be taken over. Measured on the
+	// database's clock, so replicas whose clocks disagree agree on it. Default 30s.
 	Lease time.Duration `env:"PAYMENT_IDEMPOTENCY_LEASE" envDefault:"30s"`
-	// Now returns the current time; nil means time.Now.
+	// Now returns the current time, for the times the ledger records (a payment's
+	// created_at, a refund's); nil means time.Now. It never decides a lease.
 	Now func() time.Time `env:"-"`
 	// AfterCommit, when set, is called after a charge committed and before it is
 	// answered. Tests use it to simulate a crash at the worst moment; leave it nil.
@@ -185,7 +187,7 @@ func (s Settings) Validate() error {
 // service's exactly-once guarantee rests on (see Store's methods). Implementations
 // are safe for concurrent use, also from several processes on one database.
 type Ledger interface {
-	Claim(ctx context.Context, key, hash string, now time.Time, lease time.Duration) (Claim, error)
+	Claim(ctx context.Context, key, hash string, lease time.Duration) (Claim, error)
 	VoidUnclaimed(ctx context.Context, key string, now time.Time) (bool, error)
 	Complete(ctx context.Context, key, token string, p Payment) error
 	Unclaim(ctx context.Context, key, token string) error
@@ -225,7 +227,7 @@ func (s *service) Charge(ctx context.Context, key string, req ChargeRequest) (Ch
 	if err := ValidateCharge(req); err != nil {
 		return ChargeResult{}, err
 	}
-	c, err := s.store.Claim(ctx, key, requestHash(req), s.set.Now(), s.set.Lease)
+	c, err := s.store.Claim(ctx, key, requestHash(req), s.set.Lease)
 	if err != nil {
 		return ChargeResult{}, err
 	}

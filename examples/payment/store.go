@@ -79,23 +79,32 @@ type Claim struct {
 	Completed *Payment
 }
 
+// sqliteNowNanos is SQLite's clock, in unix nanoseconds (to the millisecond): the
+// host's clock, read by SQLite, which every process sharing the file agrees on.
+const sqliteNowNanos = `CAST(unixepoch('subsec') * 1000000000 AS INTEGER)`
+
 // Claim claims key for a request with the given hash, in one transaction:
 //
 //   - a new key is inserted in_flight and returned with a fresh token;
 //   - a key with another hash is ErrKeyReused;
 //   - a completed key returns the stored payment;
-//   - an in_flight key claimed less than lease ago is ErrInFlight; an older claim was
-//     abandoned (no money moves before completion) and is taken over.
-func (s *Store) Claim(ctx context.Context, key, hash string, now time.Time, lease time.Duration) (Claim, error) {
+//   - an in_flight key claimed less than lease ago is an *InFlightError with the
+//     lease left; an older claim was abandoned (no money moves before completion)
+//     and is taken over.
+//
+// The claim's time and its age are the database's clock, never the caller's: two
+// callers whose clocks disagree agree on whether a claim is live.
+func (s *Store) Claim(ctx context.Context, key, hash string, lease time.Duration) (Claim, error) {
 	var c Claim
 	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var (
 			gotHash, state string
-			claimedAt      int64
+			remaining      int64 // nanoseconds of the lease left, on the database's clock
 			body           []byte
 		)
-		err := tx.QueryRowContext(ctx, `SELECT request_hash, state, claimed_at, response_body FROM idempotency_keys WHERE key = ?`, key).
-			Scan(&gotHash, &state, &claimedAt, &body)
+		err := tx.QueryRowContext(ctx, `SELECT request_hash, state, claimed_at + ? - `+sqliteNowNanos+`, response_body
+			FROM idempotency_keys WHERE key = ?`, int64(lease), key).
+			Scan(&gotHash, &state, &remaining, &body)
 		token := rand.Text()
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -107,7 +116,7 @@ func (s *Store) Claim(ctx context.Context, key, hash string, now time.Time, leas
 				return ErrVoided
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (key, request_hash, state, claim_token, claimed_at)
-				VALUES (?, ?, 'in_flight', ?, ?)`, key, hash, token, now.UnixNano())
+				VALUES (?, ?, 'in_flight', ?, `+sqliteNowNanos+`)`, key, hash, token)
 			if err != nil {
 				return fmt.Errorf("payment: claim key: %w", err)
 			}
@@ -124,11 +133,11 @@ func (s *Store) Claim(ctx context.Context, key, hash string, now time.Time, leas
 			}
 			c.Completed = &p
 			return nil
-		case now.Sub(time.Unix(0, claimedAt)) < lease:
-			return &InFlightError{Remaining: lease - now.Sub(time.Unix(0, claimedAt))}
+		case remaining > 0:
+			return &InFlightError{Remaining: time.Duration(remaining)}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE idempotency_keys SET claim_token = ?, claimed_at = ? WHERE key = ? AND state = 'in_flight'`,
-			token, now.UnixNano(), key)
+		_, err = tx.ExecContext(ctx, `UPDATE idempotency_keys SET claim_token = ?, claimed_at = `+sqliteNowNanos+`
+			WHERE key = ? AND state = 'in_flight'`, token, key)
 		if err != nil {
 			return fmt.Errorf("payment: take over key: %w", err)
 		}

@@ -65,9 +65,9 @@ func pay(id, order, status string) payment.Payment {
 	return payment.Payment{ID: id, OrderID: order, AmountCents: 1200, Currency: "EUR", Status: status, CreatedAt: t0}
 }
 
-func mustClaim(t *testing.T, l payment.Ledger, key, hash string, now time.Time) string {
+func mustClaim(t *testing.T, l payment.Ledger, key, hash string) string {
 	t.Helper()
-	c, err := l.Claim(t.Context(), key, hash, now, 10*time.Second)
+	c, err := l.Claim(t.Context(), key, hash, 10*time.Second)
 	if err != nil || c.Token == "" {
 		t.Fatalf("Claim(%q) = %+v, %v, want a token", key, c, err)
 	}
@@ -77,12 +77,12 @@ func mustClaim(t *testing.T, l payment.Ledger, key, hash string, now time.Time) 
 func ledgerCases() []ledgerCase {
 	return []ledgerCase{
 		{"claim, complete, replay", func(t *testing.T, l payment.Ledger, e *env) {
-			tok := mustClaim(t, l, "k", "h", t0)
+			tok := mustClaim(t, l, "k", "h")
 			p := pay("pay_1", "o1", payment.StatusCaptured)
 			if err := l.Complete(t.Context(), "k", tok, p); err != nil {
 				t.Fatalf("Complete() = %v", err)
 			}
-			c, err := l.Claim(t.Context(), "k", "h", t0.Add(time.Hour), 10*time.Second)
+			c, err := l.Claim(t.Context(), "k", "h", 10*time.Second)
 			if err != nil || c.Completed == nil || c.Token != "" {
 				t.Fatalf("Claim(completed key) = %+v, %v, want the stored payment", c, err)
 			}
@@ -98,24 +98,36 @@ func ledgerCases() []ledgerCase {
 			}
 		}},
 		{"key reused with another request is 422", func(t *testing.T, l payment.Ledger, e *env) {
-			mustClaim(t, l, "k", "h1", t0)
-			if _, err := l.Claim(t.Context(), "k", "h2", t0, 10*time.Second); !errors.Is(err, payment.ErrKeyReused) {
+			mustClaim(t, l, "k", "h1")
+			if _, err := l.Claim(t.Context(), "k", "h2", 10*time.Second); !errors.Is(err, payment.ErrKeyReused) {
 				t.Errorf("Claim(same key, other hash) = %v, want %v", err, payment.ErrKeyReused)
 			}
 		}},
 		{"in flight is 409 with the remaining lease", func(t *testing.T, l payment.Ledger, e *env) {
-			mustClaim(t, l, "k", "h", t0)
-			_, err := l.Claim(t.Context(), "k", "h", t0.Add(3*time.Second), 10*time.Second)
+			mustClaim(t, l, "k", "h")
+			e.age(t, "k", 3*time.Second) // 3s later, on the database's clock
+			_, err := l.Claim(t.Context(), "k", "h", 10*time.Second)
 			var ife *payment.InFlightError
-			if !errors.As(err, &ife) || ife.Remaining != 7*time.Second {
-				t.Errorf("Claim(in flight, 3s into a 10s lease) = %v, want InFlightError{Remaining: 7s}", err)
+			// The database's clock runs on meanwhile: 7s left, less the test's own time.
+			if !errors.As(err, &ife) || ife.Remaining > 7*time.Second || ife.Remaining < 5*time.Second {
+				t.Errorf("Claim(in flight, 3s into a 10s lease) = %v (%+v), want InFlightError{Remaining: 7s, less the test's time}", err, ife)
 			}
 		}},
 		{"takeover after the lease; the old holder cannot complete", func(t *testing.T, l payment.Ledger, e *env) {
-			old := mustClaim(t, l, "k", "h", t0)
-			taken := mustClaim(t, l, "k", "h", t0.Add(11*time.Second))
+			old := mustClaim(t, l, "k", "h")
+			e.age(t, "k", 9*time.Second)
+			if _, err := l.Claim(t.Context(), "k", "h", 10*time.Second); !errors.Is(err, payment.ErrInFlight) {
+				t.Fatalf("Claim(9s into a 10s lease) = %v, want %v", err, payment.ErrInFlight)
+			}
+			e.age(t, "k", 2*time.Second) // 11s: the lease is over
+			taken := mustClaim(t, l, "k", "h")
 			if taken == old {
 				t.Fatalf("takeover token = the old token %q", old)
+			}
+			// The takeover claims the key anew, on the database's clock: a full lease.
+			var ife *payment.InFlightError
+			if _, err := l.Claim(t.Context(), "k", "h", 10*time.Second); !errors.As(err, &ife) || ife.Remaining < 8*time.Second {
+				t.Errorf("Claim(just taken over) = %v (%+v), want InFlightError with about 10s left", err, ife)
 			}
 			if err := l.Complete(t.Context(), "k", old, pay("pay_old", "o1", payment.StatusCaptured)); !errors.Is(err, payment.ErrInFlight) {
 				t.Errorf("Complete(old token) = %v, want %v", err, payment.ErrInFlight)
@@ -128,18 +140,18 @@ func ledgerCases() []ledgerCase {
 			}
 		}},
 		{"unclaim frees the key at once, never a completed one", func(t *testing.T, l payment.Ledger, e *env) {
-			tok := mustClaim(t, l, "k", "h", t0)
+			tok := mustClaim(t, l, "k", "h")
 			if err := l.Unclaim(t.Context(), "k", tok); err != nil {
 				t.Fatal(err)
 			}
-			tok = mustClaim(t, l, "k", "h", t0)
+			tok = mustClaim(t, l, "k", "h")
 			if err := l.Complete(t.Context(), "k", tok, pay("pay_1", "o1", payment.StatusCaptured)); err != nil {
 				t.Fatal(err)
 			}
 			if err := l.Unclaim(t.Context(), "k", tok); err != nil {
 				t.Fatal(err)
 			}
-			if c, err := l.Claim(t.Context(), "k", "h", t0, 10*time.Second); err != nil || c.Completed == nil {
+			if c, err := l.Claim(t.Context(), "k", "h", 10*time.Second); err != nil || c.Completed == nil {
 				t.Errorf("Claim after Unclaim of a completed key = %+v, %v, want the stored payment", c, err)
 			}
 		}},
@@ -149,10 +161,10 @@ func ledgerCases() []ledgerCase {
 					t.Errorf("VoidUnclaimed(unused key) #%d = %v, %v, want true", i+1, v, err)
 				}
 			}
-			if _, err := l.Claim(t.Context(), "kv", "h", t0, 10*time.Second); !errors.Is(err, payment.ErrVoided) {
+			if _, err := l.Claim(t.Context(), "kv", "h", 10*time.Second); !errors.Is(err, payment.ErrVoided) {
 				t.Errorf("Claim(voided key) = %v, want %v", err, payment.ErrVoided)
 			}
-			mustClaim(t, l, "kc", "h", t0)
+			mustClaim(t, l, "kc", "h")
 			if v, err := l.VoidUnclaimed(t.Context(), "kc", t0); err != nil || v {
 				t.Errorf("VoidUnclaimed(claimed key) = %v, %v, want false", v, err)
 			}
@@ -161,15 +173,15 @@ func ledgerCases() []ledgerCase {
 			}
 		}},
 		{"one charge per order, even around the service", func(t *testing.T, l payment.Ledger, e *env) {
-			tok := mustClaim(t, l, "k1", "h", t0)
+			tok := mustClaim(t, l, "k1", "h")
 			if err := l.Complete(t.Context(), "k1", tok, pay("pay_d", "o1", payment.StatusDeclined)); err != nil {
 				t.Fatalf("Complete(declined) = %v", err)
 			}
-			tok = mustClaim(t, l, "k2", "h", t0)
+			tok = mustClaim(t, l, "k2", "h")
 			if err := l.Complete(t.Context(), "k2", tok, pay("pay_c", "o1", payment.StatusCaptured)); err != nil {
 				t.Fatalf("Complete(captured after a decline) = %v", err)
 			}
-			tok = mustClaim(t, l, "k3", "h", t0)
+			tok = mustClaim(t, l, "k3", "h")
 			if err := l.Complete(t.Context(), "k3", tok, pay("pay_c2", "o1", payment.StatusCaptured)); !errors.Is(err, payment.ErrAlreadyCharged) {
 				t.Errorf("Complete(second capture for the order) = %v, want %v", err, payment.ErrAlreadyCharged)
 			}
@@ -192,7 +204,7 @@ func ledgerCases() []ledgerCase {
 		}},
 		{"refund is idempotent", func(t *testing.T, l payment.Ledger, e *env) {
 			for _, p := range []payment.Payment{pay("pay_c", "o1", payment.StatusCaptured), pay("pay_d", "o2", payment.StatusDeclined)} {
-				tok := mustClaim(t, l, "k-"+p.ID, "h", t0)
+				tok := mustClaim(t, l, "k-"+p.ID, "h")
 				if err := l.Complete(t.Context(), "k-"+p.ID, tok, p); err != nil {
 					t.Fatal(err)
 				}
@@ -214,7 +226,7 @@ func ledgerCases() []ledgerCase {
 			tokens, inFlight := make([]string, 10), make([]bool, 10)
 			for i := range 10 {
 				wg.Go(func() {
-					c, err := l.Claim(context.Background(), "k", "h", t0, 10*time.Second)
+					c, err := l.Claim(context.Background(), "k", "h", 10*time.Second)
 					tokens[i], inFlight[i] = c.Token, errors.Is(err, payment.ErrInFlight)
 					if err != nil && !inFlight[i] {
 						t.Errorf("concurrent Claim = %v, want a token or ErrInFlight", err)
@@ -238,7 +250,7 @@ func ledgerCases() []ledgerCase {
 			for i := range 10 {
 				wg.Go(func() {
 					key := "k" + strconv.Itoa(i)
-					c, err := l.Claim(context.Background(), key, "h", t0, 10*time.Second)
+					c, err := l.Claim(context.Background(), key, "h", 10*time.Second)
 					if err != nil {
 						errs[i] = err
 						return

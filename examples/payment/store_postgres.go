@@ -95,8 +95,13 @@ func lockKey(ctx context.Context, tx pgx.Tx, key string) error {
 	return nil
 }
 
-// Claim is Store.Claim on PostgreSQL.
-func (s *PostgresStore) Claim(ctx context.Context, key, hash string, now time.Time, lease time.Duration) (Claim, error) {
+// pgNowNanos is the database server's clock, in unix nanoseconds (to the
+// microsecond). clock_timestamp(), not now(): the time the statement runs, after the
+// key's lock was waited for, not the time the transaction began.
+const pgNowNanos = `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`
+
+// Claim is Store.Claim on PostgreSQL, on the database server's clock.
+func (s *PostgresStore) Claim(ctx context.Context, key, hash string, lease time.Duration) (Claim, error) {
 	var c Claim
 	err := pgInTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockKey(ctx, tx, key); err != nil {
@@ -104,11 +109,12 @@ func (s *PostgresStore) Claim(ctx context.Context, key, hash string, now time.Ti
 		}
 		var (
 			gotHash, state string
-			claimedAt      int64
+			remaining      int64 // nanoseconds of the lease left, on the database's clock
 			body           []byte
 		)
-		err := tx.QueryRow(ctx, `SELECT request_hash, state, claimed_at, response_body FROM idempotency_keys WHERE key = $1`, key).
-			Scan(&gotHash, &state, &claimedAt, &body)
+		err := tx.QueryRow(ctx, `SELECT request_hash, state, claimed_at + $1::bigint - `+pgNowNanos+`, response_body
+			FROM idempotency_keys WHERE key = $2`, int64(lease), key).
+			Scan(&gotHash, &state, &remaining, &body)
 		token := rand.Text()
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -120,7 +126,7 @@ func (s *PostgresStore) Claim(ctx context.Context, key, hash string, now time.Ti
 				return ErrVoided
 			}
 			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash, state, claim_token, claimed_at)
-				VALUES ($1, $2, 'in_flight', $3, $4)`, key, hash, token, now.UnixNano())
+				VALUES ($1, $2, 'in_flight', $3, `+pgNowNanos+`)`, key, hash, token)
 			if err != nil {
 				return fmt.Errorf("payment: claim key: %w", err)
 			}
@@ -137,11 +143,11 @@ func (s *PostgresStore) Claim(ctx context.Context, key, hash string, now time.Ti
 			}
 			c.Completed = &p
 			return nil
-		case now.Sub(time.Unix(0, claimedAt)) < lease:
-			return &InFlightError{Remaining: lease - now.Sub(time.Unix(0, claimedAt))}
+		case remaining > 0:
+			return &InFlightError{Remaining: time.Duration(remaining)}
 		}
-		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET claim_token = $1, claimed_at = $2 WHERE key = $3 AND state = 'in_flight'`,
-			token, now.UnixNano(), key)
+		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET claim_token = $1, claimed_at = `+pgNowNanos+`
+			WHERE key = $2 AND state = 'in_flight'`, token, key)
 		if err != nil {
 			return fmt.Errorf("payment: take over key: %w", err)
 		}
