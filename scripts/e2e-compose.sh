@@ -91,7 +91,7 @@ cleanup() {
 	if [ -n "$(compose ps -q 2>/dev/null)" ]; then
 		if [ "$rc" != 0 ]; then
 			log "failed (exit $rc): logs of each service"
-			for s in certs acl-init acl-apply consul catalog payment-1 payment-2 cart gateway jaeger prometheus; do
+			for s in certs acl-init acl-apply consul postgres catalog-1 catalog-2 payment-1 payment-2 cart-1 cart-2 gateway jaeger prometheus; do
 				echo "==== $s ====" >&2
 				compose logs --no-color --tail 100 "$s" >&2 2>&1 || true
 			done

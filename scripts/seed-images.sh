@@ -6,6 +6,7 @@
 #   hashicorp/consul:1.21.0      the consul service of examples/docker-compose.yml
 #   jaegertracing/jaeger:2.13.0  the jaeger service (observability profile)
 #   prom/prometheus:v3.16.0      the prometheus service (observability profile)
+#   postgres:15                  the postgres service (the catalog's, cart's and payment's store)
 #
 # WHY: the project's machines (developers' and CI's) have a Docker engine but no container
 # registry at all, so `FROM golang:1.26` and `image: hashicorp/consul:1.21.0` cannot be pulled.
@@ -31,6 +32,17 @@
 #     /prometheus owned by nobody (65534) as the working directory, user nobody. That build has
 #     only the Consul, file, HTTP and static service discoveries and no web UI assets (see
 #     scripts/prometheus.sh); its HTTP API is all there.
+#   - postgres:15 is built FROM scratch around the host's PostgreSQL 15 server from Debian's
+#     postgresql package (scripts/postgres.sh installs it): postgres, initdb, pg_ctl and
+#     pg_isready from /usr/lib/postgresql/15/bin, the server's modules (no JIT), its share
+#     directory and time zones, and every shared library ldd names, at the paths the binaries
+#     look for them. It keeps the official image's contract where the compose file relies on it:
+#     uid/gid 999 (postgres), PGDATA /var/lib/postgresql/data (a volume), the entrypoint
+#     docker-entrypoint.sh that runs initdb on an empty PGDATA with POSTGRES_USER,
+#     POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE and POSTGRES_DB, listens on '*' with
+#     scram-sha-256 for TCP, and then execs postgres; pg_isready on PATH; STOPSIGNAL SIGINT.
+#     The entrypoint is a busybox sh script (initdb.d scripts are not supported: none are used).
+#     Its locale is C with UTF-8 encoding (the official image's is en_US.utf8).
 #   Both also get a static busybox as /bin/wget, for the compose healthchecks: the official
 #   images have a wget on PATH (Jaeger's is Alpine, Prometheus's is busybox).
 #
@@ -44,6 +56,7 @@ GO_IMAGE=${GO_IMAGE:-golang:1.26}
 CONSUL_IMAGE=${CONSUL_IMAGE:-hashicorp/consul:1.21.0}
 JAEGER_IMAGE=${JAEGER_IMAGE:-jaegertracing/jaeger:2.13.0}
 PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-prom/prometheus:v3.16.0}
+POSTGRES_IMAGE=${POSTGRES_IMAGE:-postgres:15}
 GOROOT_HOST=${GOROOT_HOST:-$(go env GOROOT 2>/dev/null || echo /usr/local/go)}
 
 log() { printf 'seed-images: %s\n' "$*" >&2; }
@@ -248,12 +261,98 @@ seed_prometheus() {
 	log "seeded $PROMETHEUS_IMAGE"
 }
 
+seed_postgres() {
+	if have_image "$POSTGRES_IMAGE"; then
+		log "$POSTGRES_IMAGE exists; skipping"
+		return
+	fi
+	local bindir
+	bindir=$(bash scripts/postgres.sh) # installs Debian's postgresql package once
+	local pg=${bindir%/bin}
+	local major=${pg##*/}
+	[ "$major" = 15 ] || { log "$bindir is PostgreSQL $major, want 15 (the image is $POSTGRES_IMAGE)"; exit 1; }
+	local share=/usr/share/postgresql/$major
+	[ -d "$share" ] || { log "no $share (the server's share directory)"; exit 1; }
+	log "building $POSTGRES_IMAGE FROM scratch around $bindir ($("$bindir/postgres" --version))"
+	local ctx=$tmp/postgres root=$tmp/postgres/root
+	mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/var/lib/postgresql/data" "$root/var/run/postgresql" \
+		"$root$pg/bin" "$root$pg/lib" "$root/usr/share/postgresql" "$root/usr/share/zoneinfo"
+	chmod 1777 "$root/tmp"
+	cp "$(static_busybox)" "$root/bin/busybox"
+	local applet
+	for applet in sh cat printf mktemp rm echo; do ln -sf busybox "$root/bin/$applet"; done
+	local b
+	for b in postgres initdb pg_ctl pg_isready; do cp "$bindir/$b" "$root$pg/bin/"; done
+	# The server's modules (plpgsql, the encodings' converters, contrib), without the JIT,
+	# which needs LLVM (jit is off in the configuration the entrypoint writes).
+	find "$pg/lib" -maxdepth 1 -name '*.so' ! -name 'llvmjit*' -exec cp {} "$root$pg/lib/" \;
+	cp -r "$share" "$root/usr/share/postgresql/"
+	cp -r /usr/share/zoneinfo/. "$root/usr/share/zoneinfo/"
+	# Every library the binaries and modules load, at its own path, and the loader.
+	local f lib
+	for f in "$root$pg"/bin/* "$root$pg"/lib/*.so; do
+		ldd "${f#"$root"}" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }'
+	done | sort -u | while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\npostgres:x:999:\nnogroup:x:65534:\n' >"$root/etc/group"
+	cat >"$root/bin/docker-entrypoint.sh" <<-'EOF'
+		#!/bin/sh
+		# The official postgres image's entrypoint contract, in brief (scripts/seed-images.sh).
+		set -e
+		case "$1" in -*) set -- postgres "$@" ;; esac
+		if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+			password=${POSTGRES_PASSWORD:-}
+			if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then password=$(cat "$POSTGRES_PASSWORD_FILE"); fi
+			if [ -z "$password" ]; then
+				echo "docker-entrypoint.sh: POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE must be set" >&2
+				exit 1
+			fi
+			user=${POSTGRES_USER:-postgres}
+			db=${POSTGRES_DB:-$user}
+			pwfile=$(mktemp)
+			printf '%s\n' "$password" >"$pwfile"
+			initdb -D "$PGDATA" --username="$user" --pwfile="$pwfile" --auth-local=trust \
+				--auth-host=scram-sha-256 --locale=C --encoding=UTF8 ${POSTGRES_INITDB_ARGS:-} >&2
+			rm -f "$pwfile"
+			printf "listen_addresses = '*'\njit = off\n" >>"$PGDATA/postgresql.conf"
+			printf 'host all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
+			if [ "$db" != postgres ]; then
+				echo "CREATE DATABASE \"$db\";" | postgres --single -j -D "$PGDATA" postgres >/dev/null
+			fi
+			echo "docker-entrypoint.sh: initialized $PGDATA (user $user, database $db)" >&2
+		fi
+		exec "$@"
+	EOF
+	chmod 0755 "$root/bin/docker-entrypoint.sh"
+	cat >"$ctx/Dockerfile" <<-EOF
+		FROM scratch
+		COPY root /
+		COPY --chown=999:999 root/var/lib/postgresql /var/lib/postgresql
+		COPY --chown=999:999 root/var/run /var/run
+		ENV PATH=$pg/bin:/bin PGDATA=/var/lib/postgresql/data LANG=C.UTF-8 TZ=UTC
+		VOLUME ["/var/lib/postgresql/data"]
+		USER 999:999
+		STOPSIGNAL SIGINT
+		EXPOSE 5432
+		ENTRYPOINT ["/bin/docker-entrypoint.sh"]
+		CMD ["postgres"]
+	EOF
+	chmod 0700 "$root/var/lib/postgresql/data"
+	docker build -q --label org.opencontainers.image.description="PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') from Debian's package, seeded by scripts/seed-images.sh" \
+		-t "$POSTGRES_IMAGE" "$ctx" >&2
+	log "seeded $POSTGRES_IMAGE"
+}
+
 command -v docker >/dev/null 2>&1 || { log "docker not found"; exit 1; }
 case "${1:-all}" in
 go) seed_go ;;
 consul) seed_consul ;;
 jaeger) seed_jaeger ;;
 prometheus) seed_prometheus ;;
-all) seed_go; seed_consul; seed_jaeger; seed_prometheus ;;
-*) log "usage: $0 [all|go|consul|jaeger|prometheus]"; exit 2 ;;
+postgres) seed_postgres ;;
+all) seed_go; seed_consul; seed_jaeger; seed_prometheus; seed_postgres ;;
+*) log "usage: $0 [all|go|consul|jaeger|prometheus|postgres]"; exit 2 ;;
 esac

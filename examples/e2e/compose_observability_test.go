@@ -467,8 +467,8 @@ func (s *composeStack) checkAlertInputs(t *testing.T) {
 		q    string
 		want int
 	}{
-		{`resilience_breaker_state{service="cart", resilience_name="cart/payment"} == 0`, 1},
-		{`discovery_balancer_ejections_total{service="cart", exported_service="payment"} == 0`, composeConsulWant["payment"]},
+		{`resilience_breaker_state{service="cart", resilience_name="cart/payment"} == 0`, composeConsulWant["cart"]},
+		{`discovery_balancer_ejections_total{service="cart", exported_service="payment"} == 0`, composeConsulWant["cart"] * composeConsulWant["payment"]},
 	} {
 		s.await(t, 30*time.Second, c.q, func(ctx context.Context) (bool, string) {
 			samples, err := s.promQuery(ctx, c.q)
@@ -478,5 +478,5 @@ func (s *composeStack) checkAlertInputs(t *testing.T) {
 			return len(samples) == c.want, fmt.Sprintf("%d series %v, want %d", len(samples), samples, c.want)
 		})
 	}
-	t.Logf("prometheus: the cart's breaker to payment (closed) and its ejection counters of the %d payment instances (0) are there for CircuitBreakerOpen and InstanceEjected", composeConsulWant["payment"])
+	t.Logf("prometheus: each of the %d carts' breaker to payment (closed) and its ejection counters of the %d payment instances (0) are there for CircuitBreakerOpen and InstanceEjected", composeConsulWant["cart"], composeConsulWant["payment"])
 }

@@ -28,7 +28,6 @@ package e2e_test
 import (
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,9 +36,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,20 +46,29 @@ import (
 	"github.com/gantry-go/gantry/resilience"
 	"github.com/gantry-go/gantry/transport"
 	"github.com/gantry-go/gantry/transport/identity"
-	_ "modernc.org/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The compose services, and the Consul service names with the passing instances wanted.
 var (
-	composeServices   = []string{"consul", "catalog", "payment-1", "payment-2", "cart", "gateway", "jaeger", "prometheus"}
-	composeConsulWant = map[string]int{"catalog": 1, "cart": 1, "payment": 2, "gateway": 1}
+	composeServices = []string{"consul", "postgres", "catalog-1", "catalog-2", "payment-1", "payment-2", "cart-1", "cart-2",
+		"gateway", "jaeger", "prometheus"}
+	composeConsulWant = map[string]int{"catalog": 2, "cart": 2, "payment": 2, "gateway": 1}
 	// composeAdminPorts are the admin listeners' ports (ADMIN_ADDR in docker-compose.yml).
-	composeAdminPorts = map[string]string{"gateway": "9080", "catalog": "9081", "cart": "9082", "payment-1": "9083", "payment-2": "9083"}
+	composeAdminPorts = map[string]string{"gateway": "9080", "catalog-1": "9081", "catalog-2": "9081",
+		"cart-1": "9082", "cart-2": "9082", "payment-1": "9083", "payment-2": "9083"}
+	// composeCarts are the cart replicas, whose breakers breakerOpens sums.
+	composeCarts = []string{"cart-1", "cart-2"}
 )
 
 const (
-	composeLoadRate      = 10 // checkout flows per second (3 requests each)
+	composeLoadRate      = 10 // checkout flows per second (3 requests each) of the first phases
+	composeHighRate      = 50 // and of the second round of kills and the PostgreSQL restart
 	composeHealthTimeout = 3 * time.Minute
+	// composeDatabaseURL is the shop's database through the port compose.e2e.yml publishes
+	// on 127.0.0.1 (the host part is replaced), with docker-compose.yml's default password.
+	composeDatabaseURL = "postgres://gantry:gantry-dev-only@HOSTPORT/shop?sslmode=disable"
 )
 
 type composeStack struct {
@@ -71,10 +79,11 @@ type composeStack struct {
 	dir      string // examples/
 	gateway  string
 	consul   string
-	probe    string       // image of the one-off containers that read admin pages
-	client   *http.Client // the gateway's public port
-	ops      *http.Client // the internal APIs: mTLS as "operator" (see identities)
-	token    string       // Consul's management token (see acls)
+	probe    string        // image of the one-off containers that read admin pages
+	client   *http.Client  // the gateway's public port
+	ops      *http.Client  // the internal APIs: mTLS as "operator" (see identities)
+	token    string        // Consul's management token (see acls)
+	db       *pgxpool.Pool // the shop's database (openDB)
 	mu       sync.Mutex
 	services map[string]string // compose service -> container id
 }
@@ -302,6 +311,12 @@ func (s *composeStack) consulPassing(ctx context.Context) (map[string]int, error
 // waitConsul polls Consul until every service has its instances passing, within d.
 func (s *composeStack) waitConsul(d time.Duration) time.Duration {
 	s.t.Helper()
+	return s.waitPassing(d, composeConsulWant)
+}
+
+// waitPassing polls Consul until each service has want's number of instances passing.
+func (s *composeStack) waitPassing(d time.Duration, want map[string]int) time.Duration {
+	s.t.Helper()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -309,13 +324,13 @@ func (s *composeStack) waitConsul(d time.Duration) time.Duration {
 	var lastErr error
 	for {
 		got, err := s.consulPassing(ctx)
-		if err == nil && composeMapsEqual(got, composeConsulWant) {
+		if err == nil && composeMapsEqual(got, want) {
 			return time.Since(start)
 		}
 		last, lastErr = got, err
 		select {
 		case <-ctx.Done():
-			s.t.Fatalf("Consul passing instances after %v = %v (err %v), want %v", d, last, lastErr, composeConsulWant)
+			s.t.Fatalf("Consul passing instances after %v = %v (err %v), want %v", d, last, lastErr, want)
 		case <-time.After(time.Second):
 		}
 	}
@@ -337,7 +352,7 @@ func composeMapsEqual(a, b map[string]int) bool {
 // listeners' /debug/resilience.
 func (s *composeStack) breakerOpens(ctx context.Context) uint64 {
 	var n uint64
-	for _, svc := range []string{"gateway", "cart"} {
+	for _, svc := range append([]string{"gateway"}, composeCarts...) {
 		var snap resilience.Snapshot
 		if err := s.adminJSON(ctx, svc, "/debug/resilience", &snap); err != nil {
 			s.t.Logf("breaker openings: %v", err)
@@ -636,18 +651,18 @@ type composeOrder struct {
 }
 
 // ledger checks every order whose idempotency key starts with prefix: it reads the orders
-// from the cart's SQLite file (on its named volume) and each order's payments from the
-// payment API (the shared ledger). It returns the orders by status and the orders whose
-// payments disagree with them: more than one capture, a paid order without exactly one,
-// or a capture left on an unpaid order.
+// from the cart's tables in the shop's PostgreSQL database and each order's payments from
+// the payment API. It returns the orders by status and the orders whose payments disagree
+// with them: more than one capture, a paid order without exactly one, or a capture left on
+// an unpaid order.
 type composeLedger struct {
 	ByStatus      map[string]int
 	DoubleCharged []string
 	Inconsistent  []string
 }
 
-func (s *composeStack) ledger(ctx context.Context, cartDB, paymentSvc, prefix string) (composeLedger, error) {
-	orders, err := composeReadOrders(ctx, cartDB, prefix)
+func (s *composeStack) ledger(ctx context.Context, paymentSvc, prefix string) (composeLedger, error) {
+	orders, err := s.readOrders(ctx, prefix)
 	if err != nil {
 		return composeLedger{}, err
 	}
@@ -678,36 +693,35 @@ func (s *composeStack) ledger(ctx context.Context, cartDB, paymentSvc, prefix st
 	return rep, nil
 }
 
-// composeReadOrders reads the orders of a run from the cart's database on its volume. The file
-// belongs to the container's user; SQLite's locking works across the two processes on one
-// host, and the connection only reads (query_only).
-func composeReadOrders(ctx context.Context, path, prefix string) ([]composeOrder, error) {
-	st, err := os.Stat(path)
+// readOrders reads the orders of a run (idempotency key prefix) from the cart's table.
+func (s *composeStack) readOrders(ctx context.Context, prefix string) ([]composeOrder, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, status, payment_id FROM orders WHERE idempotency_key LIKE $1 ESCAPE '\'`,
+		strings.ReplaceAll(prefix, "_", `\_`)+"%")
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		db.Close()
-		composeChownLike(path, st) // SQLite may have created -wal/-shm as root: give them back
-	}()
-	rows, err := db.QueryContext(ctx, `SELECT id, status, payment_id FROM orders WHERE idempotency_key LIKE ? ESCAPE '\'`, strings.ReplaceAll(prefix, "_", `\_`)+"%")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []composeOrder
-	for rows.Next() {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (composeOrder, error) {
 		var o composeOrder
-		if err := rows.Scan(&o.ID, &o.Status, &o.PaymentID); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
+		err := r.Scan(&o.ID, &o.Status, &o.PaymentID)
+		return o, err
+	})
+}
+
+// strayCharges reads, across the whole shop's database, what must never be there: an order
+// with more than one captured payment, and a captured payment whose order is not paid (a
+// charge that belongs to no paid order).
+func (s *composeStack) strayCharges(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT order_id || ': ' || count(*) || ' captures' FROM payments WHERE status = 'captured'
+			GROUP BY order_id HAVING count(*) > 1
+		UNION ALL
+		SELECT p.id || ' captured for order ' || p.order_id || ' (' || coalesce(o.status, 'no such order') || ')'
+			FROM payments p LEFT JOIN orders o ON o.id = p.order_id
+			WHERE p.status = 'captured' AND o.status IS DISTINCT FROM 'paid'`)
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // phase is one fault under load and what it measured.
@@ -718,6 +732,7 @@ type composePhase struct {
 	Ledger        composeLedger
 	Recovery      time.Duration // fault-specific: time until healthy/registered/settled again
 	RecoveryLabel string
+	Retried       int // failed flows that their retry with the same key completed
 }
 
 // composeProduct is an entry of GET /api/products.
@@ -773,8 +788,9 @@ func (p composePhase) String() string {
 	return b.String()
 }
 
-// underLoad runs the load generator for d while fault runs, then returns the report.
-func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fault func()) loadgen.Report {
+// underLoad tops the stock up, then runs the load generator at rate for d while fault runs,
+// and returns the report.
+func (s *composeStack) underLoad(t *testing.T, runID string, rate int, d time.Duration, fault func()) loadgen.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
@@ -782,11 +798,12 @@ func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fa
 		rep loadgen.Report
 		err error
 	}
-	products := s.productsFor(t, int(composeLoadRate*d.Seconds())+1)
+	s.restock(t, 1000)
+	products := s.productsFor(t, int(float64(rate)*d.Seconds())+1)
 	done := make(chan result, 1)
 	go func() {
 		rep, err := loadgen.Run(ctx, loadgen.Config{
-			Target: s.gateway, Rate: composeLoadRate, Duration: d, MaxInFlight: 256,
+			Target: s.gateway, Rate: float64(rate), Duration: d, MaxInFlight: 512,
 			Timeout: 15 * time.Second, RunID: runID, Products: products,
 		})
 		done <- result{rep, err}
@@ -797,6 +814,115 @@ func (s *composeStack) underLoad(t *testing.T, runID string, d time.Duration, fa
 		t.Fatalf("loadgen.Run(%s) error: %v", runID, r.err)
 	}
 	return r.rep
+}
+
+// settle polls the ledger of a run until no order of it is pending (the carts' recovery
+// loops, CART_RECOVERY_INTERVAL 10s, resume or compensate what a fault left), within d.
+func (s *composeStack) settle(ph *composePhase, prefix string, d time.Duration) {
+	start := time.Now()
+	for {
+		ph.Ledger = s.mustLedger("payment-2", prefix)
+		if ph.Ledger.ByStatus["pending"] == 0 || time.Since(start) > d {
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// retryFailures retries every failed flow of a phase as its client would: after the
+// Retry-After it was given, the same cart, product and Idempotency-Key (a flow that failed
+// before its checkout puts its item again first; one that failed at checkout only checks out
+// again, which resumes its pending order). Every failure must have been a 503 with a
+// Retry-After (anything else is an error), and every retry must end in 201 within a minute.
+// It returns how many flows the retries completed.
+func (s *composeStack) retryFailures(t *testing.T, ph composePhase) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := 0
+	for _, f := range ph.Report.Failures {
+		if f.Status != "503" || f.RetryAfter == "" {
+			t.Errorf("%s: flow %d failed at %s with %s (Retry-After %q), want a retryable 503 with Retry-After", ph.Name, f.Flow, f.Step, f.Status, f.RetryAfter)
+		}
+		deadline := time.Now().Add(time.Minute)
+		put := f.Step != "checkout"
+		for attempt := 1; ; attempt++ {
+			var st int
+			var body []byte
+			var err error
+			if put {
+				st, body, err = s.do(ctx, http.MethodPut, "/api/carts/"+f.CartID+"/items/"+f.Product, `{"quantity":1}`, "")
+				if err == nil && st == http.StatusOK {
+					put = false
+				}
+			}
+			if !put {
+				st, body, err = s.do(ctx, http.MethodPost, "/api/carts/"+f.CartID+"/checkout", "", f.CartID)
+				if err == nil && st == http.StatusCreated {
+					done++
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: flow %d (cart %s), failed at %s with %s: retry %d = %d %.200s (%v), want 201 within a minute",
+					ph.Name, f.Flow, f.CartID, f.Step, f.Status, attempt, st, body, err)
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	return done
+}
+
+// expectRetried checks a phase whose fault may refuse checkouts: every refusal was a
+// retryable 503 that its retry completed (retryFailures), nothing was dropped, no order is
+// pending, and the paid orders are exactly the flows that succeeded, first time or retried.
+func (s *composeStack) expectRetried(t *testing.T, ph composePhase, retried int) {
+	t.Helper()
+	if ph.Report.Dropped != 0 {
+		t.Errorf("%s: %d flows dropped of %d (the generator's cap), want 0", ph.Name, ph.Report.Dropped, ph.Report.Scheduled)
+	}
+	if ph.Report.Scheduled == 0 || ph.Report.Succeeded == 0 {
+		t.Errorf("%s: %d flows scheduled, %d succeeded; the load did not run", ph.Name, ph.Report.Scheduled, ph.Report.Succeeded)
+	}
+	if n := ph.Ledger.ByStatus["pending"]; n != 0 {
+		t.Errorf("%s: %d orders pending after the retries, want 0", ph.Name, n)
+	}
+	if n, want := ph.Ledger.ByStatus["paid"], ph.Report.Succeeded+retried; n != want || retried != ph.Report.Failed {
+		t.Errorf("%s: %d paid orders, want %d (%d flows ok, %d of %d failed ones completed by their retry)",
+			ph.Name, n, want, ph.Report.Succeeded, retried, ph.Report.Failed)
+	}
+	s.expectLedger(t, ph)
+}
+
+// killPhase runs load at rate for d, kills svc (docker kill: SIGKILL, no drain) 5s in,
+// starts it again at the end of the load, and checks the phase with expectRetried.
+func (s *composeStack) killPhase(t *testing.T, began time.Time, runID string, rate int, d time.Duration, svc string) composePhase {
+	t.Helper()
+	ph := composePhase{Name: fmt.Sprintf("docker kill %s at %d/s", svc, rate)}
+	opens := s.breakerOpens(context.Background())
+	ph.Report = s.underLoad(t, runID, rate, d, func() {
+		time.Sleep(5 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) {
+			return s.run(ctx, "docker", "kill", s.container(svc))
+		})
+		t.Logf("killed %s at %v", svc, time.Since(began).Round(time.Second))
+	})
+	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
+	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", svc) })
+	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, svc), svc+" healthy again"
+	return s.finishRetried(t, ph, runID)
+}
+
+// finishRetried settles a phase's orders, retries its failed flows and checks it.
+func (s *composeStack) finishRetried(t *testing.T, ph composePhase, runID string) composePhase {
+	t.Helper()
+	s.settle(&ph, runID+"-", 90*time.Second)
+	ph.Retried = s.retryFailures(t, ph)
+	s.settle(&ph, runID+"-", 90*time.Second)
+	t.Log(ph)
+	s.expectRetried(t, ph, ph.Retried)
+	return ph
 }
 
 func TestComposeEndToEnd(t *testing.T) {
@@ -831,7 +957,8 @@ func TestComposeEndToEnd(t *testing.T) {
 	consulTime := s.waitConsul(time.Minute)
 	t.Logf("consul: every service passing (%v) %v after healthy", composeConsulWant, consulTime.Round(time.Millisecond))
 
-	cartDB := s.cartDB()
+	s.openDB(t)
+	s.noVolumes(t)
 
 	// 3b. The admin listeners answer, the gateway's public port is only the API, and
 	// the internal APIs answer only mTLS callers they allow.
@@ -854,7 +981,7 @@ func TestComposeEndToEnd(t *testing.T) {
 	ph := composePhase{Name: "docker kill payment-1"}
 	opens := s.breakerOpens(context.Background())
 	var killed time.Time
-	ph.Report = s.underLoad(t, "e2ekill", 20*time.Second, func() {
+	ph.Report = s.underLoad(t, "e2ekill", composeLoadRate, 20*time.Second, func() {
 		time.Sleep(5 * time.Second)
 		s.must(time.Minute, func(ctx context.Context) (string, error) {
 			return s.run(ctx, "docker", "kill", s.container("payment-1"))
@@ -872,37 +999,29 @@ func TestComposeEndToEnd(t *testing.T) {
 	s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "payment-1") })
 	restarted := time.Now()
 	ph.Recovery, ph.RecoveryLabel = s.waitHealthy(time.Minute, "payment-1"), "payment-1 healthy again"
-	ph.Ledger = s.mustLedger(cartDB, "payment-2", "e2ekill-")
+	ph.Ledger = s.mustLedger("payment-2", "e2ekill-")
 	phases = append(phases, ph)
 	t.Log(ph)
 	s.expectNoFailures(t, ph)
 
-	// 5b. Stop and start the catalog under load: in-flight orders complete or are
-	// compensated once it is back, and none stays pending.
-	ph = composePhase{Name: "compose stop+start catalog"}
+	// 5b. Stop and start both catalog replicas under load: in-flight orders complete or are
+	// compensated once the catalog is back, and none stays pending.
+	ph = composePhase{Name: "compose stop+start catalog-1,2"}
 	opens = s.breakerOpens(context.Background())
-	ph.Report = s.underLoad(t, "e2ecat", 25*time.Second, func() {
+	ph.Report = s.underLoad(t, "e2ecat", composeLoadRate, 25*time.Second, func() {
 		time.Sleep(5 * time.Second)
-		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "catalog") })
-		t.Logf("stopped catalog at %v", time.Since(began).Round(time.Second))
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "catalog-1", "catalog-2") })
+		t.Logf("stopped catalog-1 and catalog-2 at %v", time.Since(began).Round(time.Second))
 		down := time.Now()
 		s.edgeDown(t, "/api/products")
 		time.Sleep(5*time.Second - time.Since(down)) // the outage stays 5s long
-		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "catalog") })
-		t.Logf("started catalog at %v", time.Since(began).Round(time.Second))
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "catalog-1", "catalog-2") })
+		t.Logf("started catalog-1 and catalog-2 at %v", time.Since(began).Round(time.Second))
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
-	s.waitHealthy(time.Minute, "catalog")
-	// The cart's recovery loop (CART_RECOVERY_INTERVAL 10s, orders older than 5s) settles
-	// what the outage left pending; poll the ledger until nothing is pending, within 90s.
+	s.waitHealthy(time.Minute, "catalog-1", "catalog-2")
 	settle := time.Now()
-	for {
-		ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2ecat-")
-		if ph.Ledger.ByStatus["pending"] == 0 || time.Since(settle) > 90*time.Second {
-			break
-		}
-		time.Sleep(2 * time.Second)
-	}
+	s.settle(&ph, "e2ecat-", 90*time.Second)
 	ph.Recovery, ph.RecoveryLabel = time.Since(settle), "no order pending"
 	phases = append(phases, ph)
 	t.Log(ph)
@@ -915,7 +1034,7 @@ func TestComposeEndToEnd(t *testing.T) {
 	ph = composePhase{Name: "rolling restart payment-1, payment-2"}
 	opens = s.breakerOpens(context.Background())
 	var restart time.Duration
-	ph.Report = s.underLoad(t, "e2eroll", 40*time.Second, func() {
+	ph.Report = s.underLoad(t, "e2eroll", composeLoadRate, 40*time.Second, func() {
 		time.Sleep(3 * time.Second)
 		r := time.Now()
 		for _, svc := range []string{"payment-1", "payment-2"} {
@@ -927,18 +1046,17 @@ func TestComposeEndToEnd(t *testing.T) {
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	ph.Recovery, ph.RecoveryLabel = restart, "both restarted and healthy"
-	ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2eroll-")
+	ph.Ledger = s.mustLedger("payment-1", "e2eroll-")
 	phases = append(phases, ph)
 	t.Log(ph)
 	s.expectNoFailures(t, ph)
 
 	// 5d. Consul stopped for 20s: traffic flows from the cached endpoints, and every
-	// service is registered and passing again after Consul returns (a dev agent forgets
-	// everything, so this is a re-registration).
+	// service is registered and passing again after Consul returns.
 	ph = composePhase{Name: "consul stopped 20s"}
 	opens = s.breakerOpens(context.Background())
 	var reregistered time.Duration
-	ph.Report = s.underLoad(t, "e2econsul", 35*time.Second, func() {
+	ph.Report = s.underLoad(t, "e2econsul", composeLoadRate, 35*time.Second, func() {
 		time.Sleep(5 * time.Second)
 		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "consul") })
 		t.Logf("stopped consul at %v", time.Since(began).Round(time.Second))
@@ -950,10 +1068,23 @@ func TestComposeEndToEnd(t *testing.T) {
 	})
 	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
 	ph.Recovery, ph.RecoveryLabel = reregistered, "all registrations passing after consul healthy"
-	ph.Ledger = s.mustLedger(cartDB, "payment-1", "e2econsul-")
+	ph.Ledger = s.mustLedger("payment-1", "e2econsul-")
 	phases = append(phases, ph)
 	t.Log(ph)
 	s.expectNoFailures(t, ph)
+
+	// 6. The scale-out faults, at 10 and then 50 checkout flows/s: one cart replica killed
+	// mid-load (its orders' saga locks go with its database sessions, and the other cart's
+	// recovery or the client's retry finishes them), one payment replica killed, and
+	// PostgreSQL stopped for 10s. A checkout may be refused meanwhile, but only with a
+	// retryable 503 that its retry with the same key completes.
+	for _, rate := range []int{composeLoadRate, composeHighRate} {
+		phases = append(phases, s.killPhase(t, began, fmt.Sprintf("e2ecartkill%d", rate), rate, 20*time.Second, "cart-1"))
+		if rate == composeHighRate {
+			phases = append(phases, s.killPhase(t, began, fmt.Sprintf("e2epaykill%d", rate), rate, 20*time.Second, "payment-1"))
+		}
+		phases = append(phases, s.postgresPhase(t, began, fmt.Sprintf("e2epg%d", rate), rate))
+	}
 
 	// Every container still healthy at the end, and the kill's alert resolved.
 	s.waitHealthy(time.Minute, composeServices...)
@@ -961,16 +1092,35 @@ func TestComposeEndToEnd(t *testing.T) {
 	t.Logf("prometheus: ReadinessFailing for payment-1 resolved, %v after it was started again", time.Since(restarted).Round(time.Second))
 
 	// Stock is conserved through every fault: nothing left held, and exactly the units of
-	// the paid orders sold.
-	stock := s.checkStock(t, cartDB)
+	// the paid orders sold. No charge anywhere belongs to anything but a paid order.
+	stock := s.checkStock(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stray, err := s.strayCharges(ctx)
+	if err != nil {
+		t.Fatalf("stray charges: %v", err)
+	}
+	if len(stray) > 0 {
+		t.Errorf("charges that belong to no paid order, or a second capture of one, want none: %v", stray)
+	}
+
+	// 7. Capacity, last (it stops replicas): the highest of E2E_CAPACITY_RATES (default 10,
+	// each for E2E_CAPACITY_STEP, default 5s) at which >= 99.9% of the checkout flows succeed
+	// with p99 <= 100 ms, with two replicas each of catalog, cart and payment, and then with one.
+	two := s.capacity(t, "e2ecap2")
+	s.must(2*time.Minute, func(ctx context.Context) (string, error) {
+		return s.compose(ctx, "stop", "catalog-2", "cart-2", "payment-2")
+	})
+	s.waitPassing(time.Minute, map[string]int{"catalog": 1, "cart": 1, "payment": 1, "gateway": 1})
+	one := s.capacity(t, "e2ecap1")
 
 	// The figures.
 	var b strings.Builder
-	fmt.Fprintf(&b, "\ncompose end-to-end figures (load %d checkout flows/s, 3 requests each; latency from intended start):\n", composeLoadRate)
-	fmt.Fprintf(&b, "%-38s %7s %7s %6s %6s %9s %9s %6s  %-26s %s\n", "phase", "flows", "ok", "fail", "drop", "p50", "p99", "opens", "orders", "recovery")
+	fmt.Fprintf(&b, "\ncompose end-to-end figures (PostgreSQL, 2 replicas each of catalog, cart, payment; load %d or %d checkout flows/s, 3 requests each; latency from intended start):\n", composeLoadRate, composeHighRate)
+	fmt.Fprintf(&b, "%-38s %7s %7s %6s %6s %7s %9s %9s %6s  %-26s %s\n", "phase", "flows", "ok", "fail", "drop", "retried", "p50", "p99", "opens", "orders", "recovery")
 	for _, p := range phases {
-		fmt.Fprintf(&b, "%-38s %7d %7d %6d %6d %9v %9v %6d  %-26s %v (%s)\n", p.Name,
-			p.Report.Scheduled, p.Report.Succeeded, p.Report.Failed, p.Report.Dropped,
+		fmt.Fprintf(&b, "%-38s %7d %7d %6d %6d %7d %9v %9v %6d  %-26s %v (%s)\n", p.Name,
+			p.Report.Scheduled, p.Report.Succeeded, p.Report.Failed, p.Report.Dropped, p.Retried,
 			p.Report.P50.Round(time.Millisecond), p.Report.P99.Round(time.Millisecond), p.BreakerOpens,
 			composeStatusLine(p.Ledger), p.Recovery.Round(100*time.Millisecond), p.RecoveryLabel)
 		if len(p.Report.FailuresByStatus) > 0 {
@@ -978,9 +1128,91 @@ func TestComposeEndToEnd(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%-38s double-charged orders: %d, inconsistent: %d\n", "", len(p.Ledger.DoubleCharged), len(p.Ledger.Inconsistent))
 	}
-	fmt.Fprintf(&b, "stock: %s\n", stock)
+	fmt.Fprintf(&b, "stock: %s; charges of no paid order: %d\n", stock, len(stray))
+	fmt.Fprintf(&b, "capacity (checkout flows/s with >= 99.9%% ok and p99 <= 100ms; 0: none of the rates tried):\n")
+	for _, c := range []struct {
+		name string
+		reps []loadgen.Report
+	}{{"2 replicas each", two}, {"1 replica each", one}} {
+		best := 0.0
+		for _, r := range c.reps {
+			if r.Meets(0.999, 100*time.Millisecond) && r.Rate > best {
+				best = r.Rate
+			}
+			fmt.Fprintf(&b, "  %-16s %5.0f/s: %d of %d ok, p50 %v, p99 %v\n", c.name, r.Rate, r.Succeeded, r.Scheduled,
+				r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond))
+		}
+		fmt.Fprintf(&b, "  %-16s capacity %.0f flows/s\n", c.name, best)
+	}
 	fmt.Fprintf(&b, "up to healthy %v, consul registration %v, whole test %v\n", upTime.Round(time.Millisecond), consulTime.Round(time.Millisecond), time.Since(began).Round(time.Second))
 	t.Log(b.String())
+}
+
+// capacity runs the ramp of E2E_CAPACITY_RATES, each rate for E2E_CAPACITY_STEP, through
+// the gateway, and returns what each rate measured.
+func (s *composeStack) capacity(t *testing.T, runID string) []loadgen.Report {
+	t.Helper()
+	step, err := time.ParseDuration(composeEnvOr("E2E_CAPACITY_STEP", "5s"))
+	if err != nil || step <= 0 {
+		t.Fatalf("E2E_CAPACITY_STEP=%q: want a positive duration", os.Getenv("E2E_CAPACITY_STEP"))
+	}
+	var reps []loadgen.Report
+	for i, f := range strings.Split(composeEnvOr("E2E_CAPACITY_RATES", "10"), ",") {
+		rate, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || rate <= 0 || rate > 1000 {
+			t.Fatalf("E2E_CAPACITY_RATES: %q is not a rate within 1-1000", f)
+		}
+		rep := s.underLoad(t, fmt.Sprintf("%sr%d", runID, i), rate, step, func() {})
+		t.Logf("capacity %s at %d/s: %d of %d ok, p50 %v, p99 %v, failures %v", runID, rate, rep.Succeeded, rep.Scheduled,
+			rep.P50.Round(time.Millisecond), rep.P99.Round(time.Millisecond), rep.FailuresByStatus)
+		reps = append(reps, rep)
+	}
+	return reps
+}
+
+// postgresPhase stops PostgreSQL (compose stop: a fast shutdown) 5s into a load at rate,
+// starts it again 10s later, and checks the phase with expectRetried: the services' reads
+// and writes answer 503 meanwhile, their readiness fails, and they recover by themselves.
+func (s *composeStack) postgresPhase(t *testing.T, began time.Time, runID string, rate int) composePhase {
+	t.Helper()
+	ph := composePhase{Name: fmt.Sprintf("postgres stopped 10s at %d/s", rate)}
+	opens := s.breakerOpens(context.Background())
+	var back time.Time
+	ph.Report = s.underLoad(t, runID, rate, 30*time.Second, func() {
+		time.Sleep(5 * time.Second)
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "stop", "-t", "10", "postgres") })
+		t.Logf("stopped postgres at %v", time.Since(began).Round(time.Second))
+		stopped := time.Now()
+		s.unreadyWhileDown(t, stopped)
+		time.Sleep(10*time.Second - time.Since(stopped))
+		s.must(time.Minute, func(ctx context.Context) (string, error) { return s.compose(ctx, "start", "postgres") })
+		back = time.Now()
+		t.Logf("started postgres at %v", time.Since(began).Round(time.Second))
+	})
+	ph.BreakerOpens = s.breakerOpens(context.Background()) - opens
+	s.waitHealthy(2*time.Minute, composeServices...)
+	ph.Recovery, ph.RecoveryLabel = time.Since(back), "every service healthy after postgres started"
+	s.openDB(t) // the pool reconnects by itself; a fresh one keeps the reads simple
+	return s.finishRetried(t, ph, runID)
+}
+
+// unreadyWhileDown checks, while PostgreSQL is stopped, that a cart replica's readiness
+// fails within its check interval (a cached write probe), as a load balancer would see it.
+func (s *composeStack) unreadyWhileDown(t *testing.T, stopped time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	for {
+		if _, err := s.admin(ctx, "cart-2", "/readyz"); err != nil {
+			t.Logf("cart-2 /readyz failed %v after postgres stopped", time.Since(stopped).Round(100*time.Millisecond))
+			return
+		}
+		if ctx.Err() != nil {
+			t.Errorf("cart-2 /readyz still 200 %v after postgres stopped, want a failure within its check interval", time.Since(stopped).Round(time.Second))
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 func composeStatusLine(l composeLedger) string {
@@ -1018,11 +1250,11 @@ func (s *composeStack) expectLedger(t *testing.T, ph composePhase) {
 	}
 }
 
-func (s *composeStack) mustLedger(cartDB, paymentSvc, prefix string) composeLedger {
+func (s *composeStack) mustLedger(paymentSvc, prefix string) composeLedger {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := s.ledger(ctx, cartDB, paymentSvc, prefix)
+	rep, err := s.ledger(ctx, paymentSvc, prefix)
 	if err != nil {
 		s.t.Fatalf("ledger(%s): %v", prefix, err)
 	}
@@ -1032,7 +1264,7 @@ func (s *composeStack) mustLedger(cartDB, paymentSvc, prefix string) composeLedg
 // checkStock compares the catalog's stock accounting (GET /inventory) with the cart's
 // paid orders: for every product initial = available + held + sold, nothing is held
 // once no order is pending, and the units sold are the units of the paid orders.
-func (s *composeStack) checkStock(t *testing.T, cartDB string) string {
+func (s *composeStack) checkStock(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -1043,7 +1275,7 @@ func (s *composeStack) checkStock(t *testing.T, cartDB string) string {
 		Held      int64  `json:"held"`
 		Sold      int64  `json:"sold"`
 	}
-	if err := s.getJSON(ctx, s.port("catalog", "8081")+"/inventory", &levels); err != nil {
+	if err := s.getJSON(ctx, s.port("catalog-1", "8081")+"/inventory", &levels); err != nil {
 		t.Fatalf("GET /inventory: %v", err)
 	}
 	var held, sold int64
@@ -1054,7 +1286,7 @@ func (s *composeStack) checkStock(t *testing.T, cartDB string) string {
 		held += l.Held
 		sold += l.Sold
 	}
-	paid, err := composePaidUnits(ctx, cartDB)
+	paid, err := s.paidUnits(ctx)
 	if err != nil {
 		t.Fatalf("paid units: %v", err)
 	}
@@ -1067,43 +1299,66 @@ func (s *composeStack) checkStock(t *testing.T, cartDB string) string {
 	return fmt.Sprintf("%d products, %d units sold = %d units in paid orders, %d held", len(levels), sold, paid, held)
 }
 
-// composePaidUnits sums the quantities of every paid order in the cart's database.
-func composePaidUnits(ctx context.Context, path string) (int64, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0, err
+// noVolumes checks that the replicas of catalog, cart and payment share no data volume:
+// each container mounts only the certs and acl volumes, read-only (their state is in
+// PostgreSQL), so they could as well run on different hosts.
+func (s *composeStack) noVolumes(t *testing.T) {
+	t.Helper()
+	for _, svc := range composeServices {
+		if _, ok := composeAdminPorts[svc]; !ok || svc == "gateway" {
+			continue
+		}
+		out := s.must(30*time.Second, func(ctx context.Context) (string, error) {
+			return s.run(ctx, "docker", "inspect", "-f", `{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}`, s.container(svc))
+		})
+		mounts := strings.Fields(out)
+		slices.Sort(mounts)
+		if want := []string{"/acl:false", "/certs:false"}; !slices.Equal(mounts, want) {
+			t.Errorf("%s mounts %v, want only %v (no data volume: the state is in PostgreSQL)", svc, mounts, want)
+		}
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		db.Close()
-		composeChownLike(path, st)
-	}()
-	var n sql.NullInt64
-	err = db.QueryRowContext(ctx, `SELECT SUM(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status = 'paid'`).Scan(&n)
-	return n.Int64, err
+	t.Logf("volumes: catalog, cart and payment replicas mount only /certs and /acl, read-only")
 }
 
-// cartDB finds the cart's SQLite file on its named volume.
-func (s *composeStack) cartDB() string {
-	s.t.Helper()
-	vol := s.project + "_cart-data"
-	out := s.must(30*time.Second, func(ctx context.Context) (string, error) {
-		return s.run(ctx, "docker", "volume", "inspect", "-f", "{{.Mountpoint}}", vol)
-	})
-	dir := strings.TrimSpace(out)
-	matches, _ := filepath.Glob(filepath.Join(dir, "*.db"))
-	if len(matches) != 1 {
-		entries, _ := os.ReadDir(dir)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		s.t.Fatalf("volume %s (%s): want one *.db file, found %v (reading it needs root)", vol, dir, names)
+// paidUnits sums the quantities of every paid order in the cart's tables.
+func (s *composeStack) paidUnits(ctx context.Context) (int64, error) {
+	var n *int64
+	err := s.db.QueryRow(ctx, `SELECT SUM(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status = 'paid'`).Scan(&n)
+	if n == nil {
+		return 0, err
 	}
-	return matches[0]
+	return *n, err
+}
+
+// openDB connects to the shop's PostgreSQL database through its published loopback port
+// (compose.e2e.yml): the orders, the ledger and the stock are read there, and the stock is
+// topped up there (restock) between phases.
+func (s *composeStack) openDB(t *testing.T) {
+	t.Helper()
+	hp := strings.TrimPrefix(s.port("postgres", "5432"), "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, strings.Replace(composeDatabaseURL, "HOSTPORT", hp, 1))
+	if err != nil {
+		t.Fatalf("the shop's database at %s: %v", hp, err)
+	}
+	t.Cleanup(pool.Close)
+	if err := pool.Ping(ctx); err != nil {
+		t.Fatalf("the shop's database at %s: %v", hp, err)
+	}
+	s.db = pool
+}
+
+// restock tops up every product with fewer than level units available to level, as an
+// operator would between sales (the catalog's own restock statement: initial stock grows
+// by what is added, so initial = available + held + sold still holds).
+func (s *composeStack) restock(t *testing.T, level int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := s.db.Exec(ctx, `UPDATE products SET initial_stock = initial_stock + $1 - available, available = $1 WHERE available < $1`, level); err != nil {
+		t.Fatalf("restock: %v", err)
+	}
 }
 
 // checkouts runs n whole checkouts through the gateway and checks each: 201 paid, a
@@ -1178,24 +1433,4 @@ func composeCount(ps []composePayment, status string) int {
 		}
 	}
 	return n
-}
-
-// composeChownLike gives the -wal and -shm files of the database at path the owner of the
-// database file, in case this (root) process created them.
-func composeChownLike(path string, st os.FileInfo) {
-	uid, gid, ok := composeOwner(st)
-	if !ok {
-		return
-	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		_ = os.Chown(path+suffix, uid, gid)
-	}
-}
-
-func composeOwner(st os.FileInfo) (uid, gid int, ok bool) {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
-	}
-	return int(sys.Uid), int(sys.Gid), true
 }

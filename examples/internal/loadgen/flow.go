@@ -29,7 +29,7 @@ type product struct {
 // does not decline.
 func (f *flows) listProducts(ctx context.Context) ([]string, error) {
 	var ps []product
-	status, err := f.do(ctx, http.MethodGet, "/api/products", "", "", &ps)
+	status, _, err := f.do(ctx, http.MethodGet, "/api/products", "", "", &ps)
 	if err != nil || status != http.StatusOK {
 		return nil, fmt.Errorf("loadgen: list products at %s: status %d: %v", f.target, status, err)
 	}
@@ -68,12 +68,13 @@ func (f *flows) run(ctx context.Context, i int) flowResult {
 		{"checkout", http.MethodPost, "/api/carts/" + id + "/checkout", "", id, http.StatusCreated},
 	}
 	for _, s := range steps {
-		status, err := f.do(ctx, s.method, s.path, s.body, s.key, nil)
+		status, retryAfter, err := f.do(ctx, s.method, s.path, s.body, s.key, nil)
 		if err != nil {
-			return flowResult{status: errorKind(ctx, err), step: s.name}
+			return flowResult{status: errorKind(ctx, err), step: s.name, failure: Failure{Flow: i, CartID: id, Product: pid, Step: s.name, Status: errorKind(ctx, err)}}
 		}
 		if status != s.want {
-			return flowResult{status: strconv.Itoa(status), step: s.name}
+			st := strconv.Itoa(status)
+			return flowResult{status: st, step: s.name, failure: Failure{Flow: i, CartID: id, Product: pid, Step: s.name, Status: st, RetryAfter: retryAfter}}
 		}
 	}
 	return flowResult{ok: true}
@@ -89,14 +90,15 @@ func errorKind(ctx context.Context, err error) string {
 	return "connection_error"
 }
 
-func (f *flows) do(ctx context.Context, method, path, body, key string, out any) (int, error) {
+// do sends one request and returns its status and Retry-After header.
+func (f *flows) do(ctx context.Context, method, path, body, key string, out any) (int, string, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, f.target+path, rd)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -109,16 +111,16 @@ func (f *flows) do(ctx context.Context, method, path, body, key string, out any)
 	}
 	resp, err := f.cfg.Client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	if out != nil && resp.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
-			return resp.StatusCode, err
+			return resp.StatusCode, resp.Header.Get("Retry-After"), err
 		}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -135,12 +135,35 @@ type Report struct {
 	FailuresByStatus map[string]int `json:"failures_by_status"`
 	// FailuresByStep counts failed flows by step: browse, put, checkout.
 	FailuresByStep map[string]int `json:"failures_by_step"`
-	P50            time.Duration  `json:"-"`
-	P95            time.Duration  `json:"-"`
-	P99            time.Duration  `json:"-"`
-	Max            time.Duration  `json:"-"`
+	// Failures lists every failed flow, as its client saw it, in the order they ended:
+	// enough to retry each one with its cart and Idempotency-Key.
+	Failures []Failure     `json:"-"`
+	P50      time.Duration `json:"-"`
+	P95      time.Duration `json:"-"`
+	P99      time.Duration `json:"-"`
+	Max      time.Duration `json:"-"`
 	// Elapsed is the wall time from the first scheduled start to the last flow's end.
 	Elapsed time.Duration `json:"-"`
+}
+
+// Meets reports whether the run had flows and kept its promise: at least minOK of the
+// scheduled flows succeeded (dropped ones count as not ok) and the p99 latency, from
+// intended start, is at most maxP99. A capacity figure is the highest rate that meets it.
+func (r Report) Meets(minOK float64, maxP99 time.Duration) bool {
+	return r.Scheduled > 0 && float64(r.Succeeded) >= minOK*float64(r.Scheduled) && r.P99 <= maxP99
+}
+
+// Failure is one failed flow.
+type Failure struct {
+	Flow int // the flow's index in the schedule
+	// CartID is the flow's cart, and also its checkout's Idempotency-Key.
+	CartID  string
+	Product string // the product it put in the cart, one unit
+	Step    string // browse, put or checkout
+	// Status is the failing response's status ("503") or the kind of error ("timeout").
+	Status string
+	// RetryAfter is the failing response's Retry-After header, empty if it had none.
+	RetryAfter string
 }
 
 // flowResult is one flow's outcome.
@@ -149,6 +172,7 @@ type flowResult struct {
 	ok      bool
 	status  string
 	step    string
+	failure Failure
 }
 
 // Run starts flows at cfg.Rate for cfg.Duration, waits for the running ones to
@@ -190,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			rep.Failed++
 			rep.FailuresByStatus[r.status]++
 			rep.FailuresByStep[r.step]++
+			rep.Failures = append(rep.Failures, r.failure)
 		}
 	}()
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,4 +140,45 @@ func TestRunRefusesNonLoopbackTargets(t *testing.T) {
 			t.Errorf("CheckLoopback(%q) = %v, want nil", target, err)
 		}
 	}
+}
+
+// TestRunListsEachFailedFlow: a failed flow is reported with its cart (its checkout's
+// Idempotency-Key), product, step, status and Retry-After, so that a test can retry it
+// with its key; flows that succeed are not listed.
+func TestRunListsEachFailedFlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		keys := map[string]bool{}
+		hc := &http.Client{Transport: rtFunc(func(r *http.Request) (*http.Response, error) {
+			if !strings.HasSuffix(r.URL.Path, "/checkout") {
+				return fakeGateway(nil).Transport.RoundTrip(r)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			key := r.Header.Get("Idempotency-Key")
+			if len(keys)%2 == 1 {
+				keys[key] = true
+				resp := respond(r, http.StatusServiceUnavailable, `{}`)
+				resp.Header.Set("Retry-After", "2")
+				return resp, nil
+			}
+			keys[key] = false
+			return respond(r, http.StatusCreated, `{}`), nil
+		})}
+		rep, err := loadgen.Run(context.Background(), loadgen.Config{
+			Target: "http://127.0.0.1:8080", Rate: 10, Duration: time.Second, Client: hc, Products: []string{"p07"}, RunID: "run",
+		})
+		if err != nil {
+			t.Fatalf("Run() error = %v", err)
+		}
+		if rep.Failed != 5 || len(rep.Failures) != 5 {
+			t.Fatalf("Run() failed %d, listed %d failures (%+v), want 5 and 5", rep.Failed, len(rep.Failures), rep.Failures)
+		}
+		for _, f := range rep.Failures {
+			if !keys[f.CartID] || f.Step != "checkout" || f.Status != "503" || f.RetryAfter != "2" || f.Product != "p07" ||
+				f.CartID != "run-"+strconv.Itoa(f.Flow) {
+				t.Errorf("failure %+v: want a refused key run-<flow>, step checkout, status 503, Retry-After 2, product p07", f)
+			}
+		}
+	})
 }
