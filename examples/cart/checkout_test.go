@@ -32,8 +32,11 @@ type shopEnv struct {
 	payInFlight atomic.Int32
 	// charges counts the POST /payments that reached payment.
 	charges atomic.Int32
-	// clock offset added to the cart's clock.
+	// clock offset added to the cart's clock (Settings.Now: the checkout keys' expiry;
+	// the cancel window is the database's clock, see ageOrders).
 	offset atomic.Int64
+	// databaseURL is the cart's PostgreSQL database, "" for SQLite.
+	databaseURL string
 }
 
 func newShopEnv(t *testing.T, faults *shoptest.Faults) *shopEnv {
@@ -52,7 +55,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, databaseURL string)) {
 // newShopEnvOn is newShopEnv with the cart kept at databaseURL ("" for SQLite).
 func newShopEnvOn(t *testing.T, faults *shoptest.Faults, databaseURL string) *shopEnv {
 	t.Helper()
-	e := &shopEnv{}
+	e := &shopEnv{databaseURL: databaseURL}
 	catWrap, payWrap := func(h http.Handler) http.Handler { return h }, func(h http.Handler) http.Handler { return h }
 	if faults != nil {
 		catWrap, payWrap = faults.WrapCatalog, faults.WrapPayment
@@ -345,7 +348,7 @@ func TestRecoveryCancelsAbandonedOrdersAndRefunds(t *testing.T) {
 			t.Fatalf("order %+v with %d captured, want step charging with 1 captured", orders[0], c)
 		}
 		e.payDown.Store(true) // payment down: cancelling cannot refund yet
-		e.offset.Store(int64(2 * time.Minute))
+		e.ageOrders(t, 2*time.Minute)
 		if res, _ := e.cart.Recoverer.Sweep(context.Background()); res.StillPending != 1 {
 			t.Fatalf("Sweep() with payment down = %+v, want still pending", res)
 		}
@@ -419,7 +422,7 @@ func TestCancelFindsAReservationWhoseResponseWasLost(t *testing.T) {
 		if s := e.stock(t, "p07"); s.Held != 2 {
 			t.Fatalf("p07 = %+v, want 2 held by the lost reservation", s)
 		}
-		e.offset.Store(int64(2 * time.Minute))
+		e.ageOrders(t, 2*time.Minute)
 		if res, err := e.cart.Recoverer.Sweep(context.Background()); err != nil || res.Finished != 1 {
 			t.Fatalf("Sweep() = %+v, %v, want 1 finished", res, err)
 		}

@@ -26,9 +26,11 @@ func (c committed) Refund(context.Context, payment.Payment) error { return nil }
 
 // TestClockStepMidChargeNeverCapturesOnACancelledOrder: the cart gives up waiting for
 // a slow charge (its attempt times out), the charge is still being decided at payment,
-// and the cart's clock jumps forward past the cancel window. The recovery loop must
+// and the order's cancel window passes (on the database's clock, where it is
+// measured) while the cart's own clock steps an hour forward. The recovery loop must
 // not cancel the order while the charge is in flight (it would capture on a
-// cancelled order); once the charge has captured, cancelling refunds it. At no point
+// cancelled order): compensation settles the charge by its key first, and waits while
+// it is in flight; once the charge has captured, cancelling refunds it. At no point
 // is a cancelled order left with money taken.
 func TestClockStepMidChargeNeverCapturesOnACancelledOrder(t *testing.T) {
 	cat := shoptest.StartCatalog(t, nil)
@@ -69,7 +71,8 @@ func TestClockStepMidChargeNeverCapturesOnACancelledOrder(t *testing.T) {
 		return
 	}
 
-	offset.Store(int64(time.Hour)) // the clock steps forward by an hour mid-charge
+	offset.Store(int64(time.Hour))                // the cart's clock steps forward by an hour mid-charge
+	ageOrders(t, "", c.SQLitePath, 2*time.Minute) // and the order is past its window on the database's clock
 	if res, _ := c.Recoverer.Sweep(ctx); res.StillPending != 1 {
 		t.Errorf("Sweep while the charge is in flight = %+v, want the order left pending", res)
 	}

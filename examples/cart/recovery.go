@@ -12,9 +12,9 @@ import (
 type RecoverySettings struct {
 	// Interval is the time between two sweeps. Default 30s.
 	Interval time.Duration `env:"CART_RECOVERY_INTERVAL" envDefault:"30s"`
-	// MinAge leaves alone orders updated more recently than this, so a sweep does not
-	// race a checkout request that is still running. Zero means 5s; a negative value
-	// means no minimum (tests).
+	// MinAge leaves alone orders updated more recently than this (on the database's
+	// clock), so a sweep does not race a checkout request that is still running. Zero
+	// means 5s; a negative value means no minimum (tests).
 	MinAge time.Duration `env:"CART_RECOVERY_MIN_AGE" envDefault:"5s"`
 	// Batch is the most orders handled in one sweep. Default 100.
 	Batch int `env:"CART_RECOVERY_BATCH" envDefault:"100"`
@@ -89,12 +89,12 @@ type SweepResult struct {
 
 // Sweep handles every pending order older than MinAge once: orders pending longer
 // than the shop's CancelAfter that have not been charged are cancelled
-// (compensated); all others are resumed. Failures of single orders are counted, not
-// returned; the error is only for failing to list the orders.
+// (compensated); all others are resumed. Both ages are measured on the database's
+// clock, so a replica whose clock is ahead cancels nothing early. Failures of single
+// orders are counted, not returned; the error is only for failing to list the orders.
 func (r *Recoverer) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
-	now := r.shop.settings.Now()
-	orders, err := r.shop.store.PendingOrders(ctx, now.Add(-r.settings.MinAge), r.settings.Batch)
+	orders, err := r.shop.store.PendingOrders(ctx, r.settings.MinAge, r.shop.settings.CancelAfter, r.settings.Batch)
 	if err != nil {
 		return res, err
 	}
@@ -104,7 +104,7 @@ func (r *Recoverer) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 		res.Examined++
 		var got Order
-		if now.Sub(o.CreatedAt) > r.shop.settings.CancelAfter {
+		if o.Overdue {
 			got, err = r.shop.Cancel(ctx, o.ID)
 		} else {
 			got, err = r.shop.Resume(ctx, o.ID)

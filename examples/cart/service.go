@@ -239,12 +239,14 @@ type Settings struct {
 	// Default 1s.
 	RetryAfter time.Duration `env:"CART_RETRY_AFTER" envDefault:"1s"`
 	// CancelAfter is how long an order may stay pending before the recovery loop
-	// cancels it instead of resuming it, if no money has been captured yet. Default 15m.
+	// cancels it instead of resuming it, if no money has been captured yet. Measured
+	// on the database's clock. Default 15m.
 	CancelAfter time.Duration `env:"CART_CANCEL_AFTER" envDefault:"15m"`
 	// KeyTTL is how long a checkout Idempotency-Key means its order; after it, the
 	// owner may use the key for a new checkout. Default 24h.
 	KeyTTL time.Duration `env:"CART_IDEMPOTENCY_KEY_TTL" envDefault:"24h"`
-	// Now is the clock. nil means time.Now.
+	// Now is the clock of the checkout keys' expiry (KeyTTL). The cancel window is
+	// the database's clock, never this one. nil means time.Now.
 	Now func() time.Time `env:"-"`
 	// MeterProvider receives cart.checkouts and cart.orders. Nil means no metrics.
 	MeterProvider metric.MeterProvider `env:"-"`

@@ -53,9 +53,10 @@ type Repository interface {
 	// Advance moves o to next if its stored step is still o.Step (ErrStaleOrder
 	// otherwise), clearing the cart's ordered lines when next is paid.
 	Advance(ctx context.Context, o Order, next Order) (Order, error)
-	// PendingOrders returns up to limit pending orders last updated at or before
-	// cutoff, oldest first.
-	PendingOrders(ctx context.Context, cutoff time.Time, limit int) ([]Order, error)
+	// PendingOrders returns up to limit pending orders last updated at least minAge
+	// ago, oldest first, each marked Overdue when it was created more than
+	// cancelAfter ago. Both ages are the database's clock.
+	PendingOrders(ctx context.Context, minAge, cancelAfter time.Duration, limit int) ([]PendingOrder, error)
 	// CountOrders returns how many orders have each status.
 	CountOrders(ctx context.Context) (map[Status]int, error)
 	// Orders returns every order, for checks and tools.
@@ -70,6 +71,19 @@ var (
 	_ Repository = (*Store)(nil)
 	_ Repository = (*PostgresStore)(nil)
 )
+
+// PendingOrder is an order PendingOrders found pending. Overdue says it has been
+// pending longer than the cancel window, measured on the database's clock (never by
+// comparing a replica's clock with the created_at another replica wrote).
+type PendingOrder struct {
+	Order
+	Overdue bool
+}
+
+// sqliteNowMillis is SQLite's clock in unix milliseconds: the host's clock, which
+// every process on the host agrees on. Orders' created_at and updated_at are written
+// with it, and their ages measured against it.
+const sqliteNowMillis = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`
 
 // LockOrder holds order id's lock in this process (see Repository.LockOrder).
 func (s *Store) LockOrder(ctx context.Context, id string) (func(), error) {
@@ -186,8 +200,8 @@ var migrations = []sqlitedb.Migration{
 }
 
 // NewStore returns a Store over db and applies the schema migrations that have not
-// run yet. db must be a modernc.org/sqlite database (see OpenDB). now may be nil
-// (time.Now).
+// run yet. db must be a modernc.org/sqlite database (see OpenDB). now stamps carts
+// and their lines and may be nil (time.Now); orders are stamped on SQLite's clock.
 func NewStore(ctx context.Context, db *sql.DB, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
@@ -313,7 +327,6 @@ func (s *Store) CartItems(ctx context.Context, owner, cartID string) ([]Item, er
 // now. When another order of this cart version is in progress or paid, it creates
 // nothing and returns a *CheckedOutError naming it.
 func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (Order, bool, error) {
-	now := s.now().UnixMilli()
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE orders SET idempotency_key = NULL
@@ -330,9 +343,9 @@ func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (O
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO orders
 			(id, owner, cart_id, cart_version, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, `+sqliteNowMillis+`, `+sqliteNowMillis+`)
 			ON CONFLICT (owner, idempotency_key) DO NOTHING`,
-			o.ID, o.Owner, o.CartID, version, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now, now)
+			o.ID, o.Owner, o.CartID, version, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency)
 		if sqlitedb.IsUnique(err) {
 			// Not the key (that conflict does nothing): the cart version's live order.
 			var holder string
@@ -439,10 +452,10 @@ var ErrStaleOrder = errors.New("cart: order changed concurrently")
 func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, step = ?, reservation_id = ?, payment_id = ?,
-			charge_attempted = ?, failure = ?, updated_at = ?
+			charge_attempted = ?, failure = ?, updated_at = `+sqliteNowMillis+`
 			WHERE id = ? AND step = ? AND status = 'pending'`,
 			next.Status, next.Step, next.ReservationID, next.PaymentID, boolInt(next.ChargeAttempted), next.Failure,
-			s.now().UnixMilli(), o.ID, o.Step)
+			o.ID, o.Step)
 		if err != nil {
 			return fmt.Errorf("cart: advance order: %w", err)
 		}
@@ -465,36 +478,37 @@ func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error)
 	return s.Order(ctx, o.ID)
 }
 
-// PendingOrders returns up to limit pending orders last updated at or before cutoff,
-// oldest first.
-func (s *Store) PendingOrders(ctx context.Context, cutoff time.Time, limit int) ([]Order, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE status = 'pending' AND updated_at <= ? ORDER BY updated_at LIMIT ?`,
-		cutoff.UnixMilli(), limit)
+// PendingOrders returns up to limit pending orders last updated at least minAge
+// ago, oldest first, each marked Overdue when created more than cancelAfter ago: both
+// on SQLite's clock (see Repository.PendingOrders).
+func (s *Store) PendingOrders(ctx context.Context, minAge, cancelAfter time.Duration, limit int) ([]PendingOrder, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at < now_ms - ?1 FROM orders, (SELECT `+sqliteNowMillis+` AS now_ms)
+		WHERE status = 'pending' AND updated_at <= now_ms - ?2 ORDER BY updated_at LIMIT ?3`,
+		cancelAfter.Milliseconds(), minAge.Milliseconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("cart: list pending orders: %w", err)
 	}
-	var ids []string
+	var found []PendingOrder
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var p PendingOrder
+		if err := rows.Scan(&p.ID, &p.Overdue); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("cart: list pending orders: %w", err)
 		}
-		ids = append(ids, id)
+		found = append(found, p)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cart: list pending orders: %w", err)
 	}
-	out := make([]Order, 0, len(ids))
-	for _, id := range ids {
-		o, err := s.Order(ctx, id)
+	for i := range found {
+		o, err := s.Order(ctx, found[i].ID)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, o)
+		found[i].Order = o
 	}
-	return out, nil
+	return found, nil
 }
 
 // CountOrders returns how many orders have each status.

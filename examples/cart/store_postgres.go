@@ -40,7 +40,8 @@ const (
 // NewPostgresStore migrates the database behind pool to the current schema and
 // returns a PostgresStore over it, with a second pool of up to MaxOrderLocks
 // connections to the same database for the order locks, which Close closes. The
-// caller keeps ownership of pool. now may be nil (time.Now).
+// caller keeps ownership of pool. now stamps carts and their lines and may be nil
+// (time.Now); orders are stamped on the database server's clock.
 func NewPostgresStore(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) (*PostgresStore, error) {
 	if now == nil {
 		now = time.Now
@@ -207,7 +208,6 @@ func (s *PostgresStore) CartItems(ctx context.Context, owner, cartID string) ([]
 // insert runs under a savepoint, so that the cart version's unique index refusing it
 // leaves the transaction usable to name the order that holds the cart.
 func (s *PostgresStore) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (Order, bool, error) {
-	now := s.now().UnixMilli()
 	created := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE orders SET idempotency_key = NULL
@@ -228,9 +228,9 @@ func (s *PostgresStore) CreateOrder(ctx context.Context, o Order, keysFrom time.
 		}
 		tag, err := sp.Exec(ctx, `INSERT INTO orders
 			(id, owner, cart_id, cart_version, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $9)
+			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, `+pgNowMillis+`, `+pgNowMillis+`)
 			ON CONFLICT (owner, idempotency_key) DO NOTHING`,
-			o.ID, o.Owner, o.CartID, version, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency, now)
+			o.ID, o.Owner, o.CartID, version, o.IdempotencyKey, StepCreated, o.TotalCents, o.Currency)
 		if pgdb.IsUnique(err) {
 			_ = sp.Rollback(ctx)
 			// Not the key (that conflict does nothing): the cart version's live order.
@@ -316,10 +316,10 @@ func (s *PostgresStore) oneOrder(ctx context.Context, query string, args ...any)
 func (s *PostgresStore) Advance(ctx context.Context, o Order, next Order) (Order, error) {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $1, step = $2, reservation_id = $3, payment_id = $4,
-			charge_attempted = $5, failure = $6, updated_at = $7
-			WHERE id = $8 AND step = $9 AND status = 'pending'`,
+			charge_attempted = $5, failure = $6, updated_at = `+pgNowMillis+`
+			WHERE id = $7 AND step = $8 AND status = 'pending'`,
 			next.Status, next.Step, next.ReservationID, next.PaymentID, next.ChargeAttempted, next.Failure,
-			s.now().UnixMilli(), o.ID, o.Step)
+			o.ID, o.Step)
 		if err != nil {
 			return fmt.Errorf("cart: advance order: %w", err)
 		}
@@ -342,27 +342,35 @@ func (s *PostgresStore) Advance(ctx context.Context, o Order, next Order) (Order
 	return s.Order(ctx, o.ID)
 }
 
-// PendingOrders returns up to limit pending orders last updated at or before cutoff,
-// oldest first.
-func (s *PostgresStore) PendingOrders(ctx context.Context, cutoff time.Time, limit int) ([]Order, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM orders WHERE status = 'pending' AND updated_at <= $1 ORDER BY updated_at LIMIT $2`,
-		cutoff.UnixMilli(), limit)
+// pgNowMillis is the database server's clock in unix milliseconds. Orders'
+// created_at and updated_at are written with it, and their ages measured against it,
+// so that replicas whose clocks disagree agree on an order's age.
+const pgNowMillis = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
+
+// PendingOrders is Store.PendingOrders on the database server's clock.
+func (s *PostgresStore) PendingOrders(ctx context.Context, minAge, cancelAfter time.Duration, limit int) ([]PendingOrder, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, created_at < clock.now_ms - $1 FROM orders, (SELECT `+pgNowMillis+` AS now_ms) AS clock
+		WHERE status = 'pending' AND updated_at <= clock.now_ms - $2 ORDER BY updated_at LIMIT $3`,
+		cancelAfter.Milliseconds(), minAge.Milliseconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("cart: list pending orders: %w", pgdb.Unavailable(err))
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (PendingOrder, error) {
+		var p PendingOrder
+		err := row.Scan(&p.ID, &p.Overdue)
+		return p, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cart: list pending orders: %w", pgdb.Unavailable(err))
 	}
-	out := make([]Order, 0, len(ids))
-	for _, id := range ids {
-		o, err := s.Order(ctx, id)
+	for i := range found {
+		o, err := s.Order(ctx, found[i].ID)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, o)
+		found[i].Order = o
 	}
-	return out, nil
+	return found, nil
 }
 
 // CountOrders returns how many orders have each status.

@@ -94,6 +94,9 @@ type Cart struct {
 	Store     cart.Repository
 	Recoverer *cart.Recoverer
 	Server    *httptest.Server
+	// SQLitePath is the cart's SQLite file, for tests that write around the store
+	// (empty when CartOptions.DatabaseURL is set).
+	SQLitePath string
 }
 
 // CartOptions configures StartCart.
@@ -121,7 +124,11 @@ func StartCart(t testing.TB, o CartOptions) *Cart {
 	if o.PaymentURL == "" {
 		o.PaymentURL = "http://payment"
 	}
-	be, err := cart.OpenStore(context.Background(), o.DatabaseURL, filepath.Join(t.TempDir(), "cart.db"), sqlitedb.Settings{}, nil)
+	path := ""
+	if o.DatabaseURL == "" {
+		path = filepath.Join(t.TempDir(), "cart.db")
+	}
+	be, err := cart.OpenStore(context.Background(), o.DatabaseURL, path, sqlitedb.Settings{}, nil)
 	if err != nil {
 		t.Fatalf("cart.OpenStore() = %v", err)
 	}
@@ -130,7 +137,7 @@ func StartCart(t testing.TB, o CartOptions) *Cart {
 	shop := cart.NewShop(store, cart.NewCatalogClient(o.Client, o.CatalogURL), cart.NewPaymentClient(o.Client, o.PaymentURL), o.Settings)
 	srv := httptest.NewServer(apply(o.Wrap, cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil)))
 	t.Cleanup(srv.Close)
-	return &Cart{URL: srv.URL, Shop: shop, Store: store, Recoverer: cart.NewRecoverer(shop, o.Recovery, nil), Server: srv}
+	return &Cart{URL: srv.URL, Shop: shop, Store: store, Recoverer: cart.NewRecoverer(shop, o.Recovery, nil), Server: srv, SQLitePath: path}
 }
 
 // StaticResolver returns a discovery resolver naming each service's loopback URL.
