@@ -50,6 +50,9 @@ echo "using $PROMETHEUS_BIN_DIR"
 step "examples module: vet and test"
 (cd examples && go vet ./... && go test -count=1 -timeout 15m ./...)
 
+step "capacity harness, short mode (one rate, 3 s: proves it runs; the figure is not judged)"
+CAPACITY_RATES=10 CAPACITY_STEP=3s bash scripts/capacity.sh
+
 step "docker compose end to end"
 bash scripts/e2e-compose.sh
 

@@ -135,6 +135,10 @@ func TestCatalogFullVolumeIs503(t *testing.T) {
 		t.Errorf("full volume: readiness check = %v, want sqlitedb.ErrUnavailable", err)
 	}
 	ready.await(t, http.StatusServiceUnavailable, "full volume")
+	// The restocker (cmd/shop -restock) gets the same typed error, not a driver string.
+	if _, err := be.Repository.Restock(t.Context(), 1000, 1000); !errors.Is(err, sqlitedb.ErrUnavailable) {
+		t.Errorf("full volume: Restock = %v, want sqlitedb.ErrUnavailable", err)
+	}
 
 	vol.Free()
 	ready.await(t, http.StatusOK, "volume freed")

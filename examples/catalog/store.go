@@ -451,7 +451,7 @@ func (s *Store) Restock(ctx context.Context, below, level int64) (int, error) {
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE products SET initial_stock = initial_stock + ?1 - available, available = ?1 WHERE available < ?2`, level, below)
 	if err != nil {
-		return 0, fmt.Errorf("catalog: restock: %w", err)
+		return 0, fmt.Errorf("catalog: restock: %w", sqlitedb.Unavailable(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

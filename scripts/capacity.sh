@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# scripts/capacity.sh: the one-process shop's capacity, in checkout flows per second that it
+# sustains with >= 99.9% of the flows ok and a p99 <= 100 ms (latency from each flow's
+# intended start, open loop: examples/cmd/loadgen -rates).
+#
+#   bash scripts/capacity.sh                          # the default ramp, 15 s a rate
+#   CAPACITY_RATES=20,40,60 CAPACITY_STEP=10s bash scripts/capacity.sh
+#
+# It builds examples/cmd/shop and examples/cmd/loadgen, starts the shop on SQLite in a
+# temporary directory, on random loopback ports, with -restock (so the ramp measures capacity,
+# not stock) and the per-client rate limit out of the way (-client-rate), logs in as alice with
+# the token the shop prints, and runs the ramp against its gateway: one line per rate and the
+# capacity. The shop and the load generator share the machine's cores, as they would on a
+# developer's laptop; SHOP_CPUS and LOADGEN_CPUS (taskset lists, e.g. 0 and 1) pin them apart.
+#
+# CPUPROFILE=file also writes a 10 s CPU profile of the shop (all four services are in the one
+# process), taken from the gateway's admin /debug/pprof/profile during the highest rate.
+#
+# scripts/test.sh runs it once in a short mode (one rate, 3 s) to prove that it works; it does
+# not judge the figure. The compose shop's capacity, on PostgreSQL with two replicas each and
+# with one, is measured by the compose end-to-end test (E2E_CAPACITY_RATES, docs/containers.md).
+# Loopback only; everything it starts it stops, by pid.
+set -euo pipefail
+cd "$(dirname "$0")/../examples"
+rates=${CAPACITY_RATES:-20,40,60,80,100,120,160,200}
+step=${CAPACITY_STEP:-15s}
+log() { printf 'capacity: %s\n' "$*" >&2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gantry-capacity.XXXXXX")
+shop_pid=""
+cleanup() {
+	if [ -n "$shop_pid" ]; then
+		kill "$shop_pid" 2>/dev/null || true
+		wait "$shop_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+go build -o "$tmp/shop" ./cmd/shop
+go build -o "$tmp/loadgen" ./cmd/loadgen
+pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
+
+pin "${SHOP_CPUS:-}" "$tmp/shop" -random-ports -restock -client-rate 1000000 -data "$tmp/data" >"$tmp/shop.out" 2>"$tmp/shop.err" &
+shop_pid=$!
+for _ in $(seq 100); do
+	grep -q 'export TOKEN=' "$tmp/shop.out" 2>/dev/null && break
+	kill -0 "$shop_pid" 2>/dev/null || { cat "$tmp/shop.err" >&2; log "the shop exited"; exit 1; }
+	sleep 0.1
+done
+gateway=$(awk '$1 == "gateway" { print $2; exit }' "$tmp/shop.out")
+admin=$(awk '$1 == "gateway" { gsub(/[()]/, "", $4); print $4; exit }' "$tmp/shop.out")
+token=$(sed -n 's/^ *export TOKEN=//p' "$tmp/shop.out")
+[ -n "$gateway" ] && [ -n "$token" ] || { cat "$tmp/shop.out" >&2; log "no gateway URL or token in the shop's output"; exit 1; }
+log "shop (pid $shop_pid) gateway $gateway, admin $admin, SQLite in $tmp/data; ramp $rates, $step each"
+
+if [ -n "${CPUPROFILE:-}" ]; then
+	last=${rates##*,}
+	steps=$(tr ',' '\n' <<<"$rates" | wc -l)
+	secs=${step%s}
+	# Start the profile a little into the last rate's run.
+	(sleep $(((steps - 1) * (secs + 2) + 2)); curl -s -o "$CPUPROFILE" "$admin/debug/pprof/profile?seconds=10" &&
+		log "CPU profile of the shop at $last flows/s in $CPUPROFILE") &
+fi
+pin "${LOADGEN_CPUS:-}" "$tmp/loadgen" -target "$gateway" -token "$token" -rates "$rates" -duration "$step" \
+	-concurrency 2048 -timeout 10s
+wait
