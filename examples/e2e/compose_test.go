@@ -977,6 +977,23 @@ func TestComposeEndToEnd(t *testing.T) {
 	s.checkAlertInputs(t)
 	s.checkTrace(t, traced)
 
+	// 4c. Capacity, before any fault: the highest of E2E_CAPACITY_RATES (default 10, each
+	// for E2E_CAPACITY_STEP, default 5s) at which >= 99.9% of the checkout flows succeed with
+	// p99 <= 100 ms, with two replicas each of catalog, cart and payment, and then with one
+	// (the second replicas stopped, then started again for the faults).
+	two := s.capacity(t, "e2ecap2")
+	seconds := []string{"catalog-2", "cart-2", "payment-2"}
+	s.must(2*time.Minute, func(ctx context.Context) (string, error) {
+		return s.compose(ctx, append([]string{"stop"}, seconds...)...)
+	})
+	s.waitPassing(time.Minute, map[string]int{"catalog": 1, "cart": 1, "payment": 1, "gateway": 1})
+	one := s.capacity(t, "e2ecap1")
+	s.must(2*time.Minute, func(ctx context.Context) (string, error) {
+		return s.compose(ctx, append([]string{"start"}, seconds...)...)
+	})
+	s.waitHealthy(time.Minute, seconds...)
+	s.waitConsul(time.Minute)
+
 	// 5a. Kill one payment replica under load: retries go to the other one.
 	ph := composePhase{Name: "docker kill payment-1"}
 	opens := s.breakerOpens(context.Background())
@@ -1103,16 +1120,6 @@ func TestComposeEndToEnd(t *testing.T) {
 	if len(stray) > 0 {
 		t.Errorf("charges that belong to no paid order, or a second capture of one, want none: %v", stray)
 	}
-
-	// 7. Capacity, last (it stops replicas): the highest of E2E_CAPACITY_RATES (default 10,
-	// each for E2E_CAPACITY_STEP, default 5s) at which >= 99.9% of the checkout flows succeed
-	// with p99 <= 100 ms, with two replicas each of catalog, cart and payment, and then with one.
-	two := s.capacity(t, "e2ecap2")
-	s.must(2*time.Minute, func(ctx context.Context) (string, error) {
-		return s.compose(ctx, "stop", "catalog-2", "cart-2", "payment-2")
-	})
-	s.waitPassing(time.Minute, map[string]int{"catalog": 1, "cart": 1, "payment": 1, "gateway": 1})
-	one := s.capacity(t, "e2ecap1")
 
 	// The figures.
 	var b strings.Builder

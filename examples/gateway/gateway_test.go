@@ -6,11 +6,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/discovery"
 	"github.com/gantry-go/gantry/examples/gateway"
+	"github.com/gantry-go/gantry/observability"
 	"github.com/gantry-go/gantry/transport"
 )
 
@@ -256,5 +261,80 @@ func TestGatewayRefusesChunkedBodiesOverTheLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent || gotLength != int64(len(`{"quantity":1}`)) || gotBody != `{"quantity":1}` {
 		t.Errorf("PUT small chunked = %d; upstream saw length %d body %q, want 204, the whole body and its length", resp.StatusCode, gotLength, gotBody)
+	}
+}
+
+// TestGatewayRetriesAPutWhoseReplicaDiedMidRequest: a PUT's body is replayable, so when
+// the upstream replica dies after reading the request (its connection closes with no
+// answer, as when a container is killed), the gateway's client stack (gantry.NewClient,
+// as cmd/gateway builds it) sends the same body again and the client gets the answer,
+// not a 502. A POST without an Idempotency-Key is not retried.
+func TestGatewayRetriesAPutWhoseReplicaDiedMidRequest(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{} // requests per method+path
+	var bodies []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		k := r.Method + " " + r.URL.Path
+		seen[k]++
+		first := seen[k] == 1
+		bodies = append(bodies, string(body))
+		mu.Unlock()
+		if first { // die: the request was read, no answer is ever written
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		_, _ = w.Write([]byte(`{"got":` + strconv.Quote(string(body)) + `}`))
+	}))
+	t.Cleanup(up.Close)
+	u, _ := url.Parse(up.URL)
+	res := discovery.NewStatic(map[string][]discovery.Instance{"cart": {{ID: "cart-1", Address: u.Host, Scheme: "http"}}})
+	c, err := gantry.NewClient("gateway", res, gantry.ClientSettings{}, observability.Instrumentation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	h, err := gateway.NewHandler(c.HTTP.Transport, gateway.Upstreams{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(h)
+	t.Cleanup(gw.Close)
+
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodPut, "/api/carts/c1/items/p01", http.StatusOK},
+		{http.MethodPost, "/api/carts/c1/items/p01", http.StatusBadGateway}, // not idempotent: never sent twice
+	} {
+		req, _ := http.NewRequest(tc.method, gw.URL+tc.path, strings.NewReader(`{"quantity":1}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s through a replica that dies mid-request = %d %s, want %d", tc.method, tc.path, resp.StatusCode, body, tc.want)
+		}
+		if tc.want == http.StatusOK && string(body) != `{"got":"{\"quantity\":1}"}` {
+			t.Errorf("%s %s answered %s, want the upstream's echo of the whole body", tc.method, tc.path, body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["PUT /carts/c1/items/p01"] != 2 || seen["POST /carts/c1/items/p01"] != 1 {
+		t.Errorf("upstream saw %v, want the PUT twice (retried) and the POST once", seen)
+	}
+	for _, b := range bodies {
+		if b != `{"quantity":1}` {
+			t.Errorf("upstream read body %q, want every attempt to carry the whole body", b)
+		}
 	}
 }

@@ -149,16 +149,32 @@ func headerRoles(roles []string) string {
 	return b.String()
 }
 
-// sized reads a body sent without a Content-Length (chunked) before it is forwarded,
-// so that one over the server's body limit (gantry.NewServer wraps it in
-// http.MaxBytesReader) is answered 413 by the gateway itself. Streamed instead, the
-// upstream may answer first (a 400 for the part it has read) and the client would see
-// that, or a 502, depending on a race. The buffer is at most the body limit (1 MiB by
-// default); bodies with a Content-Length over the limit never get here, and those
-// under it are streamed.
+// replayLimit bounds the body of a retryable request that the gateway keeps in memory
+// so that the client stack can send it again (see sized).
+const replayLimit = 64 << 10
+
+// sized reads two kinds of request body into memory before forwarding.
+//
+// A body sent without a Content-Length (chunked), so that one over the server's body
+// limit (gantry.NewServer wraps it in http.MaxBytesReader) is answered 413 by the
+// gateway itself. Streamed instead, the upstream may answer first (a 400 for the part
+// it has read) and the client would see that, or a 502, depending on a race. The buffer
+// is at most the body limit (1 MiB by default); bodies with a Content-Length over the
+// limit never get here.
+//
+// And the body, up to replayLimit, of a request the client stack may retry
+// (transport.Idempotent: PUT, DELETE, or an Idempotency-Key), with GetBody set: the
+// retry can only send a body again that it can replay. Streamed, a PUT whose upstream
+// replica died mid-request (its connection reset) could not be retried on another one,
+// and the client got a 502 instead of the answer (seen in the compose test when a cart
+// replica was killed under load). Other bodies are streamed.
 func sized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > 0 && (r.ContentLength > replayLimit || !transport.Idempotent(r)) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -177,6 +193,7 @@ func sized(next http.Handler) http.Handler {
 		r2 := r.Clone(r.Context())
 		r2.ContentLength = int64(len(body))
 		r2.Body = io.NopCloser(bytes.NewReader(body))
+		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r2.TransferEncoding = nil
 		next.ServeHTTP(w, r2)
 	})
