@@ -13,8 +13,8 @@
 # capacity. The shop and the load generator share the machine's cores, as they would on a
 # developer's laptop; SHOP_CPUS and LOADGEN_CPUS (taskset lists, e.g. 0 and 1) pin them apart.
 #
-# CPUPROFILE=file also writes a 10 s CPU profile of the shop (all four services are in the one
-# process), taken from the gateway's admin /debug/pprof/profile during the highest rate.
+# CPUPROFILE=file also writes a CPU profile of the shop over the whole ramp (all four services
+# are in the one process: cmd/shop -cpuprofile); profile the best run with CAPACITY_RATES=<it>.
 #
 # scripts/test.sh runs it once in a short mode (one rate, 3 s) to prove that it works; it does
 # not judge the figure. The compose shop's capacity, on PostgreSQL with two replicas each and
@@ -40,9 +40,16 @@ trap 'exit 130' INT TERM
 
 go build -o "$tmp/shop" ./cmd/shop
 go build -o "$tmp/loadgen" ./cmd/loadgen
-pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
 
-pin "${SHOP_CPUS:-}" "$tmp/shop" -random-ports -restock -client-rate 1000000 -data "$tmp/data" >"$tmp/shop.out" 2>"$tmp/shop.err" &
+profile=()
+[ -z "${CPUPROFILE:-}" ] || profile=(-cpuprofile "$CPUPROFILE")
+shop=("$tmp/shop" -random-ports -restock -client-rate 1000000 -data "$tmp/data" "${profile[@]}")
+# Started directly in the background (taskset execs it), so $! is the shop's own pid.
+if [ -n "${SHOP_CPUS:-}" ]; then
+	taskset -c "$SHOP_CPUS" "${shop[@]}" >"$tmp/shop.out" 2>"$tmp/shop.err" &
+else
+	"${shop[@]}" >"$tmp/shop.out" 2>"$tmp/shop.err" &
+fi
 shop_pid=$!
 for _ in $(seq 100); do
 	grep -q 'export TOKEN=' "$tmp/shop.out" 2>/dev/null && break
@@ -55,14 +62,11 @@ token=$(sed -n 's/^ *export TOKEN=//p' "$tmp/shop.out")
 [ -n "$gateway" ] && [ -n "$token" ] || { cat "$tmp/shop.out" >&2; log "no gateway URL or token in the shop's output"; exit 1; }
 log "shop (pid $shop_pid) gateway $gateway, admin $admin, SQLite in $tmp/data; ramp $rates, $step each"
 
-if [ -n "${CPUPROFILE:-}" ]; then
-	last=${rates##*,}
-	steps=$(tr ',' '\n' <<<"$rates" | wc -l)
-	secs=${step%s}
-	# Start the profile a little into the last rate's run.
-	(sleep $(((steps - 1) * (secs + 2) + 2)); curl -s -o "$CPUPROFILE" "$admin/debug/pprof/profile?seconds=10" &&
-		log "CPU profile of the shop at $last flows/s in $CPUPROFILE") &
-fi
-pin "${LOADGEN_CPUS:-}" "$tmp/loadgen" -target "$gateway" -token "$token" -rates "$rates" -duration "$step" \
+loadgen=("$tmp/loadgen")
+[ -z "${LOADGEN_CPUS:-}" ] || loadgen=(taskset -c "$LOADGEN_CPUS" "$tmp/loadgen")
+"${loadgen[@]}" -target "$gateway" -token "$token" -rates "$rates" -duration "$step" \
 	-concurrency 2048 -timeout 10s
-wait
+kill -TERM "$shop_pid"
+wait "$shop_pid" || true
+shop_pid=""
+[ -z "${CPUPROFILE:-}" ] || log "CPU profile of the shop over the ramp in $CPUPROFILE (go tool pprof -top $CPUPROFILE)"

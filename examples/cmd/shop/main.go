@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/gantry-go/gantry"
@@ -48,8 +49,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log every request to stderr")
 	restock := fs.Bool("restock", false, "top the stock up as it sells (every product back to 10000 units), so load runs measure capacity, not stock")
 	clientRate := fs.Float64("client-rate", 100, "requests per second the gateway allows each client IP (bursts of twice that)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (all four services: one process) to this file, for go tool pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *dataDir == "" {
 		dir, err := os.MkdirTemp("", "gantry-shop-")
@@ -129,4 +138,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runErr
 	}
 	return nil
+}
+
+// startCPUProfile starts a CPU profile into path; the returned func stops it and closes
+// the file (the profile is complete only then: stop the shop with Ctrl-C or SIGTERM).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("shop: -cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("shop: -cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
