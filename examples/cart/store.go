@@ -22,6 +22,7 @@ import (
 // run one cart process per SQLite file, or use PostgresStore for replicas.
 type Store struct {
 	db    *sql.DB
+	stmts *sqlitedb.Stmts
 	now   func() time.Time
 	locks keyedMutex
 }
@@ -206,12 +207,16 @@ func NewStore(ctx context.Context, db *sql.DB, now func() time.Time) (*Store, er
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: db, now: now, locks: keyedMutex{m: map[string]*keyedEntry{}}}
+	s := &Store{db: db, stmts: sqlitedb.NewStmts(db), now: now, locks: keyedMutex{m: map[string]*keyedEntry{}}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// Close closes the Store's prepared statements (closing db also releases them). The
+// Store must not be used after.
+func (s *Store) Close() error { return s.stmts.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
 	if err := sqlitedb.Migrate(ctx, s.db, migrations); err != nil {
@@ -222,13 +227,13 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return sqlitedb.InTx(ctx, s.db, fn)
+	return s.stmts.InTx(ctx, fn)
 }
 
 // nextVersionIfCheckedOut starts the cart's next version when its current one has an
 // order in progress or paid: the edit makes a cart that may be ordered again.
-func nextVersionIfCheckedOut(ctx context.Context, tx *sql.Tx, owner, cartID string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE carts SET version = version + 1 WHERE owner = ?1 AND id = ?2
+func (s *Store) nextVersionIfCheckedOut(ctx context.Context, tx *sql.Tx, owner, cartID string) error {
+	_, err := s.stmts.Exec(ctx, tx, `UPDATE carts SET version = version + 1 WHERE owner = ?1 AND id = ?2
 		AND EXISTS (SELECT 1 FROM orders WHERE owner = ?1 AND cart_id = ?2 AND cart_version = carts.version
 			AND status IN ('pending', 'paid'))`, owner, cartID)
 	if err != nil {
@@ -242,14 +247,14 @@ func nextVersionIfCheckedOut(ctx context.Context, tx *sql.Tx, owner, cartID stri
 func (s *Store) PutItem(ctx context.Context, owner, cartID, productID string, quantity int) error {
 	now := s.now().UnixMilli()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO carts (owner, id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		if _, err := s.stmts.Exec(ctx, tx, `INSERT INTO carts (owner, id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			owner, cartID, now); err != nil {
 			return fmt.Errorf("cart: create cart: %w", err)
 		}
-		if err := nextVersionIfCheckedOut(ctx, tx, owner, cartID); err != nil {
+		if err := s.nextVersionIfCheckedOut(ctx, tx, owner, cartID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO cart_items (owner, cart_id, product_id, quantity, updated_at)
+		_, err := s.stmts.Exec(ctx, tx, `INSERT INTO cart_items (owner, cart_id, product_id, quantity, updated_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (owner, cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at`,
 			owner, cartID, productID, quantity, now)
@@ -264,13 +269,13 @@ func (s *Store) PutItem(ctx context.Context, owner, cartID, productID string, qu
 // an error; an unknown cart is ErrCartNotFound.
 func (s *Store) RemoveItem(ctx context.Context, owner, cartID, productID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := cartExists(ctx, tx, owner, cartID); err != nil {
+		if err := s.cartExists(ctx, tx, owner, cartID); err != nil {
 			return err
 		}
-		if err := nextVersionIfCheckedOut(ctx, tx, owner, cartID); err != nil {
+		if err := s.nextVersionIfCheckedOut(ctx, tx, owner, cartID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
+		if _, err := s.stmts.Exec(ctx, tx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
 			owner, cartID, productID); err != nil {
 			return fmt.Errorf("cart: remove item: %w", err)
 		}
@@ -278,13 +283,10 @@ func (s *Store) RemoveItem(ctx context.Context, owner, cartID, productID string)
 	})
 }
 
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func cartExists(ctx context.Context, q queryer, owner, cartID string) error {
+// cartExists reads in tx, or on the db when tx is nil.
+func (s *Store) cartExists(ctx context.Context, tx *sql.Tx, owner, cartID string) error {
 	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM carts WHERE owner = ? AND id = ?`, owner, cartID).Scan(&one)
+	err := s.stmts.QueryRow(ctx, tx, `SELECT 1 FROM carts WHERE owner = ? AND id = ?`, owner, cartID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrCartNotFound
 	}
@@ -297,10 +299,10 @@ func cartExists(ctx context.Context, q queryer, owner, cartID string) error {
 // CartItems returns the lines of owner's cartID ordered by product id, without
 // prices. An unknown cart (another owner's included) is ErrCartNotFound.
 func (s *Store) CartItems(ctx context.Context, owner, cartID string) ([]Item, error) {
-	if err := cartExists(ctx, s.db, owner, cartID); err != nil {
+	if err := s.cartExists(ctx, nil, owner, cartID); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT product_id, quantity FROM cart_items WHERE owner = ? AND cart_id = ? ORDER BY product_id`,
+	rows, err := s.stmts.Query(ctx, nil, `SELECT product_id, quantity FROM cart_items WHERE owner = ? AND cart_id = ? ORDER BY product_id`,
 		owner, cartID)
 	if err != nil {
 		return nil, fmt.Errorf("cart: list items: %w", err)
@@ -329,19 +331,19 @@ func (s *Store) CartItems(ctx context.Context, owner, cartID string) ([]Item, er
 func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (Order, bool, error) {
 	created := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET idempotency_key = NULL
+		if _, err := s.stmts.Exec(ctx, tx, `UPDATE orders SET idempotency_key = NULL
 			WHERE owner = ? AND idempotency_key = ? AND created_at < ?`, o.Owner, o.IdempotencyKey, keysFrom.UnixMilli()); err != nil {
 			return fmt.Errorf("cart: release expired key: %w", err)
 		}
 		var version int64
-		err := tx.QueryRowContext(ctx, `SELECT version FROM carts WHERE owner = ? AND id = ?`, o.Owner, o.CartID).Scan(&version)
+		err := s.stmts.QueryRow(ctx, tx, `SELECT version FROM carts WHERE owner = ? AND id = ?`, o.Owner, o.CartID).Scan(&version)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrCartNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("cart: read cart version: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO orders
+		res, err := s.stmts.Exec(ctx, tx, `INSERT INTO orders
 			(id, owner, cart_id, cart_version, idempotency_key, status, step, total_cents, currency, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, `+sqliteNowMillis+`, `+sqliteNowMillis+`)
 			ON CONFLICT (owner, idempotency_key) DO NOTHING`,
@@ -349,7 +351,7 @@ func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (O
 		if sqlitedb.IsUnique(err) {
 			// Not the key (that conflict does nothing): the cart version's live order.
 			var holder string
-			if qerr := tx.QueryRowContext(ctx, `SELECT id FROM orders WHERE owner = ? AND cart_id = ? AND cart_version = ?
+			if qerr := s.stmts.QueryRow(ctx, tx, `SELECT id FROM orders WHERE owner = ? AND cart_id = ? AND cart_version = ?
 				AND status IN ('pending', 'paid')`, o.Owner, o.CartID, version).Scan(&holder); qerr != nil {
 				return fmt.Errorf("cart: read the cart's order: %w", qerr)
 			}
@@ -363,7 +365,7 @@ func (s *Store) CreateOrder(ctx context.Context, o Order, keysFrom time.Time) (O
 		}
 		created = true
 		for _, it := range o.Items {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?)`,
+			if _, err := s.stmts.Exec(ctx, tx, `INSERT INTO order_items (order_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?)`,
 				o.ID, it.ProductID, it.Quantity, it.PriceCents); err != nil {
 				return fmt.Errorf("cart: create order item: %w", err)
 			}
@@ -401,15 +403,16 @@ func (s *Store) OrderByKey(ctx context.Context, owner, key string, keysFrom time
 		owner, key, keysFrom.UnixMilli())
 }
 
+// oneOrder runs query, a constant (see sqlitedb.Stmts).
 func (s *Store) oneOrder(ctx context.Context, query string, args ...any) (Order, error) {
-	o, err := scanOrder(s.db.QueryRowContext(ctx, query, args...))
+	o, err := scanOrder(s.stmts.QueryRow(ctx, nil, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Order{}, ErrOrderNotFound
 	}
 	if err != nil {
 		return Order{}, fmt.Errorf("cart: read order: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT product_id, quantity, price_cents FROM order_items WHERE order_id = ? ORDER BY product_id`, o.ID)
+	rows, err := s.stmts.Query(ctx, nil, `SELECT product_id, quantity, price_cents FROM order_items WHERE order_id = ? ORDER BY product_id`, o.ID)
 	if err != nil {
 		return Order{}, fmt.Errorf("cart: read order items: %w", err)
 	}
@@ -451,7 +454,7 @@ var ErrStaleOrder = errors.New("cart: order changed concurrently")
 // cart in the same transaction. It returns the stored result, or ErrStaleOrder.
 func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, step = ?, reservation_id = ?, payment_id = ?,
+		res, err := s.stmts.Exec(ctx, tx, `UPDATE orders SET status = ?, step = ?, reservation_id = ?, payment_id = ?,
 			charge_attempted = ?, failure = ?, updated_at = `+sqliteNowMillis+`
 			WHERE id = ? AND step = ? AND status = 'pending'`,
 			next.Status, next.Step, next.ReservationID, next.PaymentID, boolInt(next.ChargeAttempted), next.Failure,
@@ -464,7 +467,7 @@ func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error)
 		}
 		if next.Status == StatusPaid {
 			for _, it := range o.Items {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
+				if _, err := s.stmts.Exec(ctx, tx, `DELETE FROM cart_items WHERE owner = ? AND cart_id = ? AND product_id = ?`,
 					o.Owner, o.CartID, it.ProductID); err != nil {
 					return fmt.Errorf("cart: clear cart: %w", err)
 				}
@@ -482,7 +485,7 @@ func (s *Store) Advance(ctx context.Context, o Order, next Order) (Order, error)
 // ago, oldest first, each marked Overdue when created more than cancelAfter ago: both
 // on SQLite's clock (see Repository.PendingOrders).
 func (s *Store) PendingOrders(ctx context.Context, minAge, cancelAfter time.Duration, limit int) ([]PendingOrder, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at < now_ms - ?1 FROM orders, (SELECT `+sqliteNowMillis+` AS now_ms)
+	rows, err := s.stmts.Query(ctx, nil, `SELECT id, created_at < now_ms - ?1 FROM orders, (SELECT `+sqliteNowMillis+` AS now_ms)
 		WHERE status = 'pending' AND updated_at <= now_ms - ?2 ORDER BY updated_at LIMIT ?3`,
 		cancelAfter.Milliseconds(), minAge.Milliseconds(), limit)
 	if err != nil {
@@ -513,7 +516,7 @@ func (s *Store) PendingOrders(ctx context.Context, minAge, cancelAfter time.Dura
 
 // CountOrders returns how many orders have each status.
 func (s *Store) CountOrders(ctx context.Context) (map[Status]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM orders GROUP BY status`)
+	rows, err := s.stmts.Query(ctx, nil, `SELECT status, COUNT(*) FROM orders GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("cart: count orders: %w", err)
 	}
@@ -532,7 +535,7 @@ func (s *Store) CountOrders(ctx context.Context) (map[Status]int, error) {
 
 // Orders returns every order id with its status, for checks and tools.
 func (s *Store) Orders(ctx context.Context) ([]Order, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders ORDER BY created_at, id`)
+	rows, err := s.stmts.Query(ctx, nil, `SELECT `+orderColumns+` FROM orders ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("cart: list orders: %w", err)
 	}

@@ -18,7 +18,8 @@ import (
 // the code above them were wrong. A Store is safe for concurrent use, and several
 // Stores (in one or several processes on one host) may share a database file.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *sqlitedb.Stmts
 }
 
 // NewStore migrates db to the current schema (seeding the products on first start)
@@ -28,8 +29,12 @@ func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
 	if err := sqlitedb.Migrate(ctx, db, migrations()); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, stmts: sqlitedb.NewStmts(db)}, nil
 }
+
+// Close closes the Store's prepared statements (closing db also releases them). The
+// Store must not be used after.
+func (s *Store) Close() error { return s.stmts.Close() }
 
 // migrations returns the schema history, oldest first. Released migrations are never
 // edited; changes are new migrations.
@@ -139,7 +144,7 @@ func (s *Store) ListProducts(ctx context.Context, ids ...string) ([]Product, err
 
 // GetProduct returns one product or ErrProductNotFound.
 func (s *Store) GetProduct(ctx context.Context, id string) (Product, error) {
-	p, err := scanProduct(s.db.QueryRowContext(ctx, `SELECT `+productCols+` FROM products WHERE id = ?`, id))
+	p, err := scanProduct(s.stmts.QueryRow(ctx, nil, `SELECT `+productCols+` FROM products WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Product{}, ErrProductNotFound
 	}
@@ -156,8 +161,8 @@ func (s *Store) GetProduct(ctx context.Context, id string) (Product, error) {
 func (s *Store) Reserve(ctx context.Context, orderID string, items []Item, ttl time.Duration) (Reservation, bool, error) {
 	var res Reservation
 	created := false
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		existing, err := reservationBy(ctx, tx, "order_id", orderID)
+	err := s.stmts.InTx(ctx, func(tx *sql.Tx) error {
+		existing, err := s.reservationBy(ctx, tx, "order_id", orderID)
 		if err == nil {
 			if !sameItems(existing.Items, items) {
 				return ErrOrderMismatch
@@ -169,19 +174,19 @@ func (s *Store) Reserve(ctx context.Context, orderID string, items []Item, ttl t
 			return err
 		}
 		res = Reservation{ID: "res_" + strings.ToLower(rand.Text()), OrderID: orderID, Status: StatusHeld}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, expires_at)
+		if _, err := s.stmts.Exec(ctx, tx, `INSERT INTO reservations (id, order_id, status, expires_at)
 			VALUES (?, ?, 'held', unixepoch('subsec') + ?)`, res.ID, orderID, ttl.Seconds()); err != nil {
 			return fmt.Errorf("catalog: insert reservation: %w", err)
 		}
 		for _, it := range items {
-			r, err := tx.ExecContext(ctx, `UPDATE products SET available = available - ?1, held = held + ?1
+			r, err := s.stmts.Exec(ctx, tx, `UPDATE products SET available = available - ?1, held = held + ?1
 				WHERE id = ?2 AND available >= ?1`, it.Quantity, it.ProductID)
 			if err != nil {
 				return fmt.Errorf("catalog: hold stock: %w", err)
 			}
 			if n, err := r.RowsAffected(); err != nil || n != 1 {
 				var exists int
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM products WHERE id = ?`, it.ProductID).Scan(&exists); err != nil {
+				if err := s.stmts.QueryRow(ctx, tx, `SELECT count(*) FROM products WHERE id = ?`, it.ProductID).Scan(&exists); err != nil {
 					return fmt.Errorf("catalog: hold stock: %w", err)
 				}
 				if exists == 0 {
@@ -189,7 +194,7 @@ func (s *Store) Reserve(ctx context.Context, orderID string, items []Item, ttl t
 				}
 				return fmt.Errorf("%w: product %q: %d requested", ErrInsufficientStock, it.ProductID, it.Quantity)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES (?, ?, ?)`,
+			if _, err := s.stmts.Exec(ctx, tx, `INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES (?, ?, ?)`,
 				res.ID, it.ProductID, it.Quantity); err != nil {
 				return fmt.Errorf("catalog: insert reservation item: %w", err)
 			}
@@ -207,9 +212,9 @@ func (s *Store) Reserve(ctx context.Context, orderID string, items []Item, ttl t
 // GetReservation returns one reservation or ErrReservationNotFound.
 func (s *Store) GetReservation(ctx context.Context, id string) (Reservation, error) {
 	var res Reservation
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.stmts.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = reservationBy(ctx, tx, "id", id)
+		res, err = s.reservationBy(ctx, tx, "id", id)
 		return err
 	})
 	return res, err
@@ -303,7 +308,7 @@ func sweepStep(did *bool) step {
 // first, each in its own transaction (as Release), and returns how many it released.
 // A hold confirmed or released meanwhile is left alone.
 func (s *Store) ReleaseExpired(ctx context.Context, limit int) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM reservations
+	rows, err := s.stmts.Query(ctx, nil, `SELECT id FROM reservations
 		WHERE status = 'held' AND expires_at <= unixepoch('subsec') ORDER BY expires_at LIMIT ?`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("catalog: find expired holds: %w", err)
@@ -344,10 +349,10 @@ func (s *Store) Release(ctx context.Context, id string) (Reservation, error) {
 // as decide says.
 func (s *Store) transition(ctx context.Context, id string, decide step) (Reservation, error) {
 	var res Reservation
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.stmts.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		var expired bool
-		if res, expired, err = reservationRow(ctx, tx, "id", id); err != nil {
+		if res, expired, err = s.reservationRow(ctx, tx, "id", id); err != nil {
 			return err
 		}
 		status, m, err := decide(res, expired)
@@ -355,11 +360,11 @@ func (s *Store) transition(ctx context.Context, id string, decide step) (Reserva
 			return err
 		}
 		for _, it := range res.Items {
-			if _, err := tx.ExecContext(ctx, `UPDATE products SET `+m.set("?1")+` WHERE id = ?2`, it.Quantity, it.ProductID); err != nil {
+			if _, err := s.stmts.Exec(ctx, tx, `UPDATE products SET `+m.set("?1")+` WHERE id = ?2`, it.Quantity, it.ProductID); err != nil {
 				return fmt.Errorf("catalog: move stock: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`, status, id); err != nil {
+		if _, err := s.stmts.Exec(ctx, tx, `UPDATE reservations SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`, status, id); err != nil {
 			return fmt.Errorf("catalog: update reservation: %w", err)
 		}
 		res.Status = status
@@ -373,7 +378,7 @@ func (s *Store) transition(ctx context.Context, id string, decide step) (Reserva
 
 // Inventory returns every product's stock accounting ordered by product id.
 func (s *Store) Inventory(ctx context.Context) ([]StockLevel, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, initial_stock, available, held, sold FROM products ORDER BY id`)
+	rows, err := s.stmts.Query(ctx, nil, `SELECT id, initial_stock, available, held, sold FROM products ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: inventory: %w", err)
 	}
@@ -394,15 +399,15 @@ func (s *Store) Inventory(ctx context.Context) ([]StockLevel, error) {
 
 // reservationBy loads a reservation and its items by id or order_id (col is a
 // constant chosen by the caller, never input).
-func reservationBy(ctx context.Context, tx *sql.Tx, col, v string) (Reservation, error) {
-	res, _, err := reservationRow(ctx, tx, col, v)
+func (s *Store) reservationBy(ctx context.Context, tx *sql.Tx, col, v string) (Reservation, error) {
+	res, _, err := s.reservationRow(ctx, tx, col, v)
 	return res, err
 }
 
 // reservationRow is reservationBy that also says whether the reservation is past its
 // expiry, by the database's clock.
-func reservationRow(ctx context.Context, tx *sql.Tx, col, v string) (res Reservation, expired bool, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT id, order_id, status,
+func (s *Store) reservationRow(ctx context.Context, tx *sql.Tx, col, v string) (res Reservation, expired bool, err error) {
+	err = s.stmts.QueryRow(ctx, tx, `SELECT id, order_id, status,
 		coalesce(expires_at <= unixepoch('subsec'), 0) FROM reservations WHERE `+col+` = ?`, v).
 		Scan(&res.ID, &res.OrderID, &res.Status, &expired)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -411,7 +416,7 @@ func reservationRow(ctx context.Context, tx *sql.Tx, col, v string) (res Reserva
 	if err != nil {
 		return Reservation{}, false, fmt.Errorf("catalog: get reservation: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT product_id, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY product_id`, res.ID)
+	rows, err := s.stmts.Query(ctx, tx, `SELECT product_id, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY product_id`, res.ID)
 	if err != nil {
 		return Reservation{}, false, fmt.Errorf("catalog: get reservation items: %w", err)
 	}
@@ -449,7 +454,7 @@ func (s *Store) Restock(ctx context.Context, below, level int64) (int, error) {
 	if below < 0 || level < 0 || below > level {
 		return 0, fmt.Errorf("catalog: restock below %d to %d: want 0 <= below <= level", below, level)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE products SET initial_stock = initial_stock + ?1 - available, available = ?1 WHERE available < ?2`, level, below)
+	res, err := s.stmts.Exec(ctx, nil, `UPDATE products SET initial_stock = initial_stock + ?1 - available, available = ?1 WHERE available < ?2`, level, below)
 	if err != nil {
 		return 0, fmt.Errorf("catalog: restock: %w", sqlitedb.Unavailable(err))
 	}

@@ -16,7 +16,8 @@ import (
 // for concurrent use, and several processes on one host may share its database file
 // (see the package documentation).
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *sqlitedb.Stmts
 }
 
 // NewStore migrates db to the current schema and returns a Store over it. The caller
@@ -25,8 +26,12 @@ func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
 	if err := sqlitedb.Migrate(ctx, db, migrations()); err != nil {
 		return nil, fmt.Errorf("payment: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, stmts: sqlitedb.NewStmts(db)}, nil
 }
+
+// Close closes the Store's prepared statements (closing db also releases them). The
+// Store must not be used after.
+func (s *Store) Close() error { return s.stmts.Close() }
 
 // migrations returns the schema history, oldest first. Released migrations are never
 // edited; changes are new migrations.
@@ -96,26 +101,26 @@ const sqliteNowNanos = `CAST(unixepoch('subsec') * 1000000000 AS INTEGER)`
 // callers whose clocks disagree agree on whether a claim is live.
 func (s *Store) Claim(ctx context.Context, key, hash string, lease time.Duration) (Claim, error) {
 	var c Claim
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.stmts.InTx(ctx, func(tx *sql.Tx) error {
 		var (
 			gotHash, state string
 			remaining      int64 // nanoseconds of the lease left, on the database's clock
 			body           []byte
 		)
-		err := tx.QueryRowContext(ctx, `SELECT request_hash, state, claimed_at + ? - `+sqliteNowNanos+`, response_body
+		err := s.stmts.QueryRow(ctx, tx, `SELECT request_hash, state, claimed_at + ? - `+sqliteNowNanos+`, response_body
 			FROM idempotency_keys WHERE key = ?`, int64(lease), key).
 			Scan(&gotHash, &state, &remaining, &body)
 		token := rand.Text()
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			var voided int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM voided_keys WHERE key = ?`, key).Scan(&voided); err != nil {
+			if err := s.stmts.QueryRow(ctx, tx, `SELECT count(*) FROM voided_keys WHERE key = ?`, key).Scan(&voided); err != nil {
 				return fmt.Errorf("payment: read voided keys: %w", err)
 			}
 			if voided > 0 {
 				return ErrVoided
 			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (key, request_hash, state, claim_token, claimed_at)
+			_, err = s.stmts.Exec(ctx, tx, `INSERT INTO idempotency_keys (key, request_hash, state, claim_token, claimed_at)
 				VALUES (?, ?, 'in_flight', ?, `+sqliteNowNanos+`)`, key, hash, token)
 			if err != nil {
 				return fmt.Errorf("payment: claim key: %w", err)
@@ -136,7 +141,7 @@ func (s *Store) Claim(ctx context.Context, key, hash string, lease time.Duration
 		case remaining > 0:
 			return &InFlightError{Remaining: time.Duration(remaining)}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE idempotency_keys SET claim_token = ?, claimed_at = `+sqliteNowNanos+`
+		_, err = s.stmts.Exec(ctx, tx, `UPDATE idempotency_keys SET claim_token = ?, claimed_at = `+sqliteNowNanos+`
 			WHERE key = ? AND state = 'in_flight'`, token, key)
 		if err != nil {
 			return fmt.Errorf("payment: take over key: %w", err)
@@ -152,15 +157,15 @@ func (s *Store) Claim(ctx context.Context, key, hash string, lease time.Duration
 // completed) is left alone: the caller settles it as a charge would.
 func (s *Store) VoidUnclaimed(ctx context.Context, key string, now time.Time) (bool, error) {
 	voided := false
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := s.stmts.InTx(ctx, func(tx *sql.Tx) error {
 		var claimed int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE key = ?`, key).Scan(&claimed); err != nil {
+		if err := s.stmts.QueryRow(ctx, tx, `SELECT count(*) FROM idempotency_keys WHERE key = ?`, key).Scan(&claimed); err != nil {
 			return fmt.Errorf("payment: read key: %w", err)
 		}
 		if claimed > 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO voided_keys (key, voided_at) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+		if _, err := s.stmts.Exec(ctx, tx, `INSERT INTO voided_keys (key, voided_at) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 			key, now.UTC().Format(time.RFC3339Nano)); err != nil {
 			return fmt.Errorf("payment: void key: %w", err)
 		}
@@ -179,11 +184,11 @@ func (s *Store) Complete(ctx context.Context, key, token string, p Payment) erro
 	if err != nil {
 		return fmt.Errorf("payment: encode response: %w", err)
 	}
-	return sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+	return s.stmts.InTx(ctx, func(tx *sql.Tx) error {
 		// The transaction holds the write lock (BEGIN IMMEDIATE), so the claim cannot
 		// change between this check and the commit.
 		var held int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE key = ? AND state = 'in_flight' AND claim_token = ?`,
+		err := s.stmts.QueryRow(ctx, tx, `SELECT count(*) FROM idempotency_keys WHERE key = ? AND state = 'in_flight' AND claim_token = ?`,
 			key, token).Scan(&held)
 		if err != nil {
 			return fmt.Errorf("payment: check claim: %w", err)
@@ -191,7 +196,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, p Payment) erro
 		if held != 1 {
 			return ErrInFlight // the claim expired and another request took it over
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO payments (id, order_id, amount_cents, currency, status, decline_reason, idempotency_key, created_at)
+		_, err = s.stmts.Exec(ctx, tx, `INSERT INTO payments (id, order_id, amount_cents, currency, status, decline_reason, idempotency_key, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.OrderID, p.AmountCents, p.Currency, p.Status, p.DeclineReason, key, p.CreatedAt.UTC().Format(time.RFC3339Nano))
 		if sqlitedb.IsUnique(err) {
@@ -200,7 +205,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, p Payment) erro
 		if err != nil {
 			return fmt.Errorf("payment: insert payment: %w", err)
 		}
-		r, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = 'completed', payment_id = ?, response_body = ?
+		r, err := s.stmts.Exec(ctx, tx, `UPDATE idempotency_keys SET state = 'completed', payment_id = ?, response_body = ?
 			WHERE key = ? AND state = 'in_flight' AND claim_token = ?`, p.ID, body, key, token)
 		if err != nil {
 			return fmt.Errorf("payment: complete key: %w", err)
@@ -215,7 +220,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, p Payment) erro
 // Unclaim drops an in_flight claim held with token, so that a retry may start at
 // once. It never touches a completed key.
 func (s *Store) Unclaim(ctx context.Context, key, token string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE key = ? AND state = 'in_flight' AND claim_token = ?`, key, token)
+	_, err := s.stmts.Exec(ctx, nil, `DELETE FROM idempotency_keys WHERE key = ? AND state = 'in_flight' AND claim_token = ?`, key, token)
 	if err != nil {
 		return fmt.Errorf("payment: unclaim key: %w", err)
 	}
@@ -242,7 +247,7 @@ func scanPayment(row interface{ Scan(...any) error }) (Payment, error) {
 
 // Get returns a payment or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Payment, error) {
-	p, err := scanPayment(s.db.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
+	p, err := scanPayment(s.stmts.QueryRow(ctx, nil, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Payment{}, ErrNotFound
 	}
@@ -254,7 +259,7 @@ func (s *Store) Get(ctx context.Context, id string) (Payment, error) {
 
 // ListByOrder returns the order's payments, oldest first.
 func (s *Store) ListByOrder(ctx context.Context, orderID string) ([]Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE order_id = ? ORDER BY created_at, rowid`, orderID)
+	rows, err := s.stmts.Query(ctx, nil, `SELECT `+paymentCols+` FROM payments WHERE order_id = ? ORDER BY created_at, rowid`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("payment: list: %w", err)
 	}
@@ -277,13 +282,13 @@ func (s *Store) ListByOrder(ctx context.Context, orderID string) ([]Payment, err
 // is already refunded is returned as is; a declined one is ErrNotRefundable.
 func (s *Store) MarkRefunded(ctx context.Context, id string, now time.Time) (Payment, error) {
 	var p Payment
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE payments SET status = 'refunded', refunded_at = ? WHERE id = ? AND status = 'captured'`,
+	err := s.stmts.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.stmts.Exec(ctx, tx, `UPDATE payments SET status = 'refunded', refunded_at = ? WHERE id = ? AND status = 'captured'`,
 			now.UTC().Format(time.RFC3339Nano), id)
 		if err != nil {
 			return fmt.Errorf("payment: refund: %w", err)
 		}
-		p, err = scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
+		p, err = scanPayment(s.stmts.QueryRow(ctx, tx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
