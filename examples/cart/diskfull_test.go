@@ -1,95 +1,19 @@
 package cart_test
 
 import (
-	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gantry-go/gantry"
 	"github.com/gantry-go/gantry/examples/cart"
 	"github.com/gantry-go/gantry/examples/internal/pgdb"
 	"github.com/gantry-go/gantry/examples/internal/pgtest"
 	"github.com/gantry-go/gantry/examples/internal/shoptest"
 	"github.com/gantry-go/gantry/examples/internal/sqlitedb"
-	"github.com/gantry-go/gantry/observability"
-	"github.com/gantry-go/gantry/observability/health"
 )
-
-// The readiness settings of these tests: HEALTH_CHECK_INTERVAL and
-// HEALTH_CHECK_TIMEOUT. A fault must show in /readyz within one interval plus one
-// run of the check, and its repair as fast.
-const (
-	readyInterval = 300 * time.Millisecond
-	readyTimeout  = time.Second
-)
-
-// readyz is the admin server's GET /readyz over a store's readiness check, wired as
-// cmd/cart wires it: health.NewRegistry(cfg.Health, store.Check), run as a
-// component, mounted by gantry.NewAdmin.
-type readyz struct {
-	url string
-	hc  *http.Client
-}
-
-// startReadyz serves check on a loopback admin server and runs its registry until
-// the test ends. It returns once /readyz has answered 200 (the startup check passed).
-func startReadyz(t *testing.T, check health.Check) *readyz {
-	t.Helper()
-	checks := health.NewRegistry(health.Settings{Interval: readyInterval, Timeout: readyTimeout}, check)
-	admin, err := gantry.NewAdmin(gantry.AdminSettings{}, gantry.Admin{Name: "cart", Health: checks}, observability.Instrumentation{})
-	if err != nil {
-		t.Fatalf("gantry.NewAdmin() = %v", err)
-	}
-	srv := httptest.NewServer(admin.Handler)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- checks.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Registry.Run() = %v after cancel, want nil", err)
-		}
-		srv.Close()
-	})
-	r := &readyz{url: srv.URL + "/readyz?verbose", hc: srv.Client()}
-	r.await(t, http.StatusOK, "start")
-	return r
-}
-
-// await polls /readyz until it answers want and fails the test unless that took at
-// most one check interval plus one check timeout. The registry runs on the real
-// clock over a real database, with no hook to wait on: polling is the probe's view.
-func (r *readyz) await(t *testing.T, want int, what string) {
-	t.Helper()
-	const bound = readyInterval + readyTimeout
-	start := time.Now()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := r.hc.Get(r.url)
-		if err != nil {
-			t.Fatalf("GET /readyz: %v", err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		took := time.Since(start)
-		if resp.StatusCode == want {
-			t.Logf("%s: /readyz answered %d after %v", what, want, took.Round(time.Millisecond))
-			return
-		}
-		if took > bound {
-			t.Fatalf("%s: GET /readyz = %d %s after %v, want %d within the check interval %v plus its timeout %v",
-				what, resp.StatusCode, body, took.Round(time.Millisecond), want, readyInterval, readyTimeout)
-		}
-		<-tick.C
-	}
-}
 
 // wantUnavailable fails unless r is a 503 problem+json with Retry-After whose body
 // names neither the volume nor SQLite.
@@ -124,7 +48,7 @@ func TestCartFullVolumeIs503(t *testing.T) {
 	shop := cart.NewShop(be.Repository, cart.NewCatalogClient(e.hcUp, "http://catalog"), cart.NewPaymentClient(e.hcUp, "http://payment"), cart.Settings{})
 	api := httptest.NewServer(cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil))
 	t.Cleanup(api.Close)
-	ready := startReadyz(t, be.Check)
+	ready := shoptest.StartReadyz(t, "cart", be.Check)
 	put := func(cartID, product string) result {
 		return do(t, api.Client(), http.MethodPut, api.URL+"/carts/"+cartID+"/items/"+product, `{"quantity":1}`)
 	}
@@ -149,7 +73,7 @@ func TestCartFullVolumeIs503(t *testing.T) {
 	if err := be.Check.Func(t.Context()); !errors.Is(err, sqlitedb.ErrUnavailable) {
 		t.Errorf("full volume: readiness check = %v, want sqlitedb.ErrUnavailable", err)
 	}
-	ready.await(t, http.StatusServiceUnavailable, "full volume")
+	ready.Await(t, http.StatusServiceUnavailable, "full volume")
 	if n := e.charges.Load() - charges; n != 0 {
 		t.Errorf("full volume: %d charges reached payment, want 0", n)
 	}
@@ -158,7 +82,7 @@ func TestCartFullVolumeIs503(t *testing.T) {
 	}
 
 	vol.Free()
-	ready.await(t, http.StatusOK, "volume freed")
+	ready.Await(t, http.StatusOK, "volume freed")
 	if err := be.Check.Func(t.Context()); err != nil {
 		t.Errorf("volume freed: readiness check = %v, want nil", err)
 	}
@@ -205,13 +129,13 @@ func TestCartPostgresDownFailsReadyz(t *testing.T) {
 	shop := cart.NewShop(be.Repository, cart.NewCatalogClient(e.hcUp, "http://catalog"), cart.NewPaymentClient(e.hcUp, "http://payment"), cart.Settings{})
 	api := httptest.NewServer(cart.NewHTTPHandler(cart.MakeEndpoints(shop), nil))
 	t.Cleanup(api.Close)
-	ready := startReadyz(t, be.Check)
+	ready := shoptest.StartReadyz(t, "cart", be.Check)
 	put := func() result {
 		return do(t, api.Client(), http.MethodPut, api.URL+"/carts/c1/items/p01", `{"quantity":1}`)
 	}
 
 	srv.Stop()
-	ready.await(t, http.StatusServiceUnavailable, "database stopped")
+	ready.Await(t, http.StatusServiceUnavailable, "database stopped")
 	if err := be.Check.Func(t.Context()); !errors.Is(err, pgdb.ErrUnavailable) {
 		t.Errorf("database stopped: readiness check = %v, want pgdb.ErrUnavailable", err)
 	}
@@ -220,7 +144,7 @@ func TestCartPostgresDownFailsReadyz(t *testing.T) {
 	}
 
 	srv.Restart()
-	ready.await(t, http.StatusOK, "database restarted")
+	ready.Await(t, http.StatusOK, "database restarted")
 	if r := put(); r.status != http.StatusOK {
 		t.Errorf("database restarted: PUT = %d %s, want 200", r.status, r.body)
 	}
