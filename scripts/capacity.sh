@@ -5,6 +5,7 @@
 #
 #   bash scripts/capacity.sh                          # the default ramp, 15 s a rate
 #   CAPACITY_RATES=20,40,60 CAPACITY_STEP=10s bash scripts/capacity.sh
+#   OVERLOAD=80 bash scripts/capacity.sh             # goodput at 0.5x to 8x a capacity of 80/s
 #
 # It builds examples/cmd/shop and examples/cmd/loadgen, starts the shop on SQLite in a
 # temporary directory, on random loopback ports, with -restock (so the ramp measures capacity,
@@ -23,6 +24,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../examples"
 rates=${CAPACITY_RATES:-20,40,60,80,100,120,160,200}
+# OVERLOAD=<capacity in flows/s>: instead of the ramp, offer 0.5x, 1x, 2x, 4x and 8x that
+# capacity, and read the goodput column: a shop that sheds keeps it near its capacity, one that
+# collapses lets it fall as the offered load rises.
+if [ -n "${OVERLOAD:-}" ]; then
+	case $OVERLOAD in '' | *[!0-9]*) echo "capacity: OVERLOAD=$OVERLOAD is not a whole number of flows/s" >&2; exit 2 ;; esac
+	rates="$((OVERLOAD / 2)),$OVERLOAD,$((OVERLOAD * 2)),$((OVERLOAD * 4)),$((OVERLOAD * 8))"
+fi
 step=${CAPACITY_STEP:-15s}
 log() { printf 'capacity: %s\n' "$*" >&2; }
 

@@ -6,8 +6,9 @@
 //	go run ./cmd/loadgen -target http://127.0.0.1:8080 -rate 50 -duration 20s
 //
 // With -rates it runs a ramp instead: each rate for -duration, one after the other, and
-// prints a line per rate and the capacity, the highest rate at which at least -ok of the
-// flows succeeded with a p99 of at most -p99 (a JSON line per rate with -json):
+// prints a line per rate (with its goodput: the flows that succeeded per second of the run)
+// and the capacity, the highest rate at which at least -ok of the flows succeeded with a p99
+// of at most -p99 (a JSON line per rate with -json):
 //
 //	go run ./cmd/loadgen -rates 20,40,60,80,100 -duration 15s
 //
@@ -92,7 +93,7 @@ func ramp(ctx context.Context, cfg loadgen.Config, rates string, minOK float64, 
 		return fmt.Errorf("%w: -ok must be within 0-1 and -p99 positive", loadgen.ErrConfig)
 	}
 	if !jsonOnly {
-		fmt.Fprintf(stdout, "%8s %9s %9s %8s %8s %10s %10s %10s  %s\n", "rate", "scheduled", "succeeded", "failed", "dropped", "p50", "p99", "max", "sustained")
+		fmt.Fprintf(stdout, "%8s %9s %9s %8s %8s %10s %10s %10s %10s  %s\n", "rate", "scheduled", "succeeded", "failed", "dropped", "goodput/s", "p50", "p99", "max", "sustained")
 	}
 	capacity := 0.0
 	for i, r := range list {
@@ -119,8 +120,8 @@ func ramp(ctx context.Context, cfg loadgen.Config, rates string, minOK float64, 
 			fmt.Fprintln(stdout, string(line))
 			continue
 		}
-		fmt.Fprintf(stdout, "%8.0f %9d %9d %8d %8d %10v %10v %10v  %v\n", r, rep.Scheduled, rep.Succeeded, rep.Failed, rep.Dropped,
-			rep.P50.Round(100*time.Microsecond), rep.P99.Round(100*time.Microsecond), rep.Max.Round(100*time.Microsecond), ok)
+		fmt.Fprintf(stdout, "%8.0f %9d %9d %8d %8d %10.1f %10v %10v %10v  %v\n", r, rep.Scheduled, rep.Succeeded, rep.Failed, rep.Dropped,
+			float64(rep.Succeeded)/rep.Duration.Seconds(), rep.P50.Round(100*time.Microsecond), rep.P99.Round(100*time.Microsecond), rep.Max.Round(100*time.Microsecond), ok)
 	}
 	if !jsonOnly {
 		fmt.Fprintf(stdout, "capacity: %.0f flows/s (the highest rate with >= %.1f%% ok and p99 <= %v; 0: none)\n", capacity, 100*minOK, maxP99)

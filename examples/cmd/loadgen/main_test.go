@@ -75,6 +75,11 @@ func TestRampReportsTheHighestSustainedRate(t *testing.T) {
 	if !strings.Contains(out.String(), "capacity: 30 flows/s") {
 		t.Errorf("ramp() printed\n%s\nwant capacity: 30 flows/s", out.String())
 	}
+	// Goodput: at 30/s for 200 ms, 6 flows succeeded, 30 per second; at 60/s none did.
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 4 || strings.Fields(lines[2])[5] != "30.0" || strings.Fields(lines[3])[5] != "0.0" {
+		t.Errorf("ramp() goodput columns of\n%s\nwant 30.0 at 30/s and 0.0 at 60/s", out.String())
+	}
 	if n := strings.Count(out.String(), "\n"); n != 5 {
 		t.Errorf("ramp() printed %d lines, want a header, 3 rates and the capacity:\n%s", n, out.String())
 	}
